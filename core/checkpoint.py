@@ -1,0 +1,100 @@
+"""Checkpoint files: atomic saves and loads that can never execute code.
+
+Every load goes through ``torch.load(..., weights_only=True)``: the file may hold only
+tensors, numbers, strings and containers of them. A file that needs anything else (a
+pickled class, a function call such as ``os.system``) is refused with a clear message and
+its payload never runs. That is why the payloads here are plain dicts, with configs as
+``dataclasses.asdict`` output and no numpy or pathlib objects.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_save
+from .errors import CheckpointError
+
+FORMAT = "resnet-tui/1"
+MIN_TORCH = (2, 6)
+LAST, FINAL = "last.pt", "final.pt"
+
+
+def torch_version_ok(version: str | None = None) -> bool:
+    parts = (version or torch.__version__).split("+")[0].split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) >= MIN_TORCH
+    except (ValueError, IndexError):
+        return False
+
+
+def require_safe_torch(version: str | None = None) -> None:
+    """Refuse to run on torch < 2.6, whose weights-only loader had a code-execution hole (CVE-2025-32434)."""
+    if not torch_version_ok(version):
+        raise CheckpointError(
+            f"torch {version or torch.__version__} is too old: resnet-tui needs torch >= 2.6 for safe checkpoint loading"
+        )
+
+
+def _unpickler_reason(error: Exception) -> str:
+    """The informative line of torch's long weights-only error (which global it refused)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    for line in text.splitlines():
+        if "GLOBAL" in line or "Unsupported" in line:
+            line = line.split("error:", 1)[-1].strip()
+            return line.split(" was not an allowed global")[0][:160]
+    return (text.strip().splitlines() or [type(error).__name__])[0][:160]
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    payload = {"format": FORMAT, **payload}
+    atomic_save(path, lambda fh: torch.save(payload, fh))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a resnet-tui checkpoint, weights-only; CheckpointError with a one-line reason otherwise."""
+    require_safe_torch()
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"no checkpoint file at {p}")
+    try:
+        obj = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"refusing to load {p}: it holds objects a weights-only load does not allow ({_unpickler_reason(e)})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{p} is corrupt or truncated and cannot be loaded ({first[:160]})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{p} is not a resnet-tui checkpoint (no {FORMAT!r} format tag)")
+    return obj
+
+
+def resolve_checkpoint(run_or_ckpt: str | Path, prefer: tuple[str, ...] = (FINAL, LAST)) -> Path:
+    """A run directory -> its final weights (else its last state); a file -> itself."""
+    p = Path(run_or_ckpt).expanduser()
+    if p.is_dir():
+        for name in prefer:
+            if (p / name).is_file():
+                return p / name
+        raise CheckpointError(f"{p} is not a run directory: it has no {' or '.join(prefer)}")
+    if p.is_file():
+        return p
+    raise CheckpointError(f"no run directory or checkpoint file at {p}")
+
+
+def strip_compile_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Keys saved from a torch.compile'd or DDP-wrapped model carry a prefix; drop it."""
+    out = {}
+    for k, v in state.items():
+        for prefix in ("_orig_mod.", "module."):
+            if k.startswith(prefix):
+                k = k[len(prefix) :]
+        out[k] = v
+    return out

@@ -1,0 +1,186 @@
+"""The training configuration: every default in one place, and the validation rules that
+the CLI and the app both use (so a value is judged the same way everywhere).
+
+Importing this module is cheap: no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+DATASETS = ("cifar10", "folder", "synthetic")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("onecycle", "cosine", "multistep", "constant")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SWITCHES = ("auto", "on", "off")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_SEED = 2**32 - 1
+
+
+@dataclass
+class TrainConfig:
+    # -- model --
+    arch: str = "resnet20"  # a name from core.models.list_models()
+    zero_init_residual: bool = False  # start each residual branch at zero (last BN gamma = 0)
+
+    # -- data --
+    dataset: str = "cifar10"  # cifar10 | folder (ImageFolder train/ and test/) | synthetic (made in memory)
+    data: str = "data"  # cifar10: where cifar-10-python.tar.gz lives or is downloaded; folder: the root
+    download: bool = True  # cifar10: fetch the archive when it is not under `data`
+    val_split: float = 0.0  # held out of the training set: < 1 a fraction, >= 1 a count; 0 = none
+    train_subset: int = 0  # use only the first N training images, class-balanced; 0 = all
+    image_size: int = 32  # images are decoded and resized to this square size
+    crop_padding: int = 4  # random crop after zero-padding by this many pixels; 0 = no crop
+    flip: bool = True  # random horizontal flip
+    rotate: float = 0.0  # random rotation in +-degrees (the seed tutorial used 10); 0 = off
+
+    # -- optimisation --
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1  # peak learning rate
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    momentum: float = 0.9  # SGD momentum (Adam's beta1 stays at its default)
+    nesterov: bool = True  # SGD only
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"  # onecycle | cosine | multistep | constant
+    warmup_epochs: float = 0.0  # linear warm-up; for onecycle the peak (0 = at 25% of the run)
+    milestones: list[int] = field(default_factory=list)  # multistep: epochs where lr *= gamma; [] = 50%, 75%
+    gamma: float = 0.1  # multistep decay factor
+    label_smoothing: float = 0.0
+
+    # -- hardware and reproducibility --
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16
+    channels_last: str = "auto"  # auto (on for CUDA) | on | off
+    seed: int = 0
+
+    # -- evaluation and output --
+    eval_tta: bool = False  # average predictions over the image and its horizontal flip
+    run_dir: str = "checkpoints"  # parent folder of run directories
+    name: str = ""  # run name; "" = <arch>-<dataset>-<timestamp>
+    progress_interval: float = 0.1  # seconds between batch progress events
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Build from a dict (a saved config.json); unknown keys are ignored, missing ones take defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        cfg = cls(**{k: v for k, v in values.items() if k in known})
+        cfg.milestones = list(cfg.milestones)
+        return cfg
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str  # the TrainConfig field name
+    message: str  # says what is allowed, e.g. "must be a finite number > 0 (got nan)"
+
+    @property
+    def option(self) -> str:
+        """The CLI spelling of the field."""
+        return "--" + self.field.replace("_", "-")
+
+    def __str__(self) -> str:
+        return f"{self.option} {self.message}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    return _is_number(value) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _choice(errors: list[FieldError], name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        errors.append(FieldError(name, f"must be one of {', '.join(allowed)} (got {value!r})"))
+
+
+def _int_range(errors: list[FieldError], name: str, value: Any, lo: int, hi: int) -> None:
+    if not _is_int(value) or not lo <= value <= hi:
+        errors.append(FieldError(name, f"must be a whole number from {lo} to {hi} (got {value!r})"))
+
+
+def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[FieldError]:
+    """Every rule a TrainConfig must satisfy before any work starts; [] when it is valid.
+
+    ``models`` is the list of known architectures (pass ``core.models.list_models()``);
+    it is a parameter so this module stays free of torch imports.
+    """
+    errors: list[FieldError] = []
+    if models is not None and cfg.arch not in models:
+        errors.append(FieldError("arch", f"must be one of {', '.join(models)} (got {cfg.arch!r})"))
+
+    _choice(errors, "dataset", cfg.dataset, DATASETS)
+    if not isinstance(cfg.data, str) or not cfg.data.strip():
+        errors.append(FieldError("data", "must be a path"))
+    if not _finite(cfg.val_split) or cfg.val_split < 0 or (cfg.val_split >= 1 and cfg.val_split != int(cfg.val_split)):
+        errors.append(
+            FieldError("val_split", f"must be 0, a fraction below 1 or a whole number of images (got {cfg.val_split!r})")
+        )
+    elif 0 < cfg.val_split < 1 and cfg.val_split > 0.5:
+        errors.append(FieldError("val_split", f"must hold out at most half of the training set (got {cfg.val_split!r})"))
+    _int_range(errors, "train_subset", cfg.train_subset, 0, 10**9)
+    _int_range(errors, "image_size", cfg.image_size, 8, 1024)
+    if _is_int(cfg.image_size):
+        _int_range(errors, "crop_padding", cfg.crop_padding, 0, max(0, cfg.image_size // 2))
+    if not _finite(cfg.rotate) or not 0 <= cfg.rotate <= 180:
+        errors.append(FieldError("rotate", f"must be a number of degrees from 0 to 180 (got {cfg.rotate!r})"))
+
+    _int_range(errors, "epochs", cfg.epochs, 1, 100_000)
+    _int_range(errors, "batch_size", cfg.batch_size, 1, 65_536)
+    if not _finite(cfg.lr) or not 0 < cfg.lr <= 10:
+        errors.append(FieldError("lr", f"must be a finite number > 0 and <= 10 (got {cfg.lr!r})"))
+    _choice(errors, "optimizer", cfg.optimizer, OPTIMIZERS)
+    if not _finite(cfg.momentum) or not 0 <= cfg.momentum < 1:
+        errors.append(FieldError("momentum", f"must be a number in [0, 1) (got {cfg.momentum!r})"))
+    if not _finite(cfg.weight_decay) or not 0 <= cfg.weight_decay <= 1:
+        errors.append(FieldError("weight_decay", f"must be a finite number from 0 to 1 (got {cfg.weight_decay!r})"))
+    _choice(errors, "schedule", cfg.schedule, SCHEDULES)
+    if not _finite(cfg.warmup_epochs) or cfg.warmup_epochs < 0:
+        errors.append(FieldError("warmup_epochs", f"must be a finite number >= 0 (got {cfg.warmup_epochs!r})"))
+    elif _is_int(cfg.epochs) and cfg.warmup_epochs > cfg.epochs:
+        errors.append(FieldError("warmup_epochs", f"must not exceed --epochs {cfg.epochs} (got {cfg.warmup_epochs!r})"))
+    if not isinstance(cfg.milestones, (list, tuple)) or not all(_is_int(m) for m in cfg.milestones):
+        errors.append(FieldError("milestones", f"must be whole epoch numbers (got {cfg.milestones!r})"))
+    elif list(cfg.milestones) != sorted(set(cfg.milestones)) or any(
+        m < 1 or (_is_int(cfg.epochs) and m >= cfg.epochs) for m in cfg.milestones
+    ):
+        errors.append(
+            FieldError("milestones", f"must be increasing epochs between 1 and epochs-1 (got {list(cfg.milestones)})")
+        )
+    if not _finite(cfg.gamma) or not 0 < cfg.gamma <= 1:
+        errors.append(FieldError("gamma", f"must be a number in (0, 1] (got {cfg.gamma!r})"))
+    if not _finite(cfg.label_smoothing) or not 0 <= cfg.label_smoothing < 1:
+        errors.append(FieldError("label_smoothing", f"must be a number in [0, 1) (got {cfg.label_smoothing!r})"))
+
+    if not isinstance(cfg.device, str) or not DEVICE_PATTERN.match(cfg.device):
+        errors.append(FieldError("device", f"must be auto, cpu, mps, cuda or cuda:N (got {cfg.device!r})"))
+    _choice(errors, "precision", cfg.precision, PRECISIONS)
+    _choice(errors, "channels_last", cfg.channels_last, SWITCHES)
+    _int_range(errors, "seed", cfg.seed, 0, MAX_SEED)
+
+    if not isinstance(cfg.run_dir, str) or not cfg.run_dir.strip():
+        errors.append(FieldError("run_dir", "must be a path"))
+    if cfg.name and (not isinstance(cfg.name, str) or not NAME_PATTERN.match(cfg.name)):
+        errors.append(
+            FieldError("name", f"must be 1-100 letters, digits, '.', '_' or '-', not starting with a dot (got {cfg.name!r})")
+        )
+    if not _finite(cfg.progress_interval) or cfg.progress_interval < 0:
+        errors.append(FieldError("progress_interval", f"must be a number of seconds >= 0 (got {cfg.progress_interval!r})"))
+    return errors

@@ -1,0 +1,99 @@
+"""Datasets as device-ready uint8 tensors: CIFAR-10, ImageFolder trees and a synthetic set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..config import TrainConfig
+from ..errors import DataError
+from .augment import Augment, Normalize
+from .loader import TrainStream, eval_batches
+from .tensors import (
+    CIFAR10_CLASSES,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    DataBundle,
+    ImageSet,
+    balanced_subset,
+    channel_stats,
+    split_validation,
+    validation_count,
+)
+
+Report = Callable[[str], None]
+
+
+def load_raw(
+    dataset: str, data: str | Path, image_size: int = 32, download: bool = True, report: Report | None = None
+):
+    """(train, test, classes) of a dataset before any split; raises DataError with a one-line reason."""
+    root = Path(data).expanduser()
+    if dataset == "synthetic":
+        from .synthetic import make_synthetic
+
+        return make_synthetic(image_size=image_size)
+    if dataset == "cifar10":
+        from .cifar10 import load_cifar10
+
+        def bytes_progress(done: int, total: int | None) -> None:
+            if report:
+                report(f"downloading CIFAR-10: {done / 2**20:.0f} MiB" + (f" of {total / 2**20:.0f}" if total else ""))
+
+        train, test, classes = load_cifar10(root, allow_download=download, progress=bytes_progress)
+        if image_size != 32:
+            train, test = _resize(train, image_size), _resize(test, image_size)
+        return train, test, classes
+    if dataset == "folder":
+        from .folder import load_folder
+
+        def decode_progress(split: str, done: int, total: int) -> None:
+            if report:
+                report(f"decoding {split} images: {done}/{total}")
+
+        return load_folder(root, image_size, decode_progress)
+    raise DataError(f"--dataset must be one of cifar10, folder, synthetic (got {dataset!r})")
+
+
+def _resize(data: ImageSet, size: int) -> ImageSet:
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    for start in range(0, len(data), 2048):
+        x = data.images[start : start + 2048].float()
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(x.round().clamp(0, 255).to(torch.uint8))
+    return ImageSet(torch.cat(out), data.labels)
+
+
+def load_data(cfg: TrainConfig, report: Report | None = None) -> DataBundle:
+    """The dataset a TrainConfig asks for, split and subset, still on the CPU."""
+    train, test, classes = load_raw(cfg.dataset, cfg.data, cfg.image_size, cfg.download, report)
+    n_val = validation_count(cfg.val_split, len(train))
+    if n_val >= len(train):
+        raise DataError(f"--val-split {cfg.val_split} holds out {n_val} of only {len(train)} training images")
+    train, val = split_validation(train, n_val, len(classes), seed=cfg.seed)
+    if cfg.train_subset:
+        train = balanced_subset(train, cfg.train_subset, len(classes))
+    if cfg.dataset == "cifar10":
+        mean, std = CIFAR10_MEAN, CIFAR10_STD
+    else:
+        mean, std = channel_stats(train.images)
+    source = "in memory" if cfg.dataset == "synthetic" else str(Path(cfg.data).expanduser())
+    return DataBundle(cfg.dataset, classes, train, test, val, mean, std, source)
+
+
+__all__ = [
+    "Augment",
+    "CIFAR10_CLASSES",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "DataBundle",
+    "ImageSet",
+    "Normalize",
+    "TrainStream",
+    "eval_batches",
+    "load_data",
+    "load_raw",
+]

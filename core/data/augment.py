@@ -1,0 +1,81 @@
+"""Batched augmentation on whole uint8 batches, on whatever device the data lives on.
+
+One gather does the random crops of a batch and one ``torch.where`` its flips, all from
+a seeded generator, so there is no per-sample Python or PIL work in the training loop
+and the same seed gives the same augmentations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Augment:
+    crop_padding: int = 4  # zero-pad, then crop back to the original size at a random offset
+    flip: bool = True  # horizontal flip with probability 1/2
+    rotate: float = 0.0  # uniform random rotation in [-rotate, +rotate] degrees
+
+    @property
+    def active(self) -> bool:
+        return self.crop_padding > 0 or self.flip or self.rotate > 0
+
+
+def random_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tensor:
+    """Per-sample random crop of ``x`` (B x C x H x W) after zero-padding each side by ``padding``."""
+    b, c, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=g, device=x.device)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=g, device=x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)).view(b, 1, h, 1)
+    cols = (dx[:, None] + torch.arange(w, device=x.device)).view(b, 1, 1, w)
+    bi = torch.arange(b, device=x.device).view(b, 1, 1, 1)
+    ci = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    return padded[bi, ci, rows, cols]
+
+
+def random_flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    mask = torch.rand(x.shape[0], generator=g, device=x.device) < 0.5
+    return torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
+
+
+def random_rotate(x: torch.Tensor, degrees: float, g: torch.Generator) -> torch.Tensor:
+    """Rotate each float image by its own random angle (bilinear, zeros outside)."""
+    b = x.shape[0]
+    angle = (torch.rand(b, generator=g, device=x.device) * 2 - 1) * math.radians(degrees)
+    cos, sin = angle.cos(), angle.sin()
+    zero = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class Normalize:
+    """uint8 -> float, scaled to [0, 1] then standardised per channel, in the memory format asked for."""
+
+    def __init__(self, mean, std, device: torch.device, channels_last: bool = False) -> None:
+        self.scale = (1.0 / (255.0 * torch.tensor(std, device=device))).view(1, 3, 1, 1)
+        self.shift = (torch.tensor(mean, device=device) / torch.tensor(std, device=device)).view(1, 3, 1, 1)
+        self.channels_last = channels_last
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x.float().mul_(self.scale).sub_(self.shift)
+
+
+def augment_batch(x: torch.Tensor, aug: Augment, g: torch.Generator, normalize: Normalize) -> torch.Tensor:
+    """uint8 batch in, normalised float batch out."""
+    if aug.crop_padding > 0:
+        x = random_crop(x, aug.crop_padding, g)
+    if aug.flip:
+        x = random_flip(x, g)
+    out = normalize(x)
+    if aug.rotate > 0:
+        # Rotating after normalisation fills the corners with 0 = the mean colour, not black.
+        out = random_rotate(out, aug.rotate, g)
+    return out

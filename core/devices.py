@@ -1,0 +1,69 @@
+"""Device strings -> torch.device, checked against what this machine has before any work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .config import DEVICE_PATTERN
+from .errors import DeviceError
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an explicit device that is absent is an error."""
+    if not isinstance(spec, str) or not DEVICE_PATTERN.match(spec):
+        raise DeviceError(f"--device must be auto, cpu, mps, cuda or cuda:N (got {spec!r})")
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "mps":
+        if not _mps_available():
+            raise DeviceError("--device mps is not available on this machine; use --device cpu")
+        return torch.device("mps")
+    # cuda or cuda:N
+    if not torch.cuda.is_available():
+        raise DeviceError(f"--device {spec} is not available: no CUDA GPU was found; use --device cpu")
+    count = torch.cuda.device_count()
+    index = int(spec.split(":")[1]) if ":" in spec else torch.cuda.current_device()
+    if index >= count:
+        have = ", ".join(f"cuda:{i}" for i in range(count))
+        raise DeviceError(f"--device {spec} does not exist: this machine has {have}")
+    return torch.device("cuda", index)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    spec: str  # what --device takes
+    label: str  # e.g. "cuda:0  NVIDIA H200  (138.2 GiB free)"
+    free_bytes: int | None = None
+
+
+def list_devices() -> list[DeviceInfo]:
+    """The devices this machine offers, best first."""
+    found: list[DeviceInfo] = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            name = torch.cuda.get_device_name(i)
+            try:
+                free, _total = torch.cuda.mem_get_info(i)
+            except RuntimeError:
+                free = None
+            label = f"cuda:{i}  {name}" + (f"  ({free / 2**30:.1f} GiB free)" if free is not None else "")
+            found.append(DeviceInfo(f"cuda:{i}", label, free))
+    if _mps_available():
+        found.append(DeviceInfo("mps", "mps  Apple GPU"))
+    import os
+
+    found.append(DeviceInfo("cpu", f"cpu  ({os.cpu_count()} cores)"))
+    return found

@@ -1,0 +1,17 @@
+"""Exceptions the engine raises for problems the user can fix; their message is one readable line."""
+
+
+class UserError(Exception):
+    """Bad input (a value, a path, a file): the UI prints the message and exits with code 2."""
+
+
+class DeviceError(UserError):
+    pass
+
+
+class DataError(UserError):
+    pass
+
+
+class CheckpointError(UserError):
+    pass

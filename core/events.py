@@ -1,0 +1,158 @@
+"""What the trainer reports, as frozen dataclasses of plain data (no tensors cross this line).
+
+The trainer calls an ``EventSink`` synchronously from its own thread. A sink must be
+quick (the app's sink only posts a message); an exception inside a sink is caught and
+logged so a UI bug can never kill a run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Literal, Union
+
+log = logging.getLogger(__name__)
+
+Status = Literal["completed", "stopped", "failed"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A line of status before or around training: "decoding train images 2000/50000", "resuming from ..."."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_name: str
+    run_dir: str
+    arch: str
+    config: dict[str, Any]
+    classes: tuple[str, ...]
+    num_params: int
+    device: str
+    precision: str
+    epochs: int
+    start_epoch: int  # epochs already finished (> 0 when resuming)
+    steps_per_epoch: int
+    train_size: int
+    val_size: int
+    test_size: int
+
+
+@dataclass(frozen=True)
+class EpochStarted:
+    epoch: int  # 1-based
+    epochs: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Sent at most every ``progress_interval`` seconds; each one carries the full picture, so dropping some loses nothing."""
+
+    epoch: int
+    epochs: int
+    batch: int  # batches done in this epoch
+    batches: int  # batches per epoch
+    global_step: int
+    total_steps: int
+    loss: float  # loss of the latest batch
+    lr: float
+    images_per_sec: float  # over this epoch so far
+    elapsed: float  # seconds of training in this session
+    eta: float  # seconds to the end of the run, from the current rate (evaluation not included)
+
+
+@dataclass(frozen=True)
+class EvalEnded:
+    epoch: int
+    split: str  # "val" or "test"
+    loss: float
+    accuracy: float  # 0..1
+    per_class_accuracy: tuple[float, ...]
+    confusion: tuple[tuple[int, ...], ...]  # rows = true class, columns = predicted
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    test_loss: float | None
+    test_acc: float | None
+    lr: float
+    seconds: float  # wall time of the epoch, evaluation included
+    train_seconds: float  # the training part only
+    images_per_sec: float  # training throughput of this epoch
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    path: str
+    epoch: int  # finished epochs it holds
+    kind: str  # "last" (resumable state) or "final" (weights for evaluate/predict)
+    mid_epoch: bool = False  # True when saved by a stop inside an epoch
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    status: Status
+    run_dir: str
+    epochs_completed: int
+    final_test_acc: float | None
+    best_val_acc: float | None
+    train_seconds: float
+    images_per_sec: float | None
+    error: str | None = None
+
+
+Event = Union[Notice, RunStarted, EpochStarted, BatchProgress, EvalEnded, EpochEnded, CheckpointSaved, RunFinished]
+EventSink = Callable[[Event], None]
+EVENT_TYPES = {cls.__name__: cls for cls in (Notice, RunStarted, EpochStarted, BatchProgress, EvalEnded, EpochEnded, CheckpointSaved, RunFinished)}
+
+
+def null_sink(event: Event) -> None:
+    pass
+
+
+def fanout(*sinks: EventSink) -> EventSink:
+    def sink(event: Event) -> None:
+        for s in sinks:
+            s(event)
+
+    return sink
+
+
+def safe_sink(sink: EventSink) -> EventSink:
+    """Wrap a sink so that its exceptions are logged, not raised into the training loop."""
+
+    def guarded(event: Event) -> None:
+        try:
+            sink(event)
+        except Exception:  # noqa: BLE001 - a display bug must not stop training
+            log.exception("event sink failed on %s", type(event).__name__)
+
+    return guarded
+
+
+def to_json(event: Event) -> str:
+    return json.dumps({"event": type(event).__name__, **asdict(event)})
+
+
+def from_json(line: str) -> Event:
+    raw = json.loads(line)
+    cls = EVENT_TYPES[raw.pop("event")]
+    values = {}
+    for f in fields(cls):
+        v = raw.get(f.name)
+        if isinstance(v, list):
+            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+        values[f.name] = v
+    return cls(**values)

@@ -1,0 +1,87 @@
+"""Optimisers and learning-rate schedules built from a TrainConfig.
+
+Schedules are a per-step factor of the peak ``lr`` (a small picklable object whose
+``__dict__`` holds only numbers, so LambdaLR's state dict loads weights-only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import TrainConfig
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on BatchNorm parameters and biases (1-D tensors), as is standard."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.weight_decay)
+    # foreach kernels batch the update over all parameters; fused needs CUDA.
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, **fast
+        )
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, **fast)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, **fast)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+class LRSchedule:
+    """lr(step) / peak lr. ``kind`` is one of onecycle, cosine, multistep, constant."""
+
+    def __init__(self, kind: str, total_steps: int, warmup_steps: int, milestones: list[int], gamma: float) -> None:
+        self.kind = kind
+        self.total_steps = max(1, int(total_steps))
+        self.warmup_steps = int(warmup_steps)
+        self.milestones = [int(m) for m in milestones]
+        self.gamma = float(gamma)
+
+    def __call__(self, step: int) -> float:
+        if self.kind == "onecycle":
+            # Linear up from 1/25 of the peak to the peak, then linear down to 0.
+            peak = self.warmup_steps if self.warmup_steps > 0 else int(0.25 * self.total_steps)
+            peak = max(1, min(peak, self.total_steps - 1))
+            if step < peak:
+                return 0.04 + 0.96 * step / peak
+            return max(0.0, (self.total_steps - step) / (self.total_steps - peak))
+        warm = 1.0 if step >= self.warmup_steps else (step + 1) / (self.warmup_steps + 1)
+        if self.kind == "constant":
+            return warm
+        if self.kind == "cosine":
+            t = min(1.0, max(0, step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+            return warm * 0.5 * (1 + math.cos(math.pi * t))
+        if self.kind == "multistep":
+            return warm * self.gamma ** sum(step >= m for m in self.milestones)
+        raise ValueError(f"unknown schedule {self.kind!r}")
+
+
+def build_schedule(cfg: TrainConfig, steps_per_epoch: int) -> LRSchedule:
+    total = cfg.epochs * steps_per_epoch
+    milestones = cfg.milestones or [int(cfg.epochs * 0.5), int(cfg.epochs * 0.75)]
+    return LRSchedule(
+        cfg.schedule,
+        total,
+        int(round(cfg.warmup_epochs * steps_per_epoch)),
+        [m * steps_per_epoch for m in milestones if m > 0],
+        cfg.gamma,
+    )
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, schedule: LRSchedule) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)

@@ -1,0 +1,145 @@
+"""The run directory: ``<run_dir>/<name>/`` with config.json, metrics.jsonl, run.json, last.pt, final.pt.
+
+- ``config.json``: the TrainConfig and what the data turned out to be (written once, atomically).
+- ``metrics.jsonl``: one row per finished epoch, appended and fsynced.
+- ``run.json``: a status summary (status, epochs done, accuracies, times), rewritten atomically.
+- ``last.pt``: everything an exact resume needs; ``final.pt``: the trained weights.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .atomic import append_line, atomic_write_bytes, atomic_write_json, remove_stale_temps
+from .checkpoint import FINAL, LAST
+from .errors import UserError
+
+CONFIG, METRICS, STATUS, ERROR_LOG = "config.json", "metrics.jsonl", "run.json", "error.log"
+
+
+def default_run_name(arch: str, dataset: str) -> str:
+    return f"{arch}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def create_run_dir(parent: str | Path, name: str, explicit: bool) -> Path:
+    """Make a fresh run directory. An explicit name that exists is an error; a generated one gets a suffix."""
+    base = Path(parent).expanduser()
+    path = base / name
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if explicit:
+            raise UserError(f"--name {name}: {path} already exists; continue it with --resume {path} or pick another name")
+        i = 2
+        while (base / f"{name}-{i}").exists():
+            i += 1
+        path = base / f"{name}-{i}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"--run-dir {base}: cannot write a run directory there ({e.strerror or e})") from None
+    return path
+
+
+def is_run_dir(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / CONFIG).is_file() and ((p / LAST).is_file() or (p / FINAL).is_file())
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    atomic_write_json(run_dir / CONFIG, config)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
+    append_line(run_dir / METRICS, json.dumps(row, sort_keys=True))
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Rows of metrics.jsonl; a torn last line (a crash mid-append) is ignored."""
+    path = Path(run_dir) / METRICS
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def truncate_metrics(run_dir: Path, epochs_done: int) -> list[dict[str, Any]]:
+    """Keep exactly one row per finished epoch 1..epochs_done (drops rows a crash left past the checkpoint)."""
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for row in read_metrics(run_dir):
+        e = row.get("epoch")
+        if isinstance(e, int) and 1 <= e <= epochs_done:
+            by_epoch[e] = row
+    rows = [by_epoch[e] for e in sorted(by_epoch)]
+    atomic_write_bytes(run_dir / METRICS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+    return rows
+
+
+def write_status(run_dir: Path, status: dict[str, Any]) -> None:
+    atomic_write_json(run_dir / STATUS, status)
+
+
+def clean_temps(run_dir: Path) -> None:
+    remove_stale_temps(run_dir)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    path: Path
+    name: str
+    arch: str
+    dataset: str
+    status: str
+    epochs_done: int
+    epochs: int
+    best_val_acc: float | None
+    final_test_acc: float | None
+    updated: float  # unix time
+
+
+def summarize(run_dir: Path) -> RunSummary | None:
+    cfg = read_json(run_dir / CONFIG)
+    if cfg is None:
+        return None
+    st = read_json(run_dir / STATUS) or {}
+    train_cfg = cfg.get("train", cfg)
+    return RunSummary(
+        path=run_dir,
+        name=run_dir.name,
+        arch=str(train_cfg.get("arch", "?")),
+        dataset=str(train_cfg.get("dataset", "?")),
+        status=str(st.get("status", "unknown")),
+        epochs_done=int(st.get("epochs_completed", 0) or 0),
+        epochs=int(st.get("epochs", train_cfg.get("epochs", 0)) or 0),
+        best_val_acc=st.get("best_val_acc"),
+        final_test_acc=st.get("final_test_acc"),
+        updated=float(st.get("updated", (run_dir / CONFIG).stat().st_mtime)),
+    )
+
+
+def list_runs(parent: str | Path) -> list[RunSummary]:
+    """Runs under ``parent``, newest first."""
+    base = Path(parent).expanduser()
+    if not base.is_dir():
+        return []
+    found = [s for d in base.iterdir() if d.is_dir() and (s := summarize(d)) is not None]
+    return sorted(found, key=lambda s: s.updated, reverse=True)

@@ -1,0 +1,607 @@
+"""fit(): train a registry model on a dataset, reporting through events, stoppable, resumable.
+
+Everything that can be wrong with the request (config, device, data, resume target) is
+checked before anything is written. Then the loop runs in the calling thread; it checks
+the stop flag after every batch, saves ``last.pt`` after every epoch (and on a stop, at the
+exact batch), and always ends with a RunFinished event.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import runs
+from .checkpoint import FINAL, LAST, load_checkpoint, require_safe_torch, resolve_checkpoint, save_checkpoint
+from .config import TrainConfig, validate_config
+from .data import Augment, DataBundle, Normalize, TrainStream, load_data
+from .devices import resolve_device
+from .errors import CheckpointError, UserError
+from .evaluate import EvalResult, EvalStopped, autocast_context, evaluate
+from .events import (
+    BatchProgress,
+    CheckpointSaved,
+    EpochEnded,
+    EpochStarted,
+    EvalEnded,
+    EventSink,
+    Notice,
+    RunFinished,
+    RunStarted,
+    null_sink,
+    safe_sink,
+)
+from .models import create_model, list_models
+from .optim import build_optimizer, build_schedule, build_scheduler
+
+# Options that may differ on --resume; everything else comes from the run's own config.
+RESUME_OVERRIDES = frozenset({"epochs", "device", "progress_interval"})
+
+
+class NonFiniteLoss(Exception):
+    pass
+
+
+@dataclass
+class RunResult:
+    status: str  # completed | stopped | failed
+    run_dir: Path | None
+    epochs_completed: int
+    epochs: int
+    final_test_acc: float | None
+    best_val_acc: float | None
+    train_seconds: float
+    images_per_sec: float | None
+    error: str | None = None
+
+
+def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.dtype | None]:
+    """The autocast dtype (None = plain fp32) for a --precision value on a device."""
+    if precision == "auto":
+        if device.type == "cuda":
+            return ("bf16", torch.bfloat16) if torch.cuda.is_bf16_supported() else ("fp16", torch.float16)
+        return "fp32", None
+    if precision == "fp32":
+        return "fp32", None
+    if precision == "fp16" and device.type != "cuda":
+        raise UserError(f"--precision fp16 needs a CUDA device (got {device}); use bf16 or fp32")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserError(f"--precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
+    return precision, (torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    errors = validate_config(cfg, list_models())
+    if errors:
+        raise UserError(str(errors[0]))
+
+
+def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> tuple[TrainConfig, dict, Path]:
+    """The config of the run at ``run_dir`` with the allowed overrides applied, its last.pt, and the run dir."""
+    path = Path(run_dir).expanduser()
+    if not path.is_dir() or not (path / runs.CONFIG).is_file():
+        raise CheckpointError(f"--resume {path}: not a run directory (expected {runs.CONFIG} and {LAST} in it)")
+    ckpt_path = resolve_checkpoint(path, prefer=(LAST,))
+    ckpt = load_checkpoint(ckpt_path)
+    if ckpt.get("kind") != "last":
+        raise CheckpointError(f"--resume {path}: {ckpt_path.name} holds no training state")
+    overrides = dict(overrides or {})
+    bad = sorted(set(overrides) - RESUME_OVERRIDES)
+    if bad:
+        opts = ", ".join("--" + b.replace("_", "-") for b in bad)
+        raise UserError(f"{opts} cannot change on --resume (the run's config fixes it); only --epochs and --device can")
+    cfg = TrainConfig.from_dict(ckpt["config"]).replace(**overrides)
+    done = int(ckpt["epoch"])
+    mid_epoch = ckpt.get("partial") is not None
+    if cfg.epochs < done or (cfg.epochs == done and not mid_epoch):
+        raise UserError(
+            f"--resume {path}: the run has already finished {done}/{cfg.epochs} epochs; pass --epochs N with N > {done} to train more"
+        )
+    return cfg, ckpt, path
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+    }
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda") and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class _Trainer:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        sink: EventSink,
+        stop: threading.Event,
+        data: DataBundle | None,
+        resume: str | Path | None,
+        resume_overrides: dict[str, Any] | None,
+    ) -> None:
+        self.sink = sink
+        self.stop = stop
+        self.cfg = cfg
+        self.data = data
+        self.resume = resume
+        self.resume_overrides = resume_overrides
+        self.ckpt: dict[str, Any] | None = None
+        self.run_dir: Path | None = None
+        self.epochs_done = 0
+        self.global_step = 0
+        self.best_val_acc: float | None = None
+        self.final_test_acc: float | None = None
+        self.train_seconds = 0.0  # over the whole run, resumed sessions included
+        self.session_epochs: list[tuple[int, float]] = []  # (images, seconds) per epoch of this session
+        self.partial: dict[str, Any] | None = None
+
+    # ---------------------------------------------------------------- preparation (no writes)
+    def prepare(self) -> None:
+        require_safe_torch()
+        if self.resume is not None:
+            self.cfg, self.ckpt, self.run_dir = resume_config(self.resume, self.resume_overrides)
+        cfg = self.cfg
+        check_config(cfg)
+        self.device = resolve_device(cfg.device)
+        self.precision, self.amp_dtype = resolve_precision(cfg.precision, self.device)
+        self.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and self.device.type == "cuda")
+
+        if self.data is None:
+            self.sink(Notice(f"loading {cfg.dataset} data"))
+            self.data = load_data(cfg, report=lambda m: self.sink(Notice(m)))
+        data = self.data
+        if self.ckpt is not None:
+            saved = self.ckpt.get("data", {})
+            now = {"train_size": len(data.train), "num_classes": data.num_classes}
+            if any(saved.get(k) not in (None, v) for k, v in now.items()):
+                raise CheckpointError(
+                    f"--resume {self.run_dir}: the data differs from when the run started ({saved} then, {now} now)"
+                )
+
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        self.model = create_model(cfg.arch, data.num_classes, cfg.zero_init_residual)
+        if self.ckpt is not None:
+            try:
+                self.model.load_state_dict(self.ckpt["model"])
+            except (RuntimeError, KeyError) as e:
+                raise CheckpointError(f"--resume {self.run_dir}: the checkpoint does not fit {cfg.arch} ({str(e).splitlines()[0]})") from None
+        self.model.to(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+
+        self.train_set = data.train.to(self.device)
+        self.val_set = data.val.to(self.device) if data.val is not None else None
+        self.test_set = data.test.to(self.device)
+        self.normalize = Normalize(data.mean, data.std, self.device, self.channels_last)
+        augment = Augment(cfg.crop_padding, cfg.flip, cfg.rotate)
+        # The data stream gets its own seed so the model init and the augmentations do not share one sequence.
+        self.stream = TrainStream(self.train_set, cfg.batch_size, augment, self.normalize, seed=cfg.seed + 1)
+        self.optimizer = build_optimizer(self.model, cfg, self.device)
+        self.schedule = build_schedule(cfg, self.stream.steps_per_epoch)
+        self.scheduler = build_scheduler(self.optimizer, self.schedule)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.eval_batch = min(1024, max(256, 2 * cfg.batch_size))
+
+        if self.ckpt is not None:
+            self._load_state(self.ckpt)
+        else:
+            self.run_dir = runs.create_run_dir(
+                cfg.run_dir, cfg.name or runs.default_run_name(cfg.arch, cfg.dataset), explicit=bool(cfg.name)
+            )
+
+    def _load_state(self, ckpt: dict[str, Any]) -> None:
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            sched = dict(ckpt["scheduler"])
+            sched["lr_lambdas"] = [dict(vars(self.schedule))]  # keep the (possibly longer) new schedule
+            self.scheduler.load_state_dict(sched)
+            if self.scaler is not None and ckpt.get("scaler"):
+                self.scaler.load_state_dict(ckpt["scaler"])
+            self.stream.load_state_dict(ckpt["stream"])
+            _set_rng_state(ckpt["rng"], self.device)
+        except (KeyError, ValueError, RuntimeError, TypeError) as e:
+            raise CheckpointError(f"--resume {self.run_dir}: the checkpoint's training state is unusable ({e})") from None
+        self.epochs_done = int(ckpt["epoch"])
+        self.global_step = int(ckpt["global_step"])
+        self.best_val_acc = ckpt.get("best_val_acc")
+        self.train_seconds = float(ckpt.get("train_seconds", 0.0))
+        self.partial = ckpt.get("partial")
+
+    # ---------------------------------------------------------------- files
+    def _meta(self) -> dict[str, Any]:
+        data = self.data
+        assert data is not None
+        return {
+            "arch": self.cfg.arch,
+            "num_classes": data.num_classes,
+            "classes": list(data.classes),
+            "mean": list(data.mean),
+            "std": list(data.std),
+            "image_size": data.image_size,
+            "config": self.cfg.to_dict(),
+            "data": {
+                "train_size": len(data.train),
+                "val_size": len(data.val) if data.val is not None else 0,
+                "test_size": len(data.test),
+                "num_classes": data.num_classes,
+            },
+            "torch_version": str(torch.__version__),
+        }
+
+    def _write_config(self) -> None:
+        assert self.run_dir is not None and self.data is not None
+        meta = self._meta()
+        runs.write_config(
+            self.run_dir,
+            {
+                "train": self.cfg.to_dict(),
+                "classes": meta["classes"],
+                "data": {**meta["data"], "mean": meta["mean"], "std": meta["std"], "source": self.data.source},
+                "device": str(self.device),
+                "precision": self.precision,
+                "torch_version": str(torch.__version__),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
+        )
+
+    def _status(self, status: str, error: str | None = None) -> None:
+        assert self.run_dir is not None
+        runs.write_status(
+            self.run_dir,
+            {
+                "status": status,
+                "epochs_completed": self.epochs_done,
+                "epochs": self.cfg.epochs,
+                "best_val_acc": self.best_val_acc,
+                "final_test_acc": self.final_test_acc,
+                "train_seconds": round(self.train_seconds, 3),
+                "images_per_sec": self.images_per_sec(),
+                "error": error,
+                "pid": os.getpid(),
+                "updated": time.time(),
+            },
+        )
+
+    def _save_last(self, partial: dict[str, Any] | None) -> None:
+        assert self.run_dir is not None
+        payload = {
+            "kind": "last",
+            **self._meta(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "epoch": self.epochs_done,
+            "global_step": self.global_step,
+            "stream": self.stream.state_dict(),
+            "partial": partial,
+            "rng": _rng_state(self.device),
+            "best_val_acc": self.best_val_acc,
+            "train_seconds": self.train_seconds,
+        }
+        save_checkpoint(self.run_dir / LAST, payload)
+        self.sink(CheckpointSaved(str(self.run_dir / LAST), self.epochs_done, "last", mid_epoch=partial is not None))
+
+    def _save_final(self) -> None:
+        assert self.run_dir is not None
+        payload = {
+            "kind": "weights",
+            **self._meta(),
+            "model": self.model.state_dict(),
+            "epoch": self.epochs_done,
+            "final_test_acc": self.final_test_acc,
+        }
+        save_checkpoint(self.run_dir / FINAL, payload)
+        self.sink(CheckpointSaved(str(self.run_dir / FINAL), self.epochs_done, "final"))
+
+    # ---------------------------------------------------------------- the loop
+    def images_per_sec(self) -> float | None:
+        """Training throughput of this session; the first epoch is left out as warm-up when 2+ ran."""
+        timed = self.session_epochs[1:] if len(self.session_epochs) >= 2 else self.session_epochs
+        images = sum(i for i, _ in timed)
+        seconds = sum(s for _, s in timed)
+        return round(images / seconds, 1) if seconds > 0 else None
+
+    def _lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _evaluate(self, epoch: int, split: str) -> EvalResult:
+        data = self.val_set if split == "val" else self.test_set
+        assert data is not None and self.data is not None
+        result = evaluate(
+            self.model,
+            data,
+            self.normalize,
+            self.data.num_classes,
+            self.eval_batch,
+            self.amp_dtype,
+            tta=self.cfg.eval_tta,
+            stop=self.stop,
+        )
+        self.sink(
+            EvalEnded(
+                epoch,
+                split,
+                result.loss,
+                result.accuracy,
+                result.per_class_accuracy,
+                result.confusion,
+                tuple(self.data.classes),
+            )
+        )
+        return result
+
+    def run(self) -> str:
+        cfg, stream = self.cfg, self.stream
+        steps = stream.steps_per_epoch
+        total_steps = cfg.epochs * steps
+        interval = cfg.progress_interval
+        self.model.train()
+        for epoch in range(self.epochs_done + 1, cfg.epochs + 1):
+            train_done = False
+            if self.partial is not None:  # resuming inside this epoch
+                part = self.partial
+                self.partial = None
+                loss_sum = torch.tensor(part["loss_sum"], dtype=torch.float64, device=self.device)
+                correct = torch.tensor(part["correct"], dtype=torch.int64, device=self.device)
+                seen, epoch_train = int(part["seen"]), float(part["train_seconds"])
+                train_done = bool(part.get("train_done", False))
+            else:
+                stream.start_epoch()
+                loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+                correct = torch.zeros((), dtype=torch.int64, device=self.device)
+                seen, epoch_train = 0, 0.0
+            self.sink(EpochStarted(epoch, cfg.epochs, self._lr()))
+            epoch_start = time.perf_counter()
+            seen_at_start = seen
+            batch_at_start = stream.batch_in_epoch
+            last_emit = 0.0
+
+            def partial_state(elapsed: float, done: bool = False) -> dict[str, Any]:
+                return {
+                    "loss_sum": float(loss_sum),
+                    "correct": int(correct),
+                    "seen": seen,
+                    "train_seconds": epoch_train + elapsed,
+                    "train_done": done,
+                }
+
+            if self.stop.is_set():
+                self._save_last(partial_state(0.0, train_done))
+                return "stopped"
+            for x, y in ([] if train_done else stream.epoch_batches()):
+                with autocast_context(self.device, self.amp_dtype):
+                    logits = self.model(x)
+                    loss = self.criterion(logits.float(), y)
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    loss.backward()
+                    self.optimizer.step()
+                self.scheduler.step()
+                self.global_step += 1
+                n = y.shape[0]
+                seen += n
+                loss_sum += loss.detach().double() * n
+                correct += (logits.detach().argmax(1) == y).sum()
+
+                now = time.perf_counter()
+                batch = stream.batch_in_epoch
+                if now - last_emit >= interval or batch == steps:
+                    last_emit = now
+                    loss_value = loss.detach().item()  # the only host sync in the step, at most every `interval` s
+                    if not math.isfinite(loss_value):
+                        raise NonFiniteLoss(
+                            f"the loss became {loss_value} at step {self.global_step} (epoch {epoch}, lr {self._lr():.4g}); "
+                            "lower --lr or check the data"
+                        )
+                    elapsed = now - epoch_start
+                    rate = (seen - seen_at_start) / elapsed if elapsed > 0 else 0.0
+                    remaining = total_steps - self.global_step
+                    sps = (batch - batch_at_start) / elapsed if elapsed > 0 else 0.0
+                    self.sink(
+                        BatchProgress(
+                            epoch,
+                            cfg.epochs,
+                            batch,
+                            steps,
+                            self.global_step,
+                            total_steps,
+                            loss_value,
+                            self._lr(),
+                            rate,
+                            self.train_seconds + elapsed,
+                            remaining / sps if sps > 0 else float("nan"),
+                        )
+                    )
+                if self.stop.is_set():
+                    self._sync()
+                    elapsed = time.perf_counter() - epoch_start
+                    self.train_seconds += elapsed
+                    self.session_epochs.append((seen - seen_at_start, elapsed))
+                    self._save_last(partial_state(elapsed))
+                    return "stopped"
+
+            self._sync()
+            elapsed = time.perf_counter() - epoch_start
+            epoch_train += elapsed
+            self.train_seconds += elapsed
+            if not train_done:
+                self.session_epochs.append((seen - seen_at_start, elapsed))
+            train_loss = float(loss_sum) / max(1, seen)
+            if not math.isfinite(train_loss):
+                raise NonFiniteLoss(f"the loss became {train_loss} in epoch {epoch} (lr {self._lr():.4g}); lower --lr")
+            train_acc = int(correct) / max(1, seen)
+
+            eval_start = time.perf_counter()
+            try:
+                val = self._evaluate(epoch, "val") if self.val_set is not None else None
+                last_epoch = epoch == cfg.epochs
+                test = self._evaluate(epoch, "test") if (last_epoch or val is None) else None
+            except EvalStopped:
+                # Training of this epoch is done; resume redoes only its evaluation.
+                self._save_last(partial_state(0.0, done=True) | {"train_seconds": epoch_train})
+                return "stopped"
+            eval_seconds = time.perf_counter() - eval_start
+
+            self.epochs_done = epoch
+            if val is not None:
+                self.best_val_acc = max(self.best_val_acc or 0.0, val.accuracy)
+            if test is not None and epoch == cfg.epochs:
+                self.final_test_acc = test.accuracy
+            row = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": val.loss if val else None,
+                "val_acc": val.accuracy if val else None,
+                "test_loss": test.loss if test else None,
+                "test_acc": test.accuracy if test else None,
+                "lr": self._lr(),
+                "train_seconds": epoch_train,
+                "eval_seconds": eval_seconds,
+                "images_per_sec": (seen - seen_at_start) / elapsed if elapsed > 0 and seen > seen_at_start else None,
+                "global_step": self.global_step,
+            }
+            assert self.run_dir is not None
+            runs.append_metrics(self.run_dir, row)
+            self.sink(
+                EpochEnded(
+                    epoch,
+                    cfg.epochs,
+                    train_loss,
+                    train_acc,
+                    row["val_loss"],
+                    row["val_acc"],
+                    row["test_loss"],
+                    row["test_acc"],
+                    row["lr"],
+                    epoch_train + eval_seconds,
+                    epoch_train,
+                    row["images_per_sec"] or 0.0,
+                )
+            )
+            self._save_last(None)
+            self._status("running")
+        self._save_final()
+        return "completed"
+
+    def execute(self) -> RunResult:
+        try:
+            self.prepare()
+        except Exception as e:
+            self.sink(RunFinished("failed", str(self.run_dir or ""), 0, None, None, 0.0, None, str(e)))
+            raise
+        assert self.run_dir is not None and self.data is not None
+        status, error = "failed", None
+        try:
+            runs.clean_temps(self.run_dir)
+            if self.ckpt is None:
+                self._write_config()
+            else:
+                runs.truncate_metrics(self.run_dir, self.epochs_done)
+                self.sink(Notice(f"resuming {self.run_dir.name} after epoch {self.epochs_done} (step {self.global_step})"))
+            self._status("running")
+            self.sink(
+                RunStarted(
+                    run_name=self.run_dir.name,
+                    run_dir=str(self.run_dir),
+                    arch=self.cfg.arch,
+                    config=self.cfg.to_dict(),
+                    classes=tuple(self.data.classes),
+                    num_params=sum(p.numel() for p in self.model.parameters()),
+                    device=str(self.device),
+                    precision=self.precision,
+                    epochs=self.cfg.epochs,
+                    start_epoch=self.epochs_done,
+                    steps_per_epoch=self.stream.steps_per_epoch,
+                    train_size=len(self.data.train),
+                    val_size=len(self.data.val) if self.data.val is not None else 0,
+                    test_size=len(self.data.test),
+                )
+            )
+            status = self.run()
+        except NonFiniteLoss as e:
+            error = str(e)
+        except OSError as e:
+            error = f"cannot write to {self.run_dir}: {e.strerror or e}"
+        except Exception as e:  # noqa: BLE001 - reported, logged with its traceback, never swallowed silently
+            error = f"{type(e).__name__}: {e}"
+            try:
+                (self.run_dir / runs.ERROR_LOG).write_text(traceback.format_exc())
+                error += f" (traceback in {self.run_dir / runs.ERROR_LOG})"
+            except OSError:
+                pass
+        finally:
+            try:
+                self._status(status, error)
+            except OSError:
+                pass
+            result = RunResult(
+                status=status,
+                run_dir=self.run_dir,
+                epochs_completed=self.epochs_done,
+                epochs=self.cfg.epochs,
+                final_test_acc=self.final_test_acc,
+                best_val_acc=self.best_val_acc,
+                train_seconds=self.train_seconds,
+                images_per_sec=self.images_per_sec(),
+                error=error,
+            )
+            self.sink(
+                RunFinished(
+                    status,  # type: ignore[arg-type]
+                    str(self.run_dir),
+                    self.epochs_done,
+                    self.final_test_acc,
+                    self.best_val_acc,
+                    self.train_seconds,
+                    result.images_per_sec,
+                    error,
+                )
+            )
+        return result
+
+
+def fit(
+    cfg: TrainConfig,
+    sink: EventSink = null_sink,
+    stop: threading.Event | None = None,
+    *,
+    data: DataBundle | None = None,
+    resume: str | Path | None = None,
+    resume_overrides: dict[str, Any] | None = None,
+) -> RunResult:
+    """Train as ``cfg`` says (or continue the run at ``resume``), in the calling thread.
+
+    Raises UserError (after a RunFinished("failed") event) when the request is invalid,
+    before anything is written. Failures during training are returned as status "failed".
+    """
+    trainer = _Trainer(cfg, safe_sink(sink), stop or threading.Event(), data, resume, resume_overrides)
+    return trainer.execute()

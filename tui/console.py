@@ -1,0 +1,125 @@
+"""Headless progress for `resnet-tui train`: a rich bar on a terminal, one plain line per epoch otherwise.
+
+Both are event sinks over the same engine events the app uses.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+from core.events import (
+    BatchProgress,
+    CheckpointSaved,
+    EpochEnded,
+    EpochStarted,
+    Event,
+    Notice,
+    RunFinished,
+    RunStarted,
+)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def epoch_line(e: EpochEnded) -> str:
+    parts = [
+        f"epoch {e.epoch}/{e.epochs}",
+        f"train_loss {e.train_loss:.4f}",
+        f"train_acc {_pct(e.train_acc)}",
+    ]
+    if e.val_acc is not None:
+        parts += [f"val_loss {e.val_loss:.4f}", f"val_acc {_pct(e.val_acc)}"]
+    if e.test_acc is not None:
+        parts += [f"test_loss {e.test_loss:.4f}", f"test_acc {_pct(e.test_acc)}"]
+    parts += [f"lr {e.lr:.4g}", f"{e.images_per_sec:.0f} img/s", f"{e.seconds:.1f}s"]
+    return "  ".join(parts)
+
+
+def started_line(e: RunStarted) -> str:
+    verb = f"resuming after epoch {e.start_epoch}" if e.start_epoch else "training"
+    split = f"{e.train_size} train / {e.val_size} val / {e.test_size} test"
+    return (
+        f"{verb}: {e.arch} ({e.num_params / 1e6:.2f}M params) on {e.device} ({e.precision}), "
+        f"{e.epochs} epochs of {e.steps_per_epoch} steps, {split} -> {e.run_dir}"
+    )
+
+
+class PlainSink:
+    """For nohup, CI and pipes: a line at the start, one per epoch, one at the end."""
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self.out = out or sys.stdout
+        self.started = False
+
+    def __call__(self, event: Event) -> None:
+        line = None
+        if isinstance(event, Notice):
+            line = event.message
+        elif isinstance(event, RunStarted):
+            self.started = True
+            line = started_line(event)
+        elif isinstance(event, EpochEnded):
+            line = epoch_line(event)
+        elif isinstance(event, RunFinished) and self.started:
+            line = f"run {event.status}: {event.epochs_completed} epochs, final test acc {_pct(event.final_test_acc)}"
+        if line:
+            print(line, file=self.out, flush=True)
+
+
+class RichSink:
+    """A live progress bar (epoch, loss, images/s, ETA) with epoch summaries printed above it."""
+
+    def __init__(self, stderr: bool = True) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = Console(stderr=stderr)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[speed]} img/s"),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.task = None
+        self.total = 0
+
+    def __call__(self, event: Event) -> None:
+        p = self.progress
+        if isinstance(event, Notice):
+            self.console.print(event.message, highlight=False)
+        elif isinstance(event, RunStarted):
+            self.console.print(started_line(event), highlight=False)
+            self.total = event.epochs * event.steps_per_epoch
+            p.start()
+            self.task = p.add_task(
+                f"epoch {event.start_epoch + 1}/{event.epochs}",
+                total=self.total,
+                completed=event.start_epoch * event.steps_per_epoch,
+                loss="-",
+                speed="-",
+            )
+        elif self.task is None:
+            return
+        elif isinstance(event, EpochStarted):
+            p.update(self.task, description=f"epoch {event.epoch}/{event.epochs}")
+        elif isinstance(event, BatchProgress):
+            p.update(
+                self.task,
+                completed=event.global_step,
+                loss=f"{event.loss:.3f}",
+                speed=f"{event.images_per_sec:.0f}",
+            )
+        elif isinstance(event, EpochEnded):
+            p.console.print(epoch_line(event), highlight=False)
+        elif isinstance(event, CheckpointSaved) and event.mid_epoch:
+            p.console.print(f"saved {event.path}", highlight=False)
+        elif isinstance(event, RunFinished):
+            p.stop()
