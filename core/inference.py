@@ -43,7 +43,7 @@ def load_trained(run_or_ckpt: str | Path, device: str = "auto") -> Trained:
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path} lacks what a resnet-tui model checkpoint holds ({e})") from None
     try:
-        model = create_model(arch, num_classes=len(classes))
+        model = create_model(arch, num_classes=len(classes), image_size=image_size)
     except UnknownModelError as e:
         raise CheckpointError(f"{path}: {e}") from None
     try:

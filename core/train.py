@@ -177,7 +177,7 @@ class _Trainer:
 
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        self.model = create_model(cfg.arch, data.num_classes, cfg.zero_init_residual)
+        self.model = create_model(cfg.arch, data.num_classes, cfg.zero_init_residual, data.image_size)
         if self.ckpt is not None:
             try:
                 self.model.load_state_dict(self.ckpt["model"])
@@ -361,6 +361,8 @@ class _Trainer:
         interval = cfg.progress_interval
         self.model.train()
         for epoch in range(self.epochs_done + 1, cfg.epochs + 1):
+            if self.stop.is_set() and self.partial is None:
+                return "stopped"  # at an epoch boundary: last.pt already holds this exact state
             train_done = False
             if self.partial is not None:  # resuming inside this epoch
                 part = self.partial

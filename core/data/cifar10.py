@@ -63,8 +63,9 @@ def where_to_put(root: Path) -> str:
     return f"put {ARCHIVE} ({URL}) into {root}/ and run again"
 
 
-def download(root: Path, url: str = URL, progress: Progress | None = None, timeout: float = 30.0) -> Path:
-    """Fetch the archive into ``root`` and verify it; returns its path."""
+def download(root: Path, url: str | None = None, progress: Progress | None = None, timeout: float = 30.0) -> Path:
+    """Fetch the archive (from ``url``, default the official URL) into ``root`` and verify it; returns its path."""
+    url = url or URL
     created = [p for p in (root, *root.parents) if not p.exists()]  # deepest first
     root.mkdir(parents=True, exist_ok=True)
     target = root / ARCHIVE
@@ -72,7 +73,8 @@ def download(root: Path, url: str = URL, progress: Progress | None = None, timeo
         return target
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "resnet-tui"}), timeout=timeout) as r:
-            total = r.length
+            size = r.headers.get("Content-Length") if r.headers else None
+            total = int(size) if size and str(size).isdigit() else None
             done = 0
             with atomic_open(target) as fh:
                 while block := r.read(1 << 20):
@@ -133,6 +135,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 writes bytes into protocol-2 pickles
     }
 
     def find_class(self, module: str, name: str):

@@ -26,8 +26,8 @@ class ModelSpec:
     description: str
     builder: Callable[..., nn.Module]
 
-    def build(self, num_classes: int = 10, zero_init_residual: bool = False) -> nn.Module:
-        return self.builder(num_classes=num_classes, zero_init_residual=zero_init_residual)
+    def build(self, num_classes: int = 10, zero_init_residual: bool = False, image_size: int = 32) -> nn.Module:
+        return self.builder(num_classes=num_classes, zero_init_residual=zero_init_residual, image_size=image_size)
 
 
 class UnknownModelError(ValueError):
@@ -44,14 +44,14 @@ def register(spec: ModelSpec) -> None:
 
 
 def _cifar(depth: int) -> Callable[..., nn.Module]:
-    def build(num_classes: int = 10, zero_init_residual: bool = False) -> nn.Module:
+    def build(num_classes: int = 10, zero_init_residual: bool = False, image_size: int = 32) -> nn.Module:
         return CifarResNet(depth, num_classes=num_classes, zero_init_residual=zero_init_residual)
 
     return build
 
 
 def _resnet(block, layers) -> Callable[..., nn.Module]:
-    def build(num_classes: int = 10, zero_init_residual: bool = False) -> nn.Module:
+    def build(num_classes: int = 10, zero_init_residual: bool = False, image_size: int = 32) -> nn.Module:
         return ResNet(block, layers, num_classes=num_classes, zero_init_residual=zero_init_residual)
 
     return build
@@ -82,8 +82,9 @@ def get_spec(name: str) -> ModelSpec:
         raise UnknownModelError(f"unknown architecture {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
 
 
-def create_model(name: str, num_classes: int = 10, zero_init_residual: bool = False) -> nn.Module:
-    return get_spec(name).build(num_classes=num_classes, zero_init_residual=zero_init_residual)
+def create_model(name: str, num_classes: int = 10, zero_init_residual: bool = False, image_size: int = 32) -> nn.Module:
+    """Build a registered model. ``image_size`` matters only to models with a size-dependent head (simplecnn)."""
+    return get_spec(name).build(num_classes=num_classes, zero_init_residual=zero_init_residual, image_size=image_size)
 
 
 @lru_cache(maxsize=None)
@@ -109,7 +110,7 @@ def model_stats(name: str, num_classes: int = 10, image_size: int = 32) -> tuple
 
     # A real (CPU) forward of one image is faster than the meta device for deep nets
     # like resnet1202, whose thousands of small meta ops each pay a dispatch cost.
-    model = create_model(name, num_classes=num_classes).eval()
+    model = create_model(name, num_classes=num_classes, image_size=image_size).eval()
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             m.register_forward_hook(conv_hook)

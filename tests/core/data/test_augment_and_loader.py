@@ -1,0 +1,90 @@
+"""Batched augmentation and the resumable training stream."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from core.data import Augment, ImageSet, Normalize, TrainStream
+from core.data.augment import random_crop, random_flip, random_rotate
+from core.data.synthetic import make_synthetic
+
+
+def batch(n=16, size=8):
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
+
+
+def test_random_crop_equals_per_sample_reference():
+    x = batch()
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    out = random_crop(x, 4, g1)
+    dy = torch.randint(0, 9, (16,), generator=g2)
+    dx = torch.randint(0, 9, (16,), generator=g2)
+    padded = F.pad(x, (4, 4, 4, 4))
+    for i in range(16):
+        ref = padded[i, :, dy[i] : dy[i] + 8, dx[i] : dx[i] + 8]
+        assert torch.equal(out[i], ref)
+    assert out.dtype == torch.uint8 and out.shape == x.shape
+
+
+def test_random_flip_flips_about_half_exactly():
+    x = batch(n=400)
+    out = random_flip(x, torch.Generator().manual_seed(1))
+    flipped = [torch.equal(o, i.flip(2)) and not torch.equal(o, i) for o, i in zip(out, x)]
+    kept = [torch.equal(o, i) for o, i in zip(out, x)]
+    assert all(f or k for f, k in zip(flipped, kept))
+    assert 150 < sum(flipped) < 250
+
+
+def test_rotation_keeps_shape_and_small_angles_change_little():
+    x = torch.rand(4, 3, 16, 16)
+    out = random_rotate(x, 10.0, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    assert (out - x).abs().mean() < 0.4
+
+
+def test_normalize_uses_given_stats():
+    x = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
+    out = Normalize((0.5, 0.5, 0.5), (0.25, 0.5, 1.0), torch.device("cpu"))(x)
+    assert torch.allclose(out[0, :, 0, 0], torch.tensor([2.0, 1.0, 0.5]))
+
+
+def test_stream_is_seeded_and_covers_the_data():
+    tr, _, _ = make_synthetic(100, 10, image_size=8)
+    norm = Normalize((0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
+    a = TrainStream(tr, 32, Augment(), norm, seed=3)
+    b = TrainStream(tr, 32, Augment(), norm, seed=3)
+    xa = [x for x, _ in a.epoch_batches()]
+    xb = [x for x, _ in b.epoch_batches()]
+    assert len(xa) == 3 == a.steps_per_epoch  # 100 // 32, last partial batch dropped
+    assert all(torch.equal(p, q) for p, q in zip(xa, xb))
+    plain = TrainStream(tr, 25, Augment(0, False, 0), norm, seed=0)
+    seen = torch.cat([y for _, y in plain.epoch_batches()])
+    assert len(seen) == 100
+
+
+def test_stream_state_resumes_mid_epoch_exactly():
+    tr, _, _ = make_synthetic(96, 10, image_size=8)
+    norm = Normalize((0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
+    ref = TrainStream(tr, 16, Augment(rotate=5.0), norm, seed=9)
+    full = [x for _ in range(2) for x, _ in ref.epoch_batches()]
+
+    s = TrainStream(tr, 16, Augment(rotate=5.0), norm, seed=9)
+    it = s.epoch_batches()
+    first = [next(it)[0] for _ in range(2)]
+    state = s.state_dict()
+    resumed = TrainStream(tr, 16, Augment(rotate=5.0), norm, seed=12345)
+    resumed.load_state_dict(state)
+    rest = [x for x, _ in resumed.epoch_batches()] + [x for x, _ in resumed.epoch_batches()]
+    got = first + rest
+    assert len(got) == len(full) == 12
+    assert all(torch.equal(p, q) for p, q in zip(got, full))
+
+
+def test_synthetic_is_deterministic_and_balanced():
+    a = make_synthetic(200, 50)
+    b = make_synthetic(200, 50)
+    assert torch.equal(a[0].images, b[0].images) and torch.equal(a[1].labels, b[1].labels)
+    assert a[0].class_counts(10) == [20] * 10
+    assert len(a[2]) == 10

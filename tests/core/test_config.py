@@ -1,0 +1,53 @@
+"""The validation rules shared by the CLI and the app."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core.config import TrainConfig, validate_config
+
+MODELS = ["resnet20", "resnet18", "simplecnn"]
+
+BAD = [
+    ("lr", 0), ("lr", -1.0), ("lr", math.nan), ("lr", math.inf), ("lr", 11.0),
+    ("epochs", 0), ("epochs", -3), ("epochs", 1.5),
+    ("batch_size", 0), ("batch_size", 100_000),
+    ("arch", "resnet7"), ("dataset", "imagenet"), ("optimizer", "rmsprop"), ("schedule", "step"),
+    ("momentum", 1.0), ("weight_decay", -1e-4), ("weight_decay", math.nan), ("label_smoothing", 1.0),
+    ("val_split", -0.1), ("val_split", 0.75), ("val_split", 10.5), ("train_subset", -1),
+    ("device", "gpu"), ("device", "cuda:-1"), ("device", "cuda:x"), ("precision", "fp8"), ("channels_last", "yes"),
+    ("seed", -1), ("seed", 2**32), ("image_size", 4), ("crop_padding", 17), ("rotate", 200.0),
+    ("name", "../evil"), ("name", "a/b"), ("name", ".hidden"), ("warmup_epochs", 11.0), ("milestones", [5, 3]),
+    ("milestones", [10]), ("gamma", 0.0), ("data", ""), ("run_dir", " "), ("progress_interval", -1.0),
+]
+
+
+def test_defaults_are_valid():
+    assert validate_config(TrainConfig(), MODELS) == []
+
+
+@pytest.mark.parametrize("field,value", BAD)
+def test_bad_values_are_named_with_what_is_allowed(field, value):
+    errors = validate_config(TrainConfig(**{field: value}), MODELS)
+    assert errors, f"{field}={value!r} was accepted"
+    assert errors[0].field == field
+    text = str(errors[0])
+    assert text.startswith("--" + field.replace("_", "-"))
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("lr", 1e-4), ("val_split", 0.1), ("val_split", 5000.0), ("device", "cuda:3"), ("device", "mps"),
+     ("milestones", [3, 6]), ("name", "my-run_1.2"), ("seed", 2**32 - 1), ("train_subset", 10000)],
+)
+def test_good_values_pass(field, value):
+    assert validate_config(TrainConfig(**{field: value}), MODELS) == []
+
+
+def test_round_trip_through_dict_ignores_unknown_keys():
+    cfg = TrainConfig(arch="resnet18", lr=0.05, milestones=[3, 6])
+    raw = cfg.to_dict() | {"from_the_future": 1}
+    assert TrainConfig.from_dict(raw) == cfg

@@ -1,0 +1,220 @@
+"""fit(): events, learning, stop, exact resume, failures."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+import pytest
+import torch
+from helpers import tiny_bundle
+
+from core.checkpoint import load_checkpoint
+from core.config import TrainConfig
+from core.errors import CheckpointError, UserError
+from core.events import (
+    BatchProgress,
+    CheckpointSaved,
+    EpochEnded,
+    EpochStarted,
+    EvalEnded,
+    RunFinished,
+    RunStarted,
+)
+from core.runs import read_metrics
+from core.train import fit
+
+
+def config(tmp_path, **kw) -> TrainConfig:
+    base = dict(arch="simplecnn", epochs=2, batch_size=32, lr=0.05, device="cpu", run_dir=str(tmp_path / "runs"),
+                name="t", progress_interval=0.0, image_size=16, dataset="synthetic")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+class Recorder:
+    def __init__(self, stop_when=None, stop: threading.Event | None = None):
+        self.events = []
+        self.stop_when = stop_when
+        self.stop = stop
+
+    def __call__(self, event):
+        self.events.append(event)
+        if self.stop_when and self.stop_when(event):
+            self.stop.set()
+
+    def of(self, cls):
+        return [e for e in self.events if isinstance(e, cls)]
+
+    def losses(self):
+        return [e.loss for e in self.of(BatchProgress)]
+
+
+def test_event_sequence_and_files(tmp_path):
+    rec = Recorder()
+    result = fit(config(tmp_path), rec, data=tiny_bundle())
+    assert result.status == "completed" and result.epochs_completed == 2
+    kinds = [type(e) for e in rec.events]
+    assert kinds[0] is RunStarted and kinds[-1] is RunFinished
+    assert rec.of(RunFinished)[0].status == "completed"
+    assert [e.epoch for e in rec.of(EpochStarted)] == [1, 2]
+    assert len(rec.of(BatchProgress)) == 2 * 8  # 256 images / 32, every batch at interval 0
+    ev = rec.of(EvalEnded)
+    assert [e.split for e in ev] == ["test", "test"]
+    cm = ev[-1].confusion
+    assert len(cm) == 10 and sum(map(sum, cm)) == 100 and all(isinstance(v, int) for r in cm for v in r)
+    assert {c.kind for c in rec.of(CheckpointSaved)} == {"last", "final"}
+    run = result.run_dir
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "final.pt", "last.pt", "metrics.jsonl", "run.json"]
+    rows = read_metrics(run)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert json.loads((run / "run.json").read_text())["status"] == "completed"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["train"]["arch"] == "simplecnn" and len(cfg["classes"]) == 10
+    # the files load weights-only and hold what they promise
+    last = load_checkpoint(run / "last.pt")
+    assert {"model", "optimizer", "scheduler", "rng", "stream", "epoch", "config"} <= set(last)
+    assert last["epoch"] == 2 and last["global_step"] == 16
+
+
+@pytest.mark.slow
+def test_it_learns_well_above_chance(tmp_path):
+    data = tiny_bundle(train=1024, test=300, size=32)
+    result = fit(config(tmp_path, arch="resnet20", epochs=5, lr=0.1, batch_size=64, image_size=32), data=data)
+    assert result.final_test_acc is not None and result.final_test_acc > 0.5  # chance is 0.1
+
+
+def test_validation_split_tracks_best_val_and_final_test(tmp_path):
+    rec = Recorder()
+    result = fit(config(tmp_path, epochs=2), rec, data=tiny_bundle(val=64))
+    splits = [e.split for e in rec.of(EvalEnded)]
+    assert splits == ["val", "val", "test"]
+    assert result.best_val_acc == max(e.val_acc for e in rec.of(EpochEnded))
+    assert result.final_test_acc == rec.of(EpochEnded)[-1].test_acc
+
+
+def test_stop_mid_epoch_saves_and_resume_is_bit_identical(tmp_path):
+    straight = Recorder()
+    a = fit(config(tmp_path, name="a", epochs=2), straight, data=tiny_bundle())
+
+    stop = threading.Event()
+    first = Recorder(lambda e: isinstance(e, BatchProgress) and e.global_step == 11, stop)
+    b = fit(config(tmp_path, name="b", epochs=2), first, stop, data=tiny_bundle())
+    assert b.status == "stopped" and b.epochs_completed == 1
+    saved = first.of(CheckpointSaved)[-1]
+    assert saved.mid_epoch and saved.kind == "last"
+    assert first.of(RunFinished)[0].status == "stopped"
+    assert [r["epoch"] for r in read_metrics(b.run_dir)] == [1]
+
+    second = Recorder()
+    c = fit(TrainConfig(), second, data=tiny_bundle(), resume=b.run_dir)
+    assert c.status == "completed" and c.epochs_completed == 2
+    assert second.of(RunStarted)[0].start_epoch == 1
+    assert first.losses() + second.losses() == straight.losses()  # bitwise equal floats
+    sa = load_checkpoint(a.run_dir / "final.pt")["model"]
+    sc = load_checkpoint(c.run_dir / "final.pt")["model"]
+    assert all(torch.equal(sa[k], sc[k]) for k in sa)
+    assert [r["train_loss"] for r in read_metrics(c.run_dir)] == [r["train_loss"] for r in read_metrics(a.run_dir)]
+
+
+def test_one_epoch_then_resume_then_one_more_matches_two_straight(tmp_path):
+    straight = Recorder()
+    fit(config(tmp_path, name="a", epochs=2), straight, data=tiny_bundle())
+    stop = threading.Event()
+    first = Recorder(lambda e: isinstance(e, EpochEnded) and e.epoch == 1, stop)
+    b = fit(config(tmp_path, name="b", epochs=2), first, stop, data=tiny_bundle())
+    assert b.status == "stopped" and b.epochs_completed == 1
+    second = Recorder()
+    fit(TrainConfig(), second, data=tiny_bundle(), resume=b.run_dir)
+    assert first.losses() + second.losses() == straight.losses()
+
+
+def test_resume_can_extend_and_refuses_other_changes(tmp_path):
+    run = fit(config(tmp_path, epochs=1), data=tiny_bundle()).run_dir
+    with pytest.raises(UserError, match="already finished 1/1"):
+        fit(TrainConfig(), data=tiny_bundle(), resume=run)
+    with pytest.raises(UserError, match="--lr cannot change"):
+        fit(TrainConfig(), data=tiny_bundle(), resume=run, resume_overrides={"epochs": 2, "lr": 0.5})
+    more = fit(TrainConfig(), data=tiny_bundle(), resume=run, resume_overrides={"epochs": 2})
+    assert more.status == "completed" and more.epochs_completed == 2
+    assert [r["epoch"] for r in read_metrics(run)] == [1, 2]
+
+
+def test_resume_refuses_non_runs_and_changed_data(tmp_path):
+    with pytest.raises(CheckpointError, match="not a run directory"):
+        fit(TrainConfig(), resume=tmp_path)
+    run = fit(config(tmp_path, epochs=1), data=tiny_bundle()).run_dir
+    with pytest.raises(CheckpointError, match="data differs"):
+        fit(TrainConfig(), data=tiny_bundle(train=128), resume=run, resume_overrides={"epochs": 2})
+
+
+def test_stray_metrics_rows_past_the_checkpoint_are_dropped_on_resume(tmp_path):
+    stop = threading.Event()
+    rec = Recorder(lambda e: isinstance(e, EpochEnded) and e.epoch == 1, stop)
+    run = fit(config(tmp_path, epochs=3), rec, stop, data=tiny_bundle()).run_dir
+    with open(run / "metrics.jsonl", "a") as fh:  # as if a crash hit between the row and the checkpoint
+        fh.write(json.dumps({"epoch": 2, "train_loss": 9.9}) + "\n")
+        fh.write('{"epoch": 3, "trunc')
+    fit(TrainConfig(), data=tiny_bundle(), resume=run)
+    rows = read_metrics(run)
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[1]["train_loss"] != 9.9
+
+
+def test_a_failing_sink_does_not_stop_training(tmp_path):
+    def broken(event):
+        raise RuntimeError("display bug")
+
+    assert fit(config(tmp_path, epochs=1), broken, data=tiny_bundle()).status == "completed"
+
+
+def test_nan_loss_fails_naming_step_and_lr_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    real = torch.nn.CrossEntropyLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, logits, target):
+        calls["n"] += 1
+        loss = real(self, logits, target)
+        return loss * float("nan") if calls["n"] >= 11 else loss
+
+    monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", poisoned)
+    rec = Recorder()
+    result = fit(config(tmp_path, epochs=2), rec, data=tiny_bundle())
+    assert result.status == "failed"
+    assert "step 11" in result.error and "lr" in result.error
+    finished = rec.of(RunFinished)[0]
+    assert finished.status == "failed" and finished.error == result.error
+    last = load_checkpoint(result.run_dir / "last.pt")
+    assert last["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+    assert json.loads((result.run_dir / "run.json").read_text())["status"] == "failed"
+
+
+def test_bad_config_raises_before_writing(tmp_path):
+    rec = Recorder()
+    with pytest.raises(UserError, match="--lr"):
+        fit(config(tmp_path, lr=math.inf), rec, data=tiny_bundle())
+    assert not (tmp_path / "runs").exists()
+    assert isinstance(rec.events[-1], RunFinished) and rec.events[-1].status == "failed"
+
+
+def test_existing_explicit_name_is_refused(tmp_path):
+    fit(config(tmp_path, epochs=1), data=tiny_bundle())
+    with pytest.raises(UserError, match="already exists"):
+        fit(config(tmp_path, epochs=1), data=tiny_bundle())
+
+
+@pytest.mark.parametrize("optimizer,schedule", [("sgd", "cosine"), ("adam", "multistep"), ("adamw", "constant")])
+def test_optimizers_and_schedules_train(tmp_path, optimizer, schedule):
+    lr = 0.05 if optimizer == "sgd" else 1e-3
+    cfg = config(tmp_path, optimizer=optimizer, schedule=schedule, lr=lr, warmup_epochs=0.5, label_smoothing=0.1)
+    assert fit(cfg, data=tiny_bundle()).status == "completed"
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    assert fit(config(tmp_path, precision="bf16", epochs=1), data=tiny_bundle()).status == "completed"
+
+
+def test_fp16_needs_cuda(tmp_path):
+    with pytest.raises(UserError, match="fp16 needs a CUDA device"):
+        fit(config(tmp_path, precision="fp16"), data=tiny_bundle())

@@ -1,0 +1,80 @@
+"""Test data builders: tiny in-memory datasets, a fake CIFAR-10 archive and a small image folder.
+
+Nothing here touches the network or ../shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.data import DataBundle, ImageSet
+from core.data.synthetic import make_synthetic
+
+
+def tiny_bundle(train: int = 256, test: int = 100, val: int = 0, size: int = 16) -> DataBundle:
+    """Synthetic data small enough for a CPU test to train on in a second."""
+    tr, te, classes = make_synthetic(train + val, test, image_size=size)
+    va = None
+    if val:
+        va = tr.select(torch.arange(train, train + val))
+        tr = tr.select(torch.arange(train))
+    return DataBundle("synthetic", classes, tr, te, va, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "test")
+
+
+# ------------------------------------------------------------------ fake CIFAR-10 in the real format
+FAKE_PER_BATCH = 20  # images per batch file (the real one has 10,000)
+
+
+def _batch_bytes(rng: np.random.Generator, n: int, label_offset: int) -> tuple[bytes, np.ndarray, list[int]]:
+    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+    labels = [int((i + label_offset) % 10) for i in range(n)]
+    entry = {b"batch_label": b"fake", b"labels": labels, b"data": data, b"filenames": [b"x.png"] * n}
+    return pickle.dumps(entry, protocol=2), data, labels
+
+
+def build_fake_cifar_archive(path: Path, seed: int = 0) -> dict:
+    """A cifar-10-python.tar.gz with the real layout and pickle format; returns its md5s and contents."""
+    rng = np.random.default_rng(seed)
+    files: dict[str, bytes] = {}
+    contents: dict[str, tuple[np.ndarray, list[int]]] = {}
+    for i in range(1, 6):
+        raw, data, labels = _batch_bytes(rng, FAKE_PER_BATCH, i)
+        files[f"data_batch_{i}"], contents[f"data_batch_{i}"] = raw, (data, labels)
+    raw, data, labels = _batch_bytes(rng, FAKE_PER_BATCH, 0)
+    files["test_batch"], contents["test_batch"] = raw, (data, labels)
+    files["batches.meta"] = pickle.dumps({b"label_names": [b"airplane"] * 10}, protocol=2)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, raw in files.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    md5 = {name: hashlib.md5(raw).hexdigest() for name, raw in files.items()}
+    return {"archive_md5": hashlib.md5(path.read_bytes()).hexdigest(), "md5": md5, "contents": contents}
+
+
+# ------------------------------------------------------------------ a small ImageFolder tree
+def write_image(path: Path, colour: tuple[int, int, int], size: int = 40, fmt: str | None = None) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
+    arr = np.clip(np.array(colour, dtype=np.int16) + rng.integers(-20, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(arr).save(path, format=fmt)
+
+
+def build_image_folder(root: Path, classes=("cat", "dog", "frog"), train_per_class: int = 6, test_per_class: int = 3) -> Path:
+    colours = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (200, 40, 200)]
+    for split, n in (("train", train_per_class), ("test", test_per_class)):
+        for c, name in enumerate(classes):
+            for i in range(n):
+                ext = ".png" if i % 2 else ".jpg"
+                write_image(root / split / name / f"{i:03d}{ext}", colours[c % len(colours)])
+    return root
+

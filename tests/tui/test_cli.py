@@ -1,0 +1,232 @@
+"""The headless CLI, driven through its real entry point (`main`), in-process and as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import write_image
+
+from tui.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50", "--device", "cpu"]
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def test_help_lists_the_commands(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in ("train", "evaluate", "predict", "models", "data"):
+        assert command in out
+    code, out, _ = run(capsys)
+    assert code == 0 and "train" in out  # no command: help (until the app lands)
+
+
+def _corrupt_run(tmp: Path) -> Path:
+    run_dir = tmp / "corrupt"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    (run_dir / "last.pt").write_bytes(b"PK\x03\x04 truncated")
+    return run_dir
+
+
+def _fake_gpus(monkeypatch, count: int) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+
+
+BAD_INPUTS = [
+    (["--lr", "0"], "--lr"),
+    (["--lr", "-1"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--lr", "inf"], "--lr"),
+    (["--lr", "abc"], "--lr"),
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--arch", "resnet7"], "resnet20"),
+    (["--optimizer", "rmsprop"], "--optimizer"),
+    (["--schedule", "step"], "--schedule"),
+    (["--seed", "-1"], "--seed"),
+    (["--val-split", "0.9"], "--val-split"),
+    (["--milestones", "a,b"], "--milestones"),
+    (["--device", "gpu"], "--device"),
+    (["--device", "cuda"], "no CUDA GPU"),
+    (["--device", "cuda:7", "@gpus=1"], "this machine has cuda:0"),
+    (["--dataset", "folder", "--data", "@missing"], "is not a folder"),
+    (["--dataset", "folder", "--data", "@empty"], "no train/ folder"),
+    (["--dataset", "cifar10", "--data", "@empty", "--no-download"], "cifar-10-python.tar.gz"),
+    (["--resume", "@tmp"], "not a run directory"),
+    (["--resume", "@corrupt"], "corrupt or truncated"),
+    (["--name", "../escape"], "--name"),
+    (["--no-such-option"], "no-such-option"),
+]
+
+
+@pytest.mark.parametrize("args,expected", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path, monkeypatch, args, expected):
+    _fake_gpus(monkeypatch, 0)
+    (tmp_path / "empty").mkdir()
+    corrupt = _corrupt_run(tmp_path)
+    subst = {"@missing": str(tmp_path / "missing"), "@empty": str(tmp_path / "empty"), "@tmp": str(tmp_path),
+             "@corrupt": str(corrupt)}
+    final = []
+    for a in args:
+        if a.startswith("@gpus="):
+            _fake_gpus(monkeypatch, int(a.split("=")[1]))
+            continue
+        final.append(subst.get(a, a))
+    base = ["--dataset", "synthetic"] if "--dataset" not in final and "--resume" not in final else []
+    before = sorted(p for p in tmp_path.rglob("*"))
+    code, out, err = run(capsys, "train", *base, *final, "--run-dir", tmp_path / "runs")
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("Error: ") and expected in lines[0]
+    assert "Traceback" not in err + out
+    assert not (tmp_path / "runs").exists()
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_train_json_resume_evaluate_predict(capsys, tmp_path):
+    runs = tmp_path / "runs"
+    code, out, err = run(capsys, "train", *QUICK, "--epochs", "2", "--run-dir", runs, "--name", "r", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    for key in ("run_dir", "arch", "epochs", "final_test_acc", "best_val_acc", "train_seconds", "images_per_sec", "status"):
+        assert key in result
+    assert result["status"] == "completed" and result["arch"] == "simplecnn" and result["epochs"] == 2
+    assert 0 <= result["final_test_acc"] <= 1 and result["images_per_sec"] > 0
+    assert "epoch 2/2" in err  # progress goes to stderr with --json, so stdout is pure JSON
+
+    code, out, err = run(capsys, "train", "--resume", runs / "r", "--epochs", "3", "--json")
+    assert code == 0, err
+    resumed = json.loads(out)
+    assert resumed["epochs_completed"] == 3 and resumed["status"] == "completed"
+
+    code, out, err = run(capsys, "evaluate", runs / "r", "--json", "--device", "cpu")
+    assert code == 0, err
+    ev = json.loads(out)
+    assert ev["accuracy"] == pytest.approx(resumed["final_test_acc"])
+    assert len(ev["confusion"]) == 10 and sum(map(sum, ev["confusion"])) == ev["count"] == 1000
+
+    code, out, _ = run(capsys, "evaluate", runs / "r")
+    assert code == 0 and "confusion matrix" in out and "red-stripes" in out
+
+    img = tmp_path / "x.png"
+    write_image(img, (200, 30, 30), size=32)
+    code, out, err = run(capsys, "predict", runs / "r", img, "--top-k", "2", "--json")
+    assert code == 0, err
+    (pred,) = json.loads(out)
+    assert len(pred["top"]) == 2 and pred["top"][0]["class"] in ev["classes"]
+    assert pred["top"][0]["prob"] >= pred["top"][1]["prob"]
+
+    code, _, err = run(capsys, "predict", runs / "r", tmp_path / "nope.png")
+    assert code == 2 and "is not a file" in err
+
+
+def test_evaluate_and_predict_refuse_malicious_checkpoints(capsys, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bad = tmp_path / "final.pt"
+    torch.save({"format": "resnet-tui/1", "model": Evil()}, bad)
+    img = tmp_path / "x.png"
+    write_image(img, (1, 2, 3))
+    for args in (("evaluate", bad), ("predict", bad, img), ("train", "--resume", tmp_path)):
+        code, _, err = run(capsys, *args)
+        assert code == 2 and err.startswith("Error: ") and len(err.strip().splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_models_lists_params_and_flops(capsys):
+    code, out, _ = run(capsys, "models", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0 and rows["resnet20"]["params"] == 269722 and rows["resnet20"]["mflops"] == pytest.approx(81.1)
+    code, out, _ = run(capsys, "models")
+    assert "resnet1202" in out and "MFLOPs" in out
+
+
+def test_data_info_for_a_folder_and_synthetic(capsys, image_folder):
+    (image_folder / "train" / "cat" / "readme.txt").write_text("x")
+    code, out, _ = run(capsys, "data", "info", "--dataset", "folder", "--data", image_folder, "--json")
+    info = json.loads(out)
+    assert code == 0 and info["classes"] == ["cat", "dog", "frog"] and info["train"]["dog"] == 6
+    assert info["skipped_non_images"]["train"] == 1
+    code, out, _ = run(capsys, "data", "info", "--dataset", "synthetic")
+    assert code == 0 and "10 classes" in out
+
+
+def test_data_download_then_train_on_it(capsys, tmp_path, fake_cifar, monkeypatch):
+    from core.data import cifar10
+
+    monkeypatch.setattr(cifar10, "URL", fake_cifar["archive"].as_uri())
+    data = tmp_path / "data"
+    code, out, err = run(capsys, "data", "download", "--data", data)
+    assert code == 0, err and "ready" in out
+    code, out, err = run(capsys, "train", "--dataset", "cifar10", "--data", data, "--no-download", "--arch", "simplecnn",
+                         "--epochs", "1", "--batch-size", "20", "--device", "cpu", "--run-dir", tmp_path / "runs", "--json")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "completed"
+
+
+def test_folder_dataset_trains_with_its_own_classes(capsys, tmp_path, image_folder):
+    code, out, err = run(capsys, "train", "--dataset", "folder", "--data", image_folder, "--arch", "resnet20",
+                         "--epochs", "1", "--batch-size", "6", "--device", "cpu", "--run-dir", tmp_path / "runs",
+                         "--name", "f", "--json")
+    assert code == 0, err
+    code, out, _ = run(capsys, "evaluate", tmp_path / "runs" / "f", "--json")
+    assert json.loads(out)["classes"] == ["cat", "dog", "frog"]
+
+
+def _spawn(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "tui.cli", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_after_the_batch_saves_and_resumes(tmp_path, sig, code):
+    runs = tmp_path / "runs"
+    args = ["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "2000", "--epochs", "2",
+            "--batch-size", "100", "--device", "cpu", "--run-dir", str(runs), "--name", "s"]
+    proc = _spawn(args, ROOT)
+    deadline = time.time() + 120
+    # wait for the first progress to be on disk (config written, training under way), then interrupt mid-epoch
+    while not (runs / "s" / "run.json").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "resume with: resnet-tui train --resume" in err
+    assert "Traceback" not in err
+    from core.checkpoint import load_checkpoint
+
+    last = load_checkpoint(runs / "s" / "last.pt")
+    assert last["partial"] is not None or last["epoch"] >= 1
+
+    proc = _spawn(["train", "--resume", str(runs / "s"), "--json"], ROOT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["epochs_completed"] == 2
+    rows = [json.loads(line) for line in (runs / "s" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
