@@ -1,0 +1,39 @@
+"""Helpers shared by the bench scripts: the machine's description and JSON-line output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+
+
+def hardware() -> dict:
+    import torch
+
+    info = {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "cuda": torch.version.cuda,
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def emit(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+    sys.stdout.flush()
