@@ -60,6 +60,8 @@ class BatchProgress:
     global_step: int
     total_steps: int
     loss: float  # loss of the latest batch
+    epoch_loss: float  # mean training loss of this epoch so far
+    epoch_acc: float  # training accuracy of this epoch so far (0..1, on augmented images)
     lr: float
     images_per_sec: float  # over this epoch so far
     elapsed: float  # seconds of training in this session

@@ -436,6 +436,8 @@ class _Trainer:
                             self.global_step,
                             total_steps,
                             loss_value,
+                            float(loss_sum) / max(1, seen),
+                            int(correct) / max(1, seen),
                             self._lr(),
                             rate,
                             self.train_seconds + elapsed,

@@ -72,16 +72,17 @@ class PlainSink:
 class RichSink:
     """A live progress bar (epoch, loss, images/s, ETA) with epoch summaries printed above it."""
 
-    def __init__(self, stderr: bool = True) -> None:
+    def __init__(self, console=None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.console = Console(stderr=stderr)
+        self.console = console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"),
+            TextColumn("acc {task.fields[acc]}"),
             TextColumn("{task.fields[speed]} img/s"),
             TextColumn("eta"),
             TimeRemainingColumn(),
@@ -104,6 +105,7 @@ class RichSink:
                 total=self.total,
                 completed=event.start_epoch * event.steps_per_epoch,
                 loss="-",
+                acc="-",
                 speed="-",
             )
         elif self.task is None:
@@ -114,7 +116,8 @@ class RichSink:
             p.update(
                 self.task,
                 completed=event.global_step,
-                loss=f"{event.loss:.3f}",
+                loss=f"{event.epoch_loss:.3f}",
+                acc=f"{100 * event.epoch_acc:.1f}%",
                 speed=f"{event.images_per_sec:.0f}",
             )
         elif isinstance(event, EpochEnded):
