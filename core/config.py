@@ -184,3 +184,32 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
     if not _finite(cfg.progress_interval) or cfg.progress_interval < 0:
         errors.append(FieldError("progress_interval", f"must be a number of seconds >= 0 (got {cfg.progress_interval!r})"))
     return errors
+
+
+def check_paths(cfg: TrainConfig) -> list[FieldError]:
+    """Cheap file-system checks of a valid config (no decoding, no network): [] when nothing is wrong."""
+    import os
+
+    errors: list[FieldError] = []
+    data = os.path.expanduser(cfg.data)
+    if cfg.dataset == "folder":
+        if not os.path.isdir(data):
+            errors.append(FieldError("data", f"{data} is not a folder; expected {data}/train/<class>/ and {data}/test/<class>/"))
+        else:
+            for split in ("train", "test"):
+                if not os.path.isdir(os.path.join(data, split)):
+                    errors.append(FieldError("data", f"{data} has no {split}/ folder; expected {data}/{split}/<class>/<images>"))
+                    break
+    elif cfg.dataset == "cifar10" and not cfg.download:
+        present = any(
+            os.path.exists(os.path.join(data, p))
+            for p in ("cifar-10-python.tar.gz", "cifar-10-batches-py", os.path.join(".resnet-tui-cache", "cifar10.pt"))
+        )
+        if not present:
+            errors.append(FieldError("data", f"CIFAR-10 is not in {data} and downloading is off; put cifar-10-python.tar.gz there"))
+    run_dir = os.path.expanduser(cfg.run_dir)
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        errors.append(FieldError("run_dir", f"{run_dir} exists and is not a folder"))
+    elif cfg.name and os.path.isdir(os.path.join(run_dir, cfg.name)) and os.listdir(os.path.join(run_dir, cfg.name)):
+        errors.append(FieldError("name", f"a run named {cfg.name} already exists in {run_dir}; pick another name"))
+    return errors

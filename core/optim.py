@@ -55,6 +55,8 @@ class LRSchedule:
     def __call__(self, step: int) -> float:
         if self.kind == "onecycle":
             # Linear up from 1/25 of the peak to the peak, then linear down to 0.
+            if self.total_steps < 2:
+                return 1.0  # a single step: no room for a cycle
             peak = self.warmup_steps if self.warmup_steps > 0 else int(0.25 * self.total_steps)
             peak = max(1, min(peak, self.total_steps - 1))
             if step < peak:

@@ -23,7 +23,8 @@ from torch import nn
 
 from . import runs
 from .checkpoint import FINAL, LAST, load_checkpoint, require_safe_torch, resolve_checkpoint, save_checkpoint
-from .config import TrainConfig, validate_config
+from .config import TrainConfig, check_paths, validate_config
+from .control import TrainControl
 from .data import Augment, DataBundle, Normalize, TrainStream, load_data
 from .devices import resolve_device
 from .errors import CheckpointError, UserError
@@ -80,8 +81,11 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.
     return precision, (torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-def check_config(cfg: TrainConfig) -> None:
+def check_config(cfg: TrainConfig, paths: bool = True) -> None:
+    """Raise UserError with the first problem of ``cfg`` (values, then files unless ``paths`` is False)."""
     errors = validate_config(cfg, list_models())
+    if not errors and paths:
+        errors = check_paths(cfg)
     if errors:
         raise UserError(str(errors[0]))
 
@@ -131,13 +135,14 @@ class _Trainer:
         self,
         cfg: TrainConfig,
         sink: EventSink,
-        stop: threading.Event,
+        control: TrainControl,
         data: DataBundle | None,
         resume: str | Path | None,
         resume_overrides: dict[str, Any] | None,
     ) -> None:
         self.sink = sink
-        self.stop = stop
+        self.control = control
+        self.stop = control.stop
         self.cfg = cfg
         self.data = data
         self.resume = resume
@@ -158,7 +163,7 @@ class _Trainer:
         if self.resume is not None:
             self.cfg, self.ckpt, self.run_dir = resume_config(self.resume, self.resume_overrides)
         cfg = self.cfg
-        check_config(cfg)
+        check_config(cfg, paths=self.ckpt is None)
         self.device = resolve_device(cfg.device)
         self.precision, self.amp_dtype = resolve_precision(cfg.precision, self.device)
         self.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and self.device.type == "cuda")
@@ -444,6 +449,17 @@ class _Trainer:
                             remaining / sps if sps > 0 else float("nan"),
                         )
                     )
+                if self.control.save_now.is_set():
+                    self.control.save_now.clear()
+                    self._sync()
+                    self._save_last(partial_state(time.perf_counter() - epoch_start))
+                if self.control.pause.is_set():
+                    self.sink(Notice(f"paused at epoch {epoch}, batch {batch}/{steps}"))
+                    waited = self.control.wait_while_paused()
+                    epoch_start += waited  # paused time is not training time
+                    last_emit = 0.0
+                    if not self.stop.is_set():
+                        self.sink(Notice("resumed"))
                 if self.stop.is_set():
                     self._sync()
                     elapsed = time.perf_counter() - epoch_start
@@ -493,6 +509,11 @@ class _Trainer:
                 "images_per_sec": (seen - seen_at_start) / elapsed if elapsed > 0 and seen > seen_at_start else None,
                 "global_step": self.global_step,
             }
+            shown = test if test is not None else val  # the confusion matrix the runs screen shows
+            if shown is not None:
+                row["eval_split"] = "test" if test is not None else "val"
+                row["confusion"] = [list(r) for r in shown.confusion]
+                row["per_class_acc"] = list(shown.per_class_accuracy)
             assert self.run_dir is not None
             runs.append_metrics(self.run_dir, row)
             self.sink(
@@ -598,14 +619,21 @@ def fit(
     sink: EventSink = null_sink,
     stop: threading.Event | None = None,
     *,
+    control: TrainControl | None = None,
     data: DataBundle | None = None,
     resume: str | Path | None = None,
     resume_overrides: dict[str, Any] | None = None,
 ) -> RunResult:
     """Train as ``cfg`` says (or continue the run at ``resume``), in the calling thread.
 
-    Raises UserError (after a RunFinished("failed") event) when the request is invalid,
-    before anything is written. Failures during training are returned as status "failed".
+    ``stop`` (or ``control.stop``) ends the run after the current batch, saving ``last.pt``;
+    ``control`` also offers pause and save-now. Raises UserError (after a RunFinished("failed")
+    event) when the request is invalid, before anything is written. Failures during training
+    are returned as status "failed".
     """
-    trainer = _Trainer(cfg, safe_sink(sink), stop or threading.Event(), data, resume, resume_overrides)
+    if control is None:
+        control = TrainControl(stop=stop or threading.Event())
+    elif stop is not None:
+        raise ValueError("pass either stop or control, not both")
+    trainer = _Trainer(cfg, safe_sink(sink), control, data, resume, resume_overrides)
     return trainer.execute()

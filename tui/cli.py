@@ -110,6 +110,7 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="Random seed, 0..2^32-1. [default: 0]")] = None,
     run_dir: Annotated[Optional[str], typer.Option(help="Parent folder of run directories. [default: checkpoints]")] = None,
     name: Annotated[Optional[str], typer.Option(help="Run name. [default: <arch>-<dataset>-<time>]")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Start from a preset; options given override it: quick-look (synthetic, resnet20, 2 epochs), paper (He et al.'s CIFAR recipe).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue the run in this directory (add --epochs N to extend it).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the results on stdout (progress goes to stderr).")] = False,
 ) -> None:
@@ -131,12 +132,19 @@ def train(
     from core.config import TrainConfig, validate_config
 
     if resume is None:
-        cfg = TrainConfig(**given)
+        from core.presets import PRESETS
+
+        if preset is not None and preset not in PRESETS:
+            raise CliError(f"--preset must be one of {', '.join(PRESETS)} (got {preset!r})")
+        base = TrainConfig(**PRESETS[preset].values) if preset else TrainConfig()
+        cfg = base.replace(**given)
         # Check the cheap rules before importing torch, so a typo answers at once.
         errors = validate_config(cfg)
         if errors:
             raise CliError(str(errors[0]))
     else:
+        if preset is not None:
+            raise CliError("--preset cannot be combined with --resume (the run's config fixes its settings)")
         cfg = TrainConfig()
     code = _run_training(cfg, resume, given, as_json)
     raise typer.Exit(code)

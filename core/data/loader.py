@@ -37,19 +37,15 @@ class TrainStream:
         self.device = data.images.device
         self.generator = make_generator(self.device, seed)
         self.perm: torch.Tensor | None = None
-        self.position = 0
+        self.batch_in_epoch = 0  # batches of the current epoch already handed out
 
     @property
     def steps_per_epoch(self) -> int:
         return max(1, len(self.data) // self.batch_size)
 
-    @property
-    def batch_in_epoch(self) -> int:
-        return self.position // self.batch_size
-
     def start_epoch(self) -> None:
         self.perm = torch.randperm(len(self.data), generator=self.generator, device=self.device)
-        self.position = 0
+        self.batch_in_epoch = 0
 
     def epoch_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The remaining batches of the current epoch (all of them after ``start_epoch``)."""
@@ -58,9 +54,9 @@ class TrainStream:
         assert self.perm is not None
         steps = self.steps_per_epoch
         while self.batch_in_epoch < steps:
-            end = min(self.position + self.batch_size, len(self.data))
-            idx = self.perm[self.position : end]
-            self.position = end
+            start = self.batch_in_epoch * self.batch_size
+            idx = self.perm[start : start + self.batch_size]  # a dataset smaller than a batch is one batch
+            self.batch_in_epoch += 1
             x = self.data.images[idx]
             y = self.data.labels[idx]
             if self.augment.active:
@@ -74,14 +70,14 @@ class TrainStream:
         return {
             "generator": self.generator.get_state(),
             "perm": None if self.perm is None else self.perm.cpu(),
-            "position": self.position,
+            "batch": self.batch_in_epoch,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
         perm = state.get("perm")
         self.perm = None if perm is None else perm.to(self.device)
-        self.position = int(state.get("position", 0))
+        self.batch_in_epoch = int(state.get("batch", 0))
 
 
 def eval_batches(

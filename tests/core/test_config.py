@@ -51,3 +51,29 @@ def test_round_trip_through_dict_ignores_unknown_keys():
     cfg = TrainConfig(arch="resnet18", lr=0.05, milestones=[3, 6])
     raw = cfg.to_dict() | {"from_the_future": 1}
     assert TrainConfig.from_dict(raw) == cfg
+
+
+def test_presets_are_valid_configs():
+    from core.presets import PRESETS, apply_preset
+
+    for name in PRESETS:
+        assert validate_config(apply_preset(name), MODELS + ["resnet56"]) == []
+    paper = apply_preset("paper")
+    assert (paper.lr, paper.weight_decay, paper.milestones, paper.epochs, paper.nesterov) == (0.1, 1e-4, [91, 136], 182, False)
+
+
+def test_check_paths(tmp_path):
+    from core.config import check_paths
+
+    assert check_paths(TrainConfig(dataset="synthetic", run_dir=str(tmp_path))) == []
+    errors = check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "nope")))
+    assert errors[0].field == "data" and "is not a folder" in errors[0].message
+    (tmp_path / "d" / "train").mkdir(parents=True)
+    assert "no test/ folder" in check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "d")))[0].message
+    (tmp_path / "d" / "test").mkdir()
+    assert check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "d"), run_dir=str(tmp_path))) == []
+    assert check_paths(TrainConfig(dataset="cifar10", data=str(tmp_path), download=False))[0].field == "data"
+    (tmp_path / "runs" / "taken").mkdir(parents=True)
+    (tmp_path / "runs" / "taken" / "config.json").write_text("{}")
+    err = check_paths(TrainConfig(dataset="synthetic", run_dir=str(tmp_path / "runs"), name="taken"))
+    assert err[0].field == "name"

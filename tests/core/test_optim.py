@@ -54,3 +54,11 @@ def test_optimizers(name):
     assert opt.param_groups[0]["lr"] == 0.01
     if name == "sgd":
         assert opt.param_groups[0]["nesterov"] and opt.param_groups[0]["momentum"] == 0.9
+
+
+@pytest.mark.parametrize("kind", ["onecycle", "cosine", "multistep", "constant"])
+@pytest.mark.parametrize("total", [1, 2, 3])
+def test_tiny_runs_have_finite_positive_first_steps(kind, total):
+    s = LRSchedule(kind, total, warmup_steps=total, milestones=[1], gamma=0.1)
+    values = [s(i) for i in range(total)]
+    assert all(0 < v <= 1 for v in values)

@@ -218,3 +218,49 @@ def test_bf16_autocast_on_cpu(tmp_path):
 def test_fp16_needs_cuda(tmp_path):
     with pytest.raises(UserError, match="fp16 needs a CUDA device"):
         fit(config(tmp_path, precision="fp16"), data=tiny_bundle())
+
+
+def test_pause_resume_and_save_now(tmp_path):
+    from core.control import TrainControl
+    from core.events import Notice
+
+    control = TrainControl()
+    rec = Recorder()
+
+    def sink(event):
+        rec(event)
+        if isinstance(event, BatchProgress) and event.global_step == 3:
+            control.save_now.set()
+            control.toggle_pause()
+            threading.Timer(0.3, control.toggle_pause).start()
+
+    result = fit(config(tmp_path, epochs=1), sink, control=control, data=tiny_bundle())
+    assert result.status == "completed"
+    notices = [e.message for e in rec.of(Notice)]
+    assert any(m.startswith("paused at epoch 1, batch 3/8") for m in notices) and "resumed" in notices
+    saves = rec.of(CheckpointSaved)
+    assert saves[0].mid_epoch and saves[0].epoch == 0  # the save-now checkpoint, inside epoch 1
+    assert result.train_seconds < 5
+
+
+def test_stop_while_paused_is_immediate(tmp_path):
+    from core.control import TrainControl
+
+    control = TrainControl()
+
+    def sink(event):
+        if isinstance(event, BatchProgress) and event.global_step == 2:
+            control.toggle_pause()
+            threading.Timer(0.2, control.request_stop).start()
+
+    result = fit(config(tmp_path, epochs=1), sink, control=control, data=tiny_bundle())
+    assert result.status == "stopped"
+    assert load_checkpoint(result.run_dir / "last.pt")["partial"]["seen"] == 64
+
+
+def test_metrics_rows_keep_the_confusion_matrix(tmp_path):
+    result = fit(config(tmp_path, epochs=2), data=tiny_bundle(val=50))
+    rows = read_metrics(result.run_dir)
+    assert [r["eval_split"] for r in rows] == ["val", "test"]
+    assert sum(map(sum, rows[0]["confusion"])) == 50 and sum(map(sum, rows[1]["confusion"])) == 100
+    assert len(rows[1]["per_class_acc"]) == 10

@@ -73,6 +73,7 @@ BAD_INPUTS = [
     (["--resume", "@tmp"], "not a run directory"),
     (["--resume", "@corrupt"], "corrupt or truncated"),
     (["--name", "../escape"], "--name"),
+    (["--preset", "fastest"], "--preset"),
     (["--no-such-option"], "no-such-option"),
 ]
 
@@ -154,6 +155,14 @@ def test_evaluate_and_predict_refuse_malicious_checkpoints(capsys, tmp_path):
         code, _, err = run(capsys, *args)
         assert code == 2 and err.startswith("Error: ") and len(err.strip().splitlines()) == 1
     assert not marker.exists()
+
+
+def test_preset_then_overrides(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "--preset", "quick-look", "--arch", "simplecnn", "--epochs", "1",
+                         "--train-subset", "100", "--run-dir", tmp_path, "--name", "p", "--json")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "p" / "config.json").read_text())["train"]
+    assert (saved["dataset"], saved["arch"], saved["epochs"], saved["lr"]) == ("synthetic", "simplecnn", 1, 0.05)
 
 
 def test_models_lists_params_and_flops(capsys):

@@ -88,3 +88,12 @@ def test_synthetic_is_deterministic_and_balanced():
     assert torch.equal(a[0].images, b[0].images) and torch.equal(a[1].labels, b[1].labels)
     assert a[0].class_counts(10) == [20] * 10
     assert len(a[2]) == 10
+
+
+def test_a_dataset_smaller_than_a_batch_is_one_batch_per_epoch():
+    tr, _, _ = make_synthetic(40, 10, image_size=8)
+    norm = Normalize((0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
+    s = TrainStream(tr, 128, Augment(), norm, seed=0)
+    for _ in range(3):
+        sizes = [len(y) for _, y in s.epoch_batches()]
+        assert sizes == [40]
