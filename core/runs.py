@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,18 +117,33 @@ class RunSummary:
     updated: float  # unix time
 
 
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def summarize(run_dir: Path) -> RunSummary | None:
     cfg = read_json(run_dir / CONFIG)
     if cfg is None:
         return None
     st = read_json(run_dir / STATUS) or {}
     train_cfg = cfg.get("train", cfg)
+    status = str(st.get("status", "unknown"))
+    if status == "running" and not _alive(st.get("pid")):
+        status = "interrupted"  # its process died (killed, crashed, power loss) without a word
     return RunSummary(
         path=run_dir,
         name=run_dir.name,
         arch=str(train_cfg.get("arch", "?")),
         dataset=str(train_cfg.get("dataset", "?")),
-        status=str(st.get("status", "unknown")),
+        status=status,
         epochs_done=int(st.get("epochs_completed", 0) or 0),
         epochs=int(st.get("epochs", train_cfg.get("epochs", 0)) or 0),
         best_val_acc=st.get("best_val_acc"),

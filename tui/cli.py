@@ -19,7 +19,7 @@ import typer
 app = typer.Typer(
     name="resnet-tui",
     help="Set up, run, watch and fine-tune ResNet experiments on CIFAR-10 from the keyboard.\n\n"
-    "Without a command it prints this help (the Textual app is coming).",
+    "Without a command it opens the terminal app; the commands run the same engine headless.",
     no_args_is_help=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -39,9 +39,15 @@ def _err(message: str) -> None:
 
 
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context) -> None:
+def _root(
+    ctx: typer.Context,
+    run_dir: Annotated[str, typer.Option(help="Folder of run directories the app lists and writes.")] = "checkpoints",
+) -> None:
+    """Without a command: open the Textual app."""
     if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+        from .app import run_app
+
+        run_app(run_dir=run_dir)
         raise typer.Exit(0)
 
 

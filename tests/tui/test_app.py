@@ -1,0 +1,180 @@
+"""The Textual app driven with keys through Textual's Pilot, training for real on tiny synthetic runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, DataTable, Input, Label, Select
+
+from core.config import TrainConfig
+from core.runs import read_metrics
+from tui.app import ResnetTui
+from tui.screens.runs import RunsScreen
+from tui.screens.training import TrainingScreen
+from tui.widgets.confusion import ConfusionMatrix
+
+DEVICES = [("cpu  (test)", "cpu")]
+
+
+@pytest.fixture(autouse=True)
+def _app_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
+
+
+def make_app(tmp_path: Path, **cfg) -> ResnetTui:
+    base = TrainConfig(dataset="synthetic", arch="resnet20", epochs=2, batch_size=50, lr=0.05, train_subset=200)
+    return ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=False, base_config=base.replace(**cfg), devices=DEVICES)
+
+
+async def type_into(pilot, selector: str, text: str) -> None:
+    widget = pilot.app.screen.query_one(selector, Input)
+    widget.focus()
+    await pilot.press("end", "ctrl+u", *list(text))
+
+
+async def choose(pilot, selector: str, key: str) -> None:
+    """Open a Select with enter and pick with a navigation key (e.g. end = the last option)."""
+    pilot.app.screen.query_one(selector, Select).focus()
+    await pilot.press("enter", key, "enter")
+
+
+async def wait_until(pilot, condition, steps: int = 400) -> None:
+    for _ in range(steps):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_invalid_values_keep_start_disabled_and_say_why(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        start = app.screen.query_one("#start", Button)
+        assert not start.disabled
+        await type_into(pilot, "#f-lr", "abc")
+        await pilot.pause()
+        assert start.disabled
+        assert "must be a number" in str(app.screen.query_one("#r-lr", Label).render())
+        await type_into(pilot, "#f-lr", "0")
+        await pilot.pause()
+        assert start.disabled and "finite number > 0" in str(app.screen.query_one("#r-lr", Label).render())
+        await type_into(pilot, "#f-epochs", "0")
+        await pilot.press("ctrl+s")  # Start refuses while invalid: no run, no training screen
+        await pilot.pause()
+        assert not isinstance(app.screen, TrainingScreen) and not (tmp_path / "runs").exists()
+        await type_into(pilot, "#f-lr", "0.05")
+        await type_into(pilot, "#f-epochs", "1")
+        await pilot.pause()
+        assert not start.disabled
+
+
+async def test_folder_dataset_path_is_checked_in_the_form(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await choose(pilot, "#f-dataset", "up")  # synthetic -> folder
+        assert app.screen.query_one("#f-dataset", Select).value == "folder"
+        await type_into(pilot, "#f-data", str(tmp_path / "missing"))
+        await pilot.pause()
+        assert app.screen.query_one("#start", Button).disabled
+        assert "is not a folder" in str(app.screen.query_one("#r-data", Label).render())
+
+
+async def test_fill_the_form_with_keys_train_and_watch(tmp_path):
+    app = make_app(tmp_path, arch="resnet20", dataset="cifar10")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await choose(pilot, "#f-arch", "end")  # simplecnn is the last architecture
+        await choose(pilot, "#f-dataset", "end")  # synthetic
+        await type_into(pilot, "#f-epochs", "2")
+        await type_into(pilot, "#f-train_subset", "200")
+        await type_into(pilot, "#f-batch_size", "50")
+        await type_into(pilot, "#f-name", "keys")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, TrainingScreen)
+        await wait_until(pilot, lambda: app.live.status == "completed")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        live = app.live
+        assert (live.arch, live.epochs, live.global_step) == ("simplecnn", 2, 8)
+        screen = app.screen
+        assert "Epoch 2/2  batch 4/4" in str(screen.query_one("#epoch-label", Label).render())
+        assert screen.query_one("#epochs", DataTable).row_count == 2
+        matrix = screen.query_one("#cm", ConfusionMatrix).plain()
+        assert "red-stripes" in matrix and "purple-checks" in matrix
+        run = tmp_path / "runs" / "keys"
+        assert (run / "final.pt").is_file() and [r["epoch"] for r in read_metrics(run)] == [1, 2]
+        # the last config is remembered for the next session
+        remembered = json.loads((tmp_path / "home" / "last-config.json").read_text())
+        assert remembered["arch"] == "simplecnn" and remembered["epochs"] == 2
+
+
+async def test_pause_stop_then_resume_from_the_runs_screen(tmp_path):
+    app = make_app(tmp_path, epochs=3, train_subset=600, batch_size=60, name="sr")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.live.global_step >= 1)
+        await pilot.press("p")
+        await wait_until(pilot, lambda: app.live.status == "paused")
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.live.status == "stopped")
+        await app.workers.wait_for_complete()
+        run = tmp_path / "runs" / "sr"
+        assert (run / "last.pt").is_file()
+        assert json.loads((run / "run.json").read_text())["status"] == "stopped"
+
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen)
+        table = app.screen.query_one("#runs", DataTable)
+        assert table.row_count == 1
+        await pilot.press("r")  # resume the selected run
+        await pilot.pause()
+        assert isinstance(app.screen, TrainingScreen)
+        await wait_until(pilot, lambda: app.live.status == "completed", steps=1200)
+        await app.workers.wait_for_complete()
+        assert [r["epoch"] for r in read_metrics(run)] == [1, 2, 3]
+
+
+async def test_quit_while_training_stops_cleanly_and_saves(tmp_path):
+    app = make_app(tmp_path, epochs=5, train_subset=600, batch_size=60, name="q")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.live.global_step >= 1)
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not app.is_running or app.live.status == "stopped")
+    run = tmp_path / "runs" / "q"
+    assert json.loads((run / "run.json").read_text())["status"] == "stopped"
+    assert (run / "last.pt").is_file()
+
+
+async def test_runs_screen_opens_and_deletes_a_run(tmp_path):
+    from core.train import fit
+
+    fit(TrainConfig(dataset="synthetic", arch="simplecnn", epochs=1, train_subset=100, batch_size=50,
+                    run_dir=str(tmp_path / "runs"), name="old", device="cpu"))
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen)
+        assert app.screen.query_one("#runs", DataTable).row_count == 1
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "old" in str(app.screen.query_one("#detail-summary").render())
+        await pilot.press("2")
+        await pilot.pause()
+        assert "red-stripes" in app.screen.query_one(ConfusionMatrix).plain()
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert not (tmp_path / "runs" / "old").exists()
+        assert app.screen.query_one("#runs", DataTable).row_count == 0

@@ -1,0 +1,225 @@
+"""The Textual app. It owns the one training worker and the LiveRun it feeds; screens only display.
+
+The worker runs core.train.fit() in a thread. Engine events reach the UI as TrainerEvent
+messages (post_message is thread-safe and never blocks the trainer); the engine sends batch
+progress at most every 0.1 s and a queued one is replaced by a newer one, so a slow terminal
+never floods. Stop, pause and save-now are threading.Events the engine checks every batch,
+so quitting waits at most one batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from core.config import TrainConfig
+from core.control import TrainControl
+from core.events import RunFinished
+
+from .live import LiveRun
+from .messages import TrainerEvent
+from .screens.confirm import Confirm
+from .screens.runs import RunsScreen
+from .screens.setup import SetupScreen
+from .screens.training import TrainingScreen
+
+FitFn = Callable[..., Any]
+
+
+class ResnetTui(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "resnet-tui"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        run_dir: str = "checkpoints",
+        fit_fn: FitFn | None = None,
+        poll_memory: bool = True,
+        base_config: TrainConfig | None = None,
+        devices: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """``fit_fn``, ``poll_memory``, ``base_config`` and ``devices`` exist for tests and benchmarks."""
+        super().__init__()
+        self.devices = devices
+        self.run_dir = run_dir
+        self.fit_fn = fit_fn
+        self.poll_memory = poll_memory
+        self.base_config = base_config
+        self.live = LiveRun()
+        self.control: TrainControl | None = None
+        self.is_training = False
+        self.memory = ""
+        self._quit_when_stopped = False
+
+    # ------------------------------------------------------------------ start-up
+    def on_mount(self) -> None:
+        from . import catalog, state
+
+        if self.base_config is not None:
+            base = self.base_config
+        else:  # the remembered config, minus its name (a name is taken once it has run)
+            base = (state.load_last_config() or TrainConfig()).replace(name="")
+        devices = self.devices or catalog.device_choices()
+        if base.device not in [spec for _, spec in devices]:
+            base = base.replace(device=devices[0][1])
+        base = base.replace(run_dir=self.run_dir)
+        self.setup_screen = SetupScreen(base, catalog.arch_choices(), devices)
+        self.push_screen(self.setup_screen)
+        self._load_model_stats()
+        if self.poll_memory:
+            self.set_interval(2.0, self._poll_memory)
+
+    @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
+    def _load_model_stats(self) -> None:
+        from . import catalog
+
+        if len(catalog.cached_stats()) < len(catalog.arch_choices({})):
+            stats = catalog.compute_stats()
+            self.call_from_thread(self._update_arch_labels, catalog.arch_choices(stats))
+
+    def _update_arch_labels(self, choices: list[tuple[str, str]]) -> None:
+        from textual.widgets import Select
+
+        try:
+            select = self.setup_screen.query_one("#f-arch", Select)
+        except Exception:  # noqa: BLE001 - the screen may be gone
+            return
+        value = select.value
+        self.setup_screen._filling = True  # noqa: SLF001 - set_options fires Changed
+        try:
+            select.set_options(choices)
+            select.value = value
+        finally:
+            self.setup_screen._filling = False  # noqa: SLF001
+
+    def _poll_memory(self) -> None:
+        from core.sysinfo import memory_line
+
+        self.memory = memory_line(self.live.device or "cpu")
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, cfg: TrainConfig, resume: str | Path | None = None) -> None:
+        if self.is_training:
+            self.notify("a run is already training; stop it first", severity="warning")
+            return
+        from . import state
+
+        if resume is None:
+            state.save_last_config(cfg)
+        self.live = LiveRun(name=cfg.name or "starting", arch=cfg.arch, epochs=cfg.epochs)
+        self.control = TrainControl()
+        self.is_training = True
+        self._show_training_screen()
+        self._train(cfg.replace(progress_interval=0.1), resume, self.control)
+
+    def resume_run(self, path: str | Path) -> None:
+        self.start_run(TrainConfig(), resume=path)
+
+    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
+    def _train(self, cfg: TrainConfig, resume: str | Path | None, control: TrainControl) -> None:
+        from core.errors import UserError
+
+        fit = self.fit_fn
+        if fit is None:
+            from core.train import fit
+        try:
+            fit(cfg, self._sink, control=control, resume=resume)
+        except UserError:
+            pass  # already reported through a RunFinished("failed") event
+        except Exception as e:  # noqa: BLE001 - never let the worker die silently
+            self.post_message(TrainerEvent(RunFinished("failed", "", 0, None, None, 0.0, None, f"{type(e).__name__}: {e}")))
+
+    def _sink(self, event) -> None:
+        self.post_message(TrainerEvent(event))
+
+    def on_trainer_event(self, message: TrainerEvent) -> None:
+        event = message.event
+        self.live.apply(event)
+        if isinstance(event, RunFinished):
+            self.is_training = False
+            if event.status == "failed":
+                self.notify(event.error or "training failed", title="run failed", severity="error", timeout=10)
+            elif event.status == "stopped":
+                self.notify(f"stopped; resume it from the runs screen (r) or with resnet-tui train --resume {event.run_dir}")
+        for screen in self.screen_stack:
+            if isinstance(screen, TrainingScreen):
+                screen.show_event(event)
+        if isinstance(event, RunFinished) and self._quit_when_stopped:
+            self.exit()
+
+    # ------------------------------------------------------------------ navigation
+    def _show_training_screen(self) -> None:
+        existing = [s for s in self.screen_stack if isinstance(s, TrainingScreen)]
+        if existing and self.screen is existing[-1]:
+            existing[-1].rebuild()
+            return
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, SetupScreen):
+            self.pop_screen()
+        self.push_screen(TrainingScreen())
+
+    def action_show_training(self) -> None:
+        if self.live.run_dir or self.is_training:
+            self._show_training_screen()
+
+    def action_show_runs(self) -> None:
+        if isinstance(self.screen, RunsScreen):
+            return
+        self.push_screen(RunsScreen(self.run_dir))
+
+    def action_new_run(self) -> None:
+        if self.is_training:
+            self.notify("a run is training; stop it (s) before setting up another", severity="warning")
+            return
+        while not isinstance(self.screen, SetupScreen) and len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    # ------------------------------------------------------------------ run control
+    def action_toggle_pause(self) -> None:
+        if self.is_training and self.control is not None:
+            paused = self.control.toggle_pause()
+            self.notify("paused" if paused else "resumed")
+
+    def action_checkpoint_now(self) -> None:
+        if self.is_training and self.control is not None:
+            self.control.save_now.set()
+            self.notify("saving a checkpoint after this batch")
+
+    def action_stop_run(self) -> None:
+        if not self.is_training or self.control is None:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes and self.control is not None:
+                self.control.request_stop()
+                self.notify("stopping after this batch; a checkpoint is saved")
+
+        self.push_screen(Confirm("Stop training? A checkpoint is saved; you can resume later."), answer)
+
+    async def action_quit(self) -> None:
+        if not self.is_training or self.control is None:
+            self.exit()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes and self.control is not None:
+                self._quit_when_stopped = True
+                self.control.request_stop()
+                self.notify("stopping after this batch and saving, then quitting")
+
+        self.push_screen(Confirm("Training is running. Stop it (a checkpoint is saved) and quit?", yes="Quit"), answer)
+
+
+def run_app(run_dir: str = "checkpoints") -> None:
+    ResnetTui(run_dir=run_dir).run()

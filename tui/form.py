@@ -1,0 +1,84 @@
+"""The setup form's fields, and the conversion form text <-> TrainConfig with core's validation rules.
+
+No Textual here: the setup screen renders FIELDS and calls ``form_to_config`` on every change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.config import DATASETS, OPTIMIZERS, SCHEDULES, TrainConfig, check_paths, validate_config
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # the TrainConfig field
+    label: str
+    kind: str  # int | float | text | choice
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("arch", "Architecture", "choice"),
+    Field("dataset", "Dataset", "choice", DATASETS),
+    Field("data", "Data path", "text", help="cifar10: where the archive goes; folder: has train/ and test/"),
+    Field("epochs", "Epochs", "int"),
+    Field("lr", "Learning rate", "float"),
+    Field("batch_size", "Batch size", "int"),
+    Field("optimizer", "Optimiser", "choice", OPTIMIZERS),
+    Field("schedule", "LR schedule", "choice", SCHEDULES),
+    Field("weight_decay", "Weight decay", "float"),
+    Field("label_smoothing", "Label smoothing", "float"),
+    Field("val_split", "Validation split", "float", help="fraction (<1) or number of images; 0 = none"),
+    Field("train_subset", "Train subset", "int", help="first N images, class-balanced; 0 = all"),
+    Field("seed", "Seed", "int"),
+    Field("name", "Run name", "text", help="empty = <arch>-<dataset>-<time>"),
+    Field("device", "Device", "choice"),
+)
+BY_NAME = {f.name: f for f in FIELDS}
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        text = f"{value:g}"
+        return text
+    return str(value)
+
+
+def config_to_form(cfg: TrainConfig) -> dict[str, str]:
+    return {f.name: _format(getattr(cfg, f.name)) for f in FIELDS}
+
+
+def form_to_config(values: dict[str, str], base: TrainConfig, models: list[str]) -> tuple[TrainConfig, dict[str, str]]:
+    """Parse the form over ``base``; returns the config and {field: reason} for every invalid field."""
+    errors: dict[str, str] = {}
+    parsed: dict[str, Any] = {}
+    for name, raw in values.items():
+        spec = BY_NAME.get(name)
+        if spec is None:
+            continue
+        text = raw.strip() if isinstance(raw, str) else raw
+        if spec.kind == "int":
+            try:
+                parsed[name] = int(text)
+            except (TypeError, ValueError):
+                errors[name] = "must be a whole number"
+        elif spec.kind == "float":
+            try:
+                parsed[name] = float(text)
+            except (TypeError, ValueError):
+                errors[name] = "must be a number"
+        else:
+            parsed[name] = text if text is not None else ""
+    cfg = base.replace(**parsed)
+    for error in validate_config(cfg, models):
+        if error.field in BY_NAME:
+            errors.setdefault(error.field, error.message)
+        else:  # a rule on a field the form does not show (e.g. warm-up vs epochs): report it on the nearest one
+            errors.setdefault("epochs", f"{error.option} {error.message}")
+    if not errors:
+        for error in check_paths(cfg):
+            errors.setdefault(error.field if error.field in BY_NAME else "data", error.message)
+    return cfg, errors

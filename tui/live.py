@@ -1,0 +1,172 @@
+"""What a screen shows about one run, built from engine events (live) or from a run directory (after).
+
+Pure Python, no Textual: the app feeds events in, screens read the fields, tests check both.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.events import (
+    BatchProgress,
+    CheckpointSaved,
+    EpochEnded,
+    EpochStarted,
+    EvalEnded,
+    Event,
+    Notice,
+    RunFinished,
+    RunStarted,
+)
+
+LOSS_POINTS = 400  # per-batch losses kept for the sparkline
+
+
+@dataclass
+class EpochRow:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    test_loss: float | None
+    test_acc: float | None
+    lr: float
+    seconds: float
+    images_per_sec: float
+
+
+@dataclass
+class LiveRun:
+    name: str = ""
+    run_dir: str = ""
+    arch: str = ""
+    device: str = ""
+    precision: str = ""
+    classes: tuple[str, ...] = ()
+    epochs: int = 0
+    steps_per_epoch: int = 0
+    status: str = "starting"  # starting | running | paused | completed | stopped | failed
+    epoch: int = 0  # the epoch in progress (1-based)
+    batch: int = 0
+    global_step: int = 0
+    total_steps: int = 0
+    loss: float | None = None
+    epoch_loss: float | None = None
+    epoch_acc: float | None = None
+    lr: float | None = None
+    images_per_sec: float | None = None
+    elapsed: float = 0.0
+    eta: float | None = None
+    losses: deque = field(default_factory=lambda: deque(maxlen=LOSS_POINTS))
+    rows: list[EpochRow] = field(default_factory=list)
+    confusion: tuple[tuple[int, ...], ...] | None = None
+    per_class: tuple[float, ...] | None = None
+    confusion_title: str = ""
+    notices: list[str] = field(default_factory=list)
+    last_checkpoint: str = ""
+    error: str | None = None
+    final_test_acc: float | None = None
+    best_val_acc: float | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "stopped", "failed")
+
+    def apply(self, event: Event) -> None:
+        if isinstance(event, Notice):
+            self.notices.append(event.message)
+            if event.message.startswith("paused"):
+                self.status = "paused"
+            elif event.message == "resumed":
+                self.status = "running"
+        elif isinstance(event, RunStarted):
+            self.name, self.run_dir, self.arch = event.run_name, event.run_dir, event.arch
+            self.device, self.precision, self.classes = event.device, event.precision, tuple(event.classes)
+            self.epochs, self.steps_per_epoch = event.epochs, event.steps_per_epoch
+            self.total_steps = event.epochs * event.steps_per_epoch
+            self.global_step = event.start_epoch * event.steps_per_epoch
+            self.epoch = event.start_epoch
+            self.config = dict(event.config)
+            self.status = "running"
+        elif isinstance(event, EpochStarted):
+            self.epoch, self.batch = event.epoch, 0
+            self.lr = event.lr
+        elif isinstance(event, BatchProgress):
+            self.epoch, self.batch, self.global_step = event.epoch, event.batch, event.global_step
+            self.total_steps = event.total_steps
+            self.loss, self.epoch_loss, self.epoch_acc = event.loss, event.epoch_loss, event.epoch_acc
+            self.lr, self.images_per_sec = event.lr, event.images_per_sec
+            self.elapsed, self.eta = event.elapsed, event.eta
+            self.losses.append(event.loss)
+        elif isinstance(event, EvalEnded):
+            self.confusion, self.per_class = event.confusion, event.per_class_accuracy
+            self.classes = tuple(event.classes)
+            self.confusion_title = f"{event.split} set after epoch {event.epoch}: {100 * event.accuracy:.2f}%"
+        elif isinstance(event, EpochEnded):
+            self.rows.append(
+                EpochRow(
+                    event.epoch, event.train_loss, event.train_acc, event.val_loss, event.val_acc,
+                    event.test_loss, event.test_acc, event.lr, event.seconds, event.images_per_sec,
+                )
+            )
+            if event.val_acc is not None:
+                self.best_val_acc = max(self.best_val_acc or 0.0, event.val_acc)
+        elif isinstance(event, CheckpointSaved):
+            self.last_checkpoint = event.path
+        elif isinstance(event, RunFinished):
+            self.status = event.status
+            self.error = event.error
+            self.final_test_acc = event.final_test_acc
+            self.best_val_acc = event.best_val_acc
+            if event.run_dir:
+                self.run_dir = event.run_dir
+
+    @classmethod
+    def from_run_dir(cls, path: str | Path) -> "LiveRun":
+        """A finished (or interrupted) run as the runs screen shows it: curves and its last confusion matrix."""
+        from core import runs
+
+        path = Path(path)
+        cfg = runs.read_json(path / runs.CONFIG) or {}
+        status = runs.read_json(path / runs.STATUS) or {}
+        train = cfg.get("train", {})
+        live = cls(
+            name=path.name,
+            run_dir=str(path),
+            arch=str(train.get("arch", "?")),
+            device=str(cfg.get("device", "")),
+            precision=str(cfg.get("precision", "")),
+            classes=tuple(cfg.get("classes", ())),
+            epochs=int(status.get("epochs", train.get("epochs", 0)) or 0),
+            status=str(status.get("status", "unknown")),
+            error=status.get("error"),
+            final_test_acc=status.get("final_test_acc"),
+            best_val_acc=status.get("best_val_acc"),
+            config=train,
+        )
+        for row in runs.read_metrics(path):
+            try:
+                live.rows.append(
+                    EpochRow(
+                        int(row["epoch"]), float(row["train_loss"]), float(row["train_acc"]), row.get("val_loss"),
+                        row.get("val_acc"), row.get("test_loss"), row.get("test_acc"), float(row.get("lr", 0.0)),
+                        float(row.get("train_seconds", 0.0)) + float(row.get("eval_seconds", 0.0)),
+                        float(row.get("images_per_sec") or 0.0),
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+            if row.get("confusion"):
+                live.confusion = tuple(tuple(int(v) for v in r) for r in row["confusion"])
+                live.per_class = tuple(float(v) for v in row.get("per_class_acc", ()))
+                acc = row.get("test_acc") if row.get("eval_split") == "test" else row.get("val_acc")
+                live.confusion_title = f"{row.get('eval_split', '?')} set after epoch {row['epoch']}" + (
+                    f": {100 * acc:.2f}%" if isinstance(acc, (int, float)) else ""
+                )
+        live.epoch = live.rows[-1].epoch if live.rows else 0
+        return live

@@ -1,0 +1,110 @@
+"""The training screen: live progress, loss sparkline, epoch log, curves and the confusion matrix.
+
+It only displays: the App owns the training worker and the LiveRun it feeds, so leaving this
+screen (or coming back to it) never touches the run.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
+
+from core.events import BatchProgress, EpochEnded, EvalEnded, Event
+
+from ..live import LiveRun
+from ..widgets.confusion import ConfusionMatrix
+from ..widgets.curves import Curves
+from ..widgets.progress import ProgressPanel, clock
+
+EPOCH_COLUMNS = ("epoch", "train loss", "train acc", "val acc", "test acc", "lr", "img/s", "time")
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}%"
+
+
+class TrainingScreen(Screen):
+    BINDINGS = [
+        Binding("p", "app.toggle_pause", "Pause/resume"),
+        Binding("s", "app.stop_run", "Stop"),
+        Binding("c", "app.checkpoint_now", "Checkpoint"),
+        Binding("r", "app.show_runs", "Runs"),
+        Binding("n", "app.new_run", "New run"),
+        Binding("1", "tab('progress')", "Progress", show=False),
+        Binding("2", "tab('curves')", "Curves", show=False),
+        Binding("3", "tab('confusion')", "Confusion", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(initial="progress"):
+            with TabPane("1 Progress", id="progress"):
+                with Horizontal(id="progress-row"):
+                    with Vertical(id="progress-main"):
+                        yield ProgressPanel()
+                        table = DataTable(id="epochs", cursor_type="none", zebra_stripes=True)
+                        table.add_columns(*EPOCH_COLUMNS)
+                        yield table
+                    with VerticalScroll(id="side-matrix"):
+                        yield ConfusionMatrix(id="cm-side")
+            with TabPane("2 Curves", id="curves"):
+                yield Curves()
+            with TabPane("3 Confusion", id="confusion"):
+                with VerticalScroll():
+                    yield ConfusionMatrix(id="cm")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.rebuild()
+
+    def on_resize(self) -> None:
+        # Wide terminals also show the matrix beside the progress; narrow ones keep it on its own tab.
+        self.set_class(self.size.width >= 150 and self.size.height >= 34, "wide")
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    @property
+    def live(self) -> LiveRun:
+        return self.app.live  # type: ignore[attr-defined]
+
+    def rebuild(self) -> None:
+        """Redraw everything from the LiveRun (on mount, and when the screen is shown again)."""
+        live = self.live
+        table = self.query_one("#epochs", DataTable)
+        table.clear()
+        for row in live.rows:
+            self._add_epoch_row(row)
+        self.query_one(Curves).show(live.rows)
+        self._show_matrix()
+        self._show_progress()
+
+    def _add_epoch_row(self, r) -> None:
+        self.query_one("#epochs", DataTable).add_row(
+            str(r.epoch), f"{r.train_loss:.4f}", _pct(r.train_acc), _pct(r.val_acc), _pct(r.test_acc),
+            f"{r.lr:.4g}", f"{r.images_per_sec:.0f}", clock(r.seconds),
+        )
+
+    def _show_matrix(self) -> None:
+        live = self.live
+        for cm in self.query(ConfusionMatrix):
+            cm.show(live.classes, live.confusion, live.per_class, live.confusion_title)
+
+    def _show_progress(self) -> None:
+        self.title = f"{self.live.name or 'starting'}"
+        self.sub_title = self.live.status
+        self.query_one(ProgressPanel).show(self.live, self.app.memory)  # type: ignore[attr-defined]
+
+    def show_event(self, event: Event) -> None:  # called by the App after LiveRun.apply(event)
+        if isinstance(event, BatchProgress):
+            self._show_progress()
+            return
+        if isinstance(event, EpochEnded):
+            self._add_epoch_row(self.live.rows[-1])
+            self.query_one(Curves).show(self.live.rows)
+        elif isinstance(event, EvalEnded):
+            self._show_matrix()
+        self._show_progress()

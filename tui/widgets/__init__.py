@@ -1,0 +1,1 @@
+"""Widgets of the app: the confusion matrix heatmap, epoch curves, the progress panel."""
