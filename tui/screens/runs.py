@@ -78,7 +78,7 @@ class RunsScreen(Screen):
         self.runs = list_runs(self.run_dir)
         for r in self.runs:
             table.add_row(
-                _shorten(r.name, 24), r.arch, f"{r.epochs_done}/{r.epochs}", _pct(r.best_val_acc),
+                _shorten(r.name, 20), r.arch, f"{r.epochs_done}/{r.epochs}", _pct(r.best_val_acc),
                 _pct(r.final_test_acc), r.status, _when(r.updated), key=str(r.path),
             )
         where = self.query_one("#runs-where", Static)

@@ -119,7 +119,7 @@ class SetupScreen(Screen):
         if errors:
             summary.update(f"[b]{len(errors)} field{'s' if len(errors) > 1 else ''} to fix[/]")
         else:
-            summary.update(f"ready: {cfg.arch} on {cfg.dataset}, {cfg.epochs} epochs, {cfg.device}")
+            summary.update(f"ready: {cfg.arch} · {cfg.dataset} · {cfg.epochs} epochs · {cfg.device}")
 
     @on(Input.Changed)
     @on(Select.Changed)

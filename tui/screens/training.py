@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
@@ -42,14 +42,11 @@ class TrainingScreen(Screen):
         yield Header()
         with TabbedContent(initial="progress"):
             with TabPane("1 Progress", id="progress"):
-                with Horizontal(id="progress-row"):
-                    with Vertical(id="progress-main"):
-                        yield ProgressPanel()
-                        table = DataTable(id="epochs", cursor_type="none", zebra_stripes=True)
-                        table.add_columns(*EPOCH_COLUMNS)
-                        yield table
-                    with VerticalScroll(id="side-matrix"):
-                        yield ConfusionMatrix(id="cm-side")
+                yield ProgressPanel()
+                table = DataTable(id="epochs", cursor_type="none", zebra_stripes=True)
+                table.add_columns(*EPOCH_COLUMNS)
+                yield table
+                yield ConfusionMatrix(id="cm-side")
             with TabPane("2 Curves", id="curves"):
                 yield Curves()
             with TabPane("3 Confusion", id="confusion"):
@@ -61,8 +58,8 @@ class TrainingScreen(Screen):
         self.rebuild()
 
     def on_resize(self) -> None:
-        # Wide terminals also show the matrix beside the progress; narrow ones keep it on its own tab.
-        self.set_class(self.size.width >= 150 and self.size.height >= 34, "wide")
+        # Tall terminals also show the matrix under the epoch log; short ones keep it on its own tab.
+        self.set_class(self.size.height >= 38, "tall")
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

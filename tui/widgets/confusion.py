@@ -39,7 +39,7 @@ def render_matrix(
             style = cell_style(v / total if total else 0.0)
             cells.append(Text(str(v), style=style + (" bold" if i == j else "")))
         acc = per_class[i] if i < len(per_class) else 0.0
-        table.add_row(Text(f"{i} {name[:14]}"), *cells, Text(f"{100 * acc:5.1f}%"))
+        table.add_row(Text(f"{i} {name[:14]}"), *cells, Text(f" {100 * acc:5.1f}%"))
     return table
 
 

@@ -1,0 +1,154 @@
+"""Snapshots of the three main screens at 80x24 and 120x40 (pytest-textual-snapshot).
+
+Everything shown comes from fixed inputs: a fixed config and device list, canned engine
+events for the training screen, run folders written with fixed dates for the runs screen;
+no clocks, no memory polling, no animations. Update with `uv run pytest --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from core.config import TrainConfig
+from core.events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, RunStarted
+from tui.app import ResnetTui
+from tui.messages import TrainerEvent
+from tui.screens.runs import RunsScreen
+from tui.screens.training import TrainingScreen
+
+SIZES = [(80, 24), (120, 40)]
+DEVICES = [("cuda:0  NVIDIA H200  (139.2 GiB free)", "cuda:0"), ("cpu  (16 cores)", "cpu")]
+BASE = TrainConfig(dataset="cifar10", arch="resnet20", epochs=30, lr=0.1, batch_size=128, device="cuda:0")
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@pytest.fixture(scope="session")
+def stats_home(tmp_path_factory) -> Path:
+    """An app home with the model statistics already cached, so the arch labels are complete at once."""
+    import os
+
+    home = tmp_path_factory.mktemp("home")
+    old = os.environ.get("RESNET_TUI_HOME")
+    os.environ["RESNET_TUI_HOME"] = str(home)
+    try:
+        from tui.catalog import compute_stats
+
+        compute_stats()
+    finally:
+        if old is None:
+            os.environ.pop("RESNET_TUI_HOME")
+        else:
+            os.environ["RESNET_TUI_HOME"] = old
+    return home
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch, stats_home):
+    home = tmp_path / "home"
+    shutil.copytree(stats_home, home)
+    monkeypatch.setenv("RESNET_TUI_HOME", str(home))
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    monkeypatch.undo()
+    time.tzset()
+
+
+def make_app() -> ResnetTui:
+    return ResnetTui(run_dir="checkpoints", poll_memory=False, base_config=BASE, devices=DEVICES)
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def canned_events():
+    yield RunStarted("resnet20-cifar10-demo", "checkpoints/resnet20-cifar10-demo", "resnet20", BASE.to_dict(), CLASSES,
+                     269722, "cuda:0", "bf16", 30, 0, 390, 50000, 0, 10000)
+    yield EpochStarted(1, 30, 0.004)
+    losses = [2.31, 2.2, 2.05, 1.93, 1.85, 1.74, 1.69, 1.6, 1.52, 1.49, 1.41, 1.38]
+    for i, loss in enumerate(losses, 1):
+        yield BatchProgress(1, 30, i * 32, 390, i * 32, 11700, loss, loss + 0.2, 0.3 + 0.02 * i, 0.004 * i,
+                            21000.0, 0.8 * i, 90.0)
+    confusion = []
+    for t in range(10):
+        row = [4 + ((t * 7 + p * 3) % 9) for p in range(10)]
+        row[t] = 0
+        row[t] = 1000 - sum(row) - 200 + 37 * (t % 4)
+        row[(t + 3) % 10] += 200 - 37 * (t % 4)
+        confusion.append(tuple(row))
+    per_class = tuple(confusion[i][i] / 1000 for i in range(10))
+    acc = sum(per_class) / 10
+    yield EvalEnded(1, "test", 1.12, acc, per_class, tuple(confusion), CLASSES)
+    yield EpochEnded(1, 30, 1.55, 0.43, None, None, 1.12, acc, 0.0494, 2.6, 2.3, 21500.0)
+    yield EpochStarted(2, 30, 0.0494)
+    yield BatchProgress(2, 30, 117, 390, 507, 11700, 1.02, 1.08, 0.61, 0.056, 22300.0, 3.4, 84.0)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_setup_screen(snap_compare, app_env, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_training_screen_fed_canned_events(snap_compare, app_env, size):
+    async def run_before(pilot):
+        await settle(pilot)
+        app = pilot.app
+        await app.push_screen(TrainingScreen())
+        await pilot.pause()
+        for event in canned_events():
+            app.on_trainer_event(TrainerEvent(event))
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_training_confusion_tab(snap_compare, app_env, size):
+    async def run_before(pilot):
+        await settle(pilot)
+        app = pilot.app
+        await app.push_screen(TrainingScreen())
+        await pilot.pause()
+        for event in canned_events():
+            app.on_trainer_event(TrainerEvent(event))
+        await pilot.press("3")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+def write_run(root: Path, name: str, status: str, epochs_done: int, epochs: int, test_acc, val_acc, day: int) -> None:
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"train": {"arch": name.split("-")[0], "dataset": "cifar10", "epochs": epochs}}))
+    (run / "run.json").write_text(json.dumps({
+        "status": status, "epochs_completed": epochs_done, "epochs": epochs, "final_test_acc": test_acc,
+        "best_val_acc": val_acc, "pid": None, "updated": 1767225600 + day * 86400 + 3600,
+    }))
+    (run / "last.pt").write_bytes(b"")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_runs_screen(snap_compare, app_env, size):
+    root = app_env / "checkpoints"
+    write_run(root, "resnet20-cifar10-paper", "completed", 182, 182, 0.9164, 0.9208, 1)
+    write_run(root, "resnet56-cifar10-20260103-101500", "stopped", 41, 182, None, 0.8851, 2)
+    write_run(root, "resnet18-cifar10-long", "running", 3, 200, None, 0.7012, 3)  # no live pid: interrupted
+    write_run(root, "simplecnn-synthetic-quick", "failed", 0, 2, None, None, 4)
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.app.push_screen(RunsScreen("checkpoints"))
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
