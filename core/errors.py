@@ -15,3 +15,7 @@ class DataError(UserError):
 
 class CheckpointError(UserError):
     pass
+
+
+class Cancelled(Exception):
+    """The user stopped the run while its data was still loading (raised from a progress callback)."""

@@ -27,7 +27,7 @@ from .config import TrainConfig, check_paths, validate_config
 from .control import TrainControl
 from .data import Augment, DataBundle, Normalize, TrainStream, load_data
 from .devices import resolve_device
-from .errors import CheckpointError, UserError
+from .errors import Cancelled, CheckpointError, UserError
 from .evaluate import EvalResult, EvalStopped, autocast_context, evaluate
 from .events import (
     BatchProgress,
@@ -170,7 +170,7 @@ class _Trainer:
 
         if self.data is None:
             self.sink(Notice(f"loading {cfg.dataset} data"))
-            self.data = load_data(cfg, report=lambda m: self.sink(Notice(m)))
+            self.data = load_data(cfg, report=lambda m: self.sink(Notice(m)), stop=self.stop)
         data = self.data
         if self.ckpt is not None:
             saved = self.ckpt.get("data", {})
@@ -540,6 +540,9 @@ class _Trainer:
     def execute(self) -> RunResult:
         try:
             self.prepare()
+        except Cancelled:  # stopped while the data was loading: nothing was written
+            self.sink(RunFinished("stopped", "", 0, None, None, 0.0, None, None))
+            return RunResult("stopped", None, 0, self.cfg.epochs, None, None, 0.0, None)
         except Exception as e:
             self.sink(RunFinished("failed", str(self.run_dir or ""), 0, None, None, 0.0, None, str(e)))
             raise

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Callable
 
 from ..config import TrainConfig
-from ..errors import DataError
+from ..errors import Cancelled, DataError
 from .augment import Augment, Normalize
 from .loader import TrainStream, eval_batches
 from .tensors import (
@@ -25,10 +26,23 @@ Report = Callable[[str], None]
 
 
 def load_raw(
-    dataset: str, data: str | Path, image_size: int = 32, download: bool = True, report: Report | None = None
+    dataset: str,
+    data: str | Path,
+    image_size: int = 32,
+    download: bool = True,
+    report: Report | None = None,
+    stop: threading.Event | None = None,
 ):
-    """(train, test, classes) of a dataset before any split; raises DataError with a one-line reason."""
+    """(train, test, classes) of a dataset before any split; raises DataError with a one-line reason.
+
+    ``stop`` is checked between download blocks and decode chunks; when set, Cancelled is raised.
+    """
     root = Path(data).expanduser()
+
+    def check_stop() -> None:
+        if stop is not None and stop.is_set():
+            raise Cancelled()
+
     if dataset == "synthetic":
         from .synthetic import make_synthetic
 
@@ -37,6 +51,7 @@ def load_raw(
         from .cifar10 import load_cifar10
 
         def bytes_progress(done: int, total: int | None) -> None:
+            check_stop()
             if report:
                 report(f"downloading CIFAR-10: {done / 2**20:.0f} MiB" + (f" of {total / 2**20:.0f}" if total else ""))
 
@@ -48,6 +63,7 @@ def load_raw(
         from .folder import load_folder
 
         def decode_progress(split: str, done: int, total: int) -> None:
+            check_stop()
             if report:
                 report(f"decoding {split} images: {done}/{total}")
 
@@ -67,9 +83,9 @@ def _resize(data: ImageSet, size: int) -> ImageSet:
     return ImageSet(torch.cat(out), data.labels)
 
 
-def load_data(cfg: TrainConfig, report: Report | None = None) -> DataBundle:
+def load_data(cfg: TrainConfig, report: Report | None = None, stop: threading.Event | None = None) -> DataBundle:
     """The dataset a TrainConfig asks for, split and subset, still on the CPU."""
-    train, test, classes = load_raw(cfg.dataset, cfg.data, cfg.image_size, cfg.download, report)
+    train, test, classes = load_raw(cfg.dataset, cfg.data, cfg.image_size, cfg.download, report, stop)
     n_val = validation_count(cfg.val_split, len(train))
     if n_val >= len(train):
         raise DataError(f"--val-split {cfg.val_split} holds out {n_val} of only {len(train)} training images")

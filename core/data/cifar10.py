@@ -82,12 +82,14 @@ def download(root: Path, url: str | None = None, progress: Progress | None = Non
                     done += len(block)
                     if progress:
                         progress(done, total)
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        reason = getattr(e, "reason", e)
+    except BaseException as e:
         for folder in created:  # leave nothing behind: these folders were made only for this download
             with contextlib.suppress(OSError):
                 folder.rmdir()
-        raise DataError(f"CIFAR-10 could not be downloaded ({reason}); {where_to_put(root)}") from None
+        if isinstance(e, (urllib.error.URLError, OSError, ValueError)):
+            reason = getattr(e, "reason", e)
+            raise DataError(f"CIFAR-10 could not be downloaded ({reason}); {where_to_put(root)}") from None
+        raise
     if md5sum(target) != ARCHIVE_MD5:
         target.unlink(missing_ok=True)
         raise DataError(f"the downloaded {ARCHIVE} failed its md5 check and was removed; {where_to_put(root)}")

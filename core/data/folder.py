@@ -98,10 +98,12 @@ def _decode_all(entries: list[tuple[Path, int]], size: int, progress: Callable[[
     def work(i: int) -> None:
         images[i] = decode_image(entries[i][0], size)
 
+    chunk = 1000  # progress (which may cancel by raising) is reported between chunks
     with ThreadPoolExecutor(workers) as pool:
-        for done, _ in enumerate(pool.map(work, range(len(entries))), 1):
-            if progress and (done % 2000 == 0 or done == len(entries)):
-                progress(done, len(entries))
+        for start in range(0, len(entries), chunk):
+            list(pool.map(work, range(start, min(start + chunk, len(entries)))))
+            if progress:
+                progress(min(start + chunk, len(entries)), len(entries))
     labels = torch.tensor([c for _, c in entries], dtype=torch.int64)
     return ImageSet(torch.from_numpy(images), labels)
 

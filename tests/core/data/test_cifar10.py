@@ -132,3 +132,35 @@ def test_pickled_rows_reshape_like_torchvision(fake_cifar, tmp_path):
     data, _ = fake_cifar["contents"]["test_batch"]
     tv = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # torchvision keeps HWC
     assert np.array_equal(ours.transpose(0, 2, 3, 1), tv)
+
+
+def test_stop_during_download_leaves_nothing(fake_cifar, tmp_path, monkeypatch):
+    import threading
+
+    from core.data import load_raw
+    from core.errors import Cancelled
+
+    monkeypatch.setattr(cifar10, "URL", fake_cifar["archive"].as_uri())
+    stop = threading.Event()
+    stop.set()
+    root = tmp_path / "dl"
+    with pytest.raises(Cancelled):
+        load_raw("cifar10", root, stop=stop)
+    assert not root.exists()
+
+
+def test_fit_stopped_while_loading_writes_nothing(image_folder, tmp_path):
+    import threading
+
+    from core.config import TrainConfig
+    from core.events import RunFinished
+    from core.train import fit
+
+    stop = threading.Event()
+    stop.set()
+    events = []
+    result = fit(TrainConfig(dataset="folder", data=str(image_folder), arch="simplecnn", device="cpu",
+                             run_dir=str(tmp_path / "runs")), events.append, stop)
+    assert result.status == "stopped" and result.run_dir is None
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "stopped"
+    assert not (tmp_path / "runs").exists()

@@ -81,3 +81,26 @@ def test_corrupt_image_is_named(image_folder):
     bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     with pytest.raises(DataError, match="broken.jpg"):
         load_folder(image_folder, 32)
+
+
+def test_stop_while_decoding_cancels_between_chunks(tmp_path, monkeypatch):
+    import threading
+
+    from core.data import folder, load_raw
+    from core.errors import Cancelled
+
+    root = build_image_folder(tmp_path / "many", classes=("a", "b"), train_per_class=1100, test_per_class=1)
+    stop = threading.Event()
+    decoded = []
+    real = folder.decode_image
+
+    def counting(path, size):
+        decoded.append(path)
+        stop.set()  # the user presses stop as soon as decoding starts
+        return real(path, size)
+
+    monkeypatch.setattr(folder, "decode_image", counting)
+    with pytest.raises(Cancelled):
+        load_raw("folder", root, 32, stop=stop)
+    assert len(decoded) == 1000  # the first chunk finished, the other 1200 images were never decoded
+    assert not (root / CACHE_DIR).exists()
