@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 TMP_MARK = ".tmp-"
+# mkstemp makes 0600 files; the final file should get the mode any other new file gets (0666 & ~umask).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -35,6 +38,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARK}", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()

@@ -41,14 +41,17 @@ def require_safe_torch(version: str | None = None) -> None:
         )
 
 
-def _unpickler_reason(error: Exception) -> str:
-    """The informative line of torch's long weights-only error (which global it refused)."""
+def _first_line(error: Exception, limit: int = 200) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    line = (text.splitlines() or [type(error).__name__])[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _refused_global(error: Exception) -> str | None:
+    """The global a weights-only load refused (e.g. "posix.system"), or None if the file was just unreadable."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-    for line in text.splitlines():
-        if "GLOBAL" in line or "Unsupported" in line:
-            line = line.split("error:", 1)[-1].strip()
-            return line.split(" was not an allowed global")[0][:160]
-    return (text.strip().splitlines() or [type(error).__name__])[0][:160]
+    match = re.search(r"GLOBAL ([\w.]+)", text)
+    return match.group(1) if match else None
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -65,12 +68,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         obj = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"refusing to load {p}: it holds objects a weights-only load does not allow ({_unpickler_reason(e)})"
-        ) from None
+        refused = _refused_global(e)
+        if refused:
+            raise CheckpointError(
+                f"refusing to load {p}: it asks to run or build {refused}, which a weights-only load never does"
+            ) from None
+        raise CheckpointError(f"{p} is corrupt or not a checkpoint ({_first_line(e)})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{p} is corrupt or truncated and cannot be loaded ({first[:160]})") from None
+        raise CheckpointError(f"{p} is corrupt or truncated and cannot be loaded ({_first_line(e)})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{p} is not a resnet-tui checkpoint (no {FORMAT!r} format tag)")
     return obj

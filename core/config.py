@@ -208,8 +208,13 @@ def check_paths(cfg: TrainConfig) -> list[FieldError]:
         if not present:
             errors.append(FieldError("data", f"CIFAR-10 is not in {data} and downloading is off; put cifar-10-python.tar.gz there"))
     run_dir = os.path.expanduser(cfg.run_dir)
+    existing = os.path.abspath(run_dir)
+    while not os.path.exists(existing):  # the nearest folder that exists is where it would be created
+        existing = os.path.dirname(existing)
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         errors.append(FieldError("run_dir", f"{run_dir} exists and is not a folder"))
+    elif not os.access(existing, os.W_OK):
+        errors.append(FieldError("run_dir", f"{run_dir}: {existing} is not writable"))
     elif cfg.name and os.path.isdir(os.path.join(run_dir, cfg.name)) and os.listdir(os.path.join(run_dir, cfg.name)):
         errors.append(FieldError("name", f"a run named {cfg.name} already exists in {run_dir}; pick another name"))
     return errors

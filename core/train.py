@@ -109,7 +109,8 @@ def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) 
     mid_epoch = ckpt.get("partial") is not None
     if cfg.epochs < done or (cfg.epochs == done and not mid_epoch):
         raise UserError(
-            f"--resume {path}: the run has already finished {done}/{cfg.epochs} epochs; pass --epochs N with N > {done} to train more"
+            f"--resume {path}: the run has already finished {done} epoch{'s' if done != 1 else ''}"
+            f" (of {cfg.epochs}); pass --epochs N with N > {done} to train further"
         )
     return cfg, ckpt, path
 
@@ -164,6 +165,11 @@ class _Trainer:
             self.cfg, self.ckpt, self.run_dir = resume_config(self.resume, self.resume_overrides)
         cfg = self.cfg
         check_config(cfg, paths=self.ckpt is None)
+        if self.ckpt is None:
+            # Saved configs hold absolute paths, so a run can be resumed or evaluated from anywhere.
+            cfg = self.cfg = cfg.replace(
+                data=str(Path(cfg.data).expanduser().resolve()), run_dir=str(Path(cfg.run_dir).expanduser().resolve())
+            )
         self.device = resolve_device(cfg.device)
         self.precision, self.amp_dtype = resolve_precision(cfg.precision, self.device)
         self.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and self.device.type == "cuda")
@@ -221,7 +227,8 @@ class _Trainer:
             self.scheduler.load_state_dict(sched)
             if self.scaler is not None and ckpt.get("scaler"):
                 self.scaler.load_state_dict(ckpt["scaler"])
-            self.stream.load_state_dict(ckpt["stream"])
+            if not self.stream.load_state_dict(ckpt["stream"], reseed=self.cfg.seed + 1 + int(ckpt["epoch"])):
+                self.sink(Notice("the run moved to another kind of device: augmentations continue from a new seed"))
             _set_rng_state(ckpt["rng"], self.device)
         except (KeyError, ValueError, RuntimeError, TypeError) as e:
             raise CheckpointError(f"--resume {self.run_dir}: the checkpoint's training state is unusable ({e})") from None
@@ -367,7 +374,11 @@ class _Trainer:
         self.model.train()
         for epoch in range(self.epochs_done + 1, cfg.epochs + 1):
             if self.stop.is_set() and self.partial is None:
-                return "stopped"  # at an epoch boundary: last.pt already holds this exact state
+                # At an epoch boundary last.pt already holds this exact state, unless no epoch has run yet.
+                assert self.run_dir is not None
+                if not (self.run_dir / LAST).exists():
+                    self._save_last(None)
+                return "stopped"
             train_done = False
             if self.partial is not None:  # resuming inside this epoch
                 part = self.partial
@@ -579,6 +590,10 @@ class _Trainer:
             error = str(e)
         except OSError as e:
             error = f"cannot write to {self.run_dir}: {e.strerror or e}"
+        except KeyboardInterrupt:
+            # A second Ctrl-C aborts at once: last.pt still holds the last finished epoch.
+            status, error = "stopped", "aborted (a second Ctrl-C); last.pt holds the last finished epoch"
+            raise
         except Exception as e:  # noqa: BLE001 - reported, logged with its traceback, never swallowed silently
             error = f"{type(e).__name__}: {e}"
             try:

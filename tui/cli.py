@@ -86,36 +86,36 @@ def _milestones(text: Optional[str]) -> Optional[list[int]]:
 
 @app.command()
 def train(
-    arch: Annotated[Optional[str], typer.Option(help="Architecture (see `resnet-tui models`). [default: resnet20]")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs to train. [default: 10]")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate, in (0, 10]. [default: 0.1]")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per step. [default: 128]")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(help="sgd | adam | adamw. [default: sgd]")] = None,
-    momentum: Annotated[Optional[float], typer.Option(help="SGD momentum. [default: 0.9]")] = None,
-    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help="Nesterov momentum (SGD). [default: on]")] = None,
-    schedule: Annotated[Optional[str], typer.Option(help="onecycle | cosine | multistep | constant. [default: onecycle]")] = None,
-    warmup_epochs: Annotated[Optional[float], typer.Option(help="Linear warm-up epochs (onecycle: the peak). [default: 0]")] = None,
-    milestones: Annotated[Optional[str], typer.Option(help="multistep: epochs where lr *= gamma, e.g. 91,136. [default: 50%,75%]")] = None,
-    gamma: Annotated[Optional[float], typer.Option(help="multistep decay factor. [default: 0.1]")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay (not on BN and biases). [default: 5e-4]")] = None,
-    label_smoothing: Annotated[Optional[float], typer.Option(help="Label smoothing in [0, 1). [default: 0]")] = None,
-    zero_init_residual: Annotated[Optional[bool], typer.Option("--zero-init-residual/--no-zero-init-residual", help="Zero the last BN of each residual branch. [default: off]")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="cifar10 | folder | synthetic. [default: cifar10]")] = None,
-    data: Annotated[Optional[str], typer.Option(help="Data folder (cifar10: where the archive goes; folder: has train/ and test/). [default: data]")] = None,
-    download: Annotated[Optional[bool], typer.Option("--download/--no-download", help="Download CIFAR-10 if missing. [default: download]")] = None,
-    val_split: Annotated[Optional[float], typer.Option(help="Held-out validation: a fraction (<1) or a count of training images. [default: 0]")] = None,
-    train_subset: Annotated[Optional[int], typer.Option(help="Train on the first N images, class-balanced (0 = all). [default: 0]")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Square input size images are resized to. [default: 32]")] = None,
-    crop_padding: Annotated[Optional[int], typer.Option(help="Random-crop padding in pixels (0 = no crop). [default: 4]")] = None,
-    flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help="Random horizontal flips. [default: on]")] = None,
-    rotate: Annotated[Optional[float], typer.Option(help="Random rotation in +-degrees (0 = off). [default: 0]")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:N | mps. [default: auto]")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="Architecture (see `resnet-tui models`). (default: resnet20)")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs to train. (default: 10)")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate, in (0, 10]. (default: 0.1)")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per step. (default: 128)")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="sgd | adam | adamw. (default: sgd)")] = None,
+    momentum: Annotated[Optional[float], typer.Option(help="SGD momentum. (default: 0.9)")] = None,
+    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help="Nesterov momentum (SGD). (default: on)")] = None,
+    schedule: Annotated[Optional[str], typer.Option(help="onecycle | cosine | multistep | constant. (default: onecycle)")] = None,
+    warmup_epochs: Annotated[Optional[float], typer.Option(help="Linear warm-up epochs (onecycle: the peak). (default: 0)")] = None,
+    milestones: Annotated[Optional[str], typer.Option(help="multistep: epochs where lr *= gamma, e.g. 91,136. (default: 50%,75%)")] = None,
+    gamma: Annotated[Optional[float], typer.Option(help="multistep decay factor. (default: 0.1)")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay (not on BN and biases). (default: 5e-4)")] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option(help="Label smoothing in [0, 1). (default: 0)")] = None,
+    zero_init_residual: Annotated[Optional[bool], typer.Option("--zero-init-residual/--no-zero-init-residual", help="Zero the last BN of each residual branch. (default: off)")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="cifar10 | folder | synthetic. (default: cifar10)")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Data folder (cifar10: where the archive goes; folder: has train/ and test/). (default: data)")] = None,
+    download: Annotated[Optional[bool], typer.Option("--download/--no-download", help="Download CIFAR-10 if missing. (default: download)")] = None,
+    val_split: Annotated[Optional[float], typer.Option(help="Held-out validation: a fraction (<1) or a count of training images. (default: 0)")] = None,
+    train_subset: Annotated[Optional[int], typer.Option(help="Train on the first N images, class-balanced (0 = all). (default: 0)")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Square input size images are resized to. (default: 32)")] = None,
+    crop_padding: Annotated[Optional[int], typer.Option(help="Random-crop padding in pixels (0 = no crop). (default: 4)")] = None,
+    flip: Annotated[Optional[bool], typer.Option("--flip/--no-flip", help="Random horizontal flips. (default: on)")] = None,
+    rotate: Annotated[Optional[float], typer.Option(help="Random rotation in +-degrees (0 = off). (default: 0)")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:N | mps. (default: auto)")] = None,
     precision: Annotated[Optional[str], typer.Option(help="auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, fp32 elsewhere).")] = None,
     channels_last: Annotated[Optional[str], typer.Option(help="auto | on | off (auto: on for CUDA).")] = None,
-    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Evaluate with flip test-time augmentation. [default: off]")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed, 0..2^32-1. [default: 0]")] = None,
-    run_dir: Annotated[Optional[str], typer.Option(help="Parent folder of run directories. [default: checkpoints]")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Run name. [default: <arch>-<dataset>-<time>]")] = None,
+    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Evaluate with flip test-time augmentation. (default: off)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed, 0..2^32-1. (default: 0)")] = None,
+    run_dir: Annotated[Optional[str], typer.Option(help="Parent folder of run directories. (default: checkpoints)")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Run name. (default: <arch>-<dataset>-<time>)")] = None,
     preset: Annotated[Optional[str], typer.Option(help="Start from a preset; options given override it: quick-look (synthetic, resnet20, 2 epochs), paper (He et al.'s CIFAR recipe).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue the run in this directory (add --epochs N to extend it).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the results on stdout (progress goes to stderr).")] = False,
@@ -172,7 +172,8 @@ def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bo
             raise KeyboardInterrupt  # a second Ctrl-C: stop now (the last epoch's checkpoint stays)
         received.append(signum)
         stop.set()
-        print("\nstopping after this batch and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        again = " (Ctrl-C again to abort at once)" if signum == signal.SIGINT else ""
+        print(f"\nstopping after this batch and saving a checkpoint{again}", file=sys.stderr, flush=True)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     out = sys.stderr if as_json else sys.stdout
@@ -181,6 +182,9 @@ def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bo
         result = fit(cfg, sink, stop, resume=resume, resume_overrides=given if resume else None)
     except UserError as e:
         raise CliError(str(e)) from None
+    except KeyboardInterrupt:
+        print("\naborted; last.pt (if any) holds the last finished epoch", file=sys.stderr)
+        return EXIT_SIGINT
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
@@ -202,6 +206,9 @@ def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bo
                 }
             )
         )
+    if result.status == "stopped" and result.run_dir is None:
+        print("stopped before training started; nothing was written", file=sys.stderr)
+        return EXIT_SIGTERM if received and received[0] == signal.SIGTERM else EXIT_SIGINT
     if result.status == "stopped":
         print(
             f"stopped after {result.epochs_completed} finished epochs; state saved in {result.run_dir}/last.pt\n"
@@ -245,7 +252,8 @@ def evaluate(
 
     try:
         trained = load_trained(run_or_ckpt, device)
-        overrides = {k: v for k, v in {"dataset": dataset, "data": data}.items() if v is not None}
+        # evaluation never downloads: a missing dataset is an error that says where to put it
+        overrides = {k: v for k, v in {"dataset": dataset, "data": data}.items() if v is not None} | {"download": False}
         result, _ = evaluate_trained(trained, split=split, tta=tta, overrides=overrides)
     except UserError as e:
         raise CliError(str(e)) from None
@@ -351,6 +359,8 @@ def data_info(
 
     if dataset not in DATASETS:
         raise CliError(f"--dataset must be one of {', '.join(DATASETS)} (got {dataset!r})")
+    if not 8 <= image_size <= 1024:
+        raise CliError(f"--image-size must be a whole number from 8 to 1024 (got {image_size})")
     from core.data import load_raw
     from core.errors import UserError
 
@@ -375,7 +385,8 @@ def data_info(
     if as_json:
         typer.echo(json.dumps(info))
         return
-    typer.echo(f"{dataset} ({data}): {len(classes)} classes, {len(train)} train / {len(test)} test images of {info['image_shape']}")
+    where = "in memory" if dataset == "synthetic" else data
+    typer.echo(f"{dataset} ({where}): {len(classes)} classes, {len(train)} train / {len(test)} test images of {info['image_shape']}")
     for c in classes:
         typer.echo(f"  {c:<20} {info['train'][c]:>7} train {info['test'][c]:>7} test")
     if any(skipped.values()):

@@ -20,6 +20,10 @@ from core.events import (
 )
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
 
@@ -34,7 +38,8 @@ def epoch_line(e: EpochEnded) -> str:
         parts += [f"val_loss {e.val_loss:.4f}", f"val_acc {_pct(e.val_acc)}"]
     if e.test_acc is not None:
         parts += [f"test_loss {e.test_loss:.4f}", f"test_acc {_pct(e.test_acc)}"]
-    parts += [f"lr {e.lr:.4g}", f"{e.images_per_sec:.0f} img/s", f"{e.seconds:.1f}s"]
+    speed = f"{e.images_per_sec:.0f} img/s" if e.images_per_sec else "- img/s"
+    parts += [f"lr {e.lr:.4g}", speed, f"{e.seconds:.1f}s"]
     return "  ".join(parts)
 
 
@@ -43,7 +48,7 @@ def started_line(e: RunStarted) -> str:
     split = f"{e.train_size} train / {e.val_size} val / {e.test_size} test"
     return (
         f"{verb}: {e.arch} ({e.num_params / 1e6:.2f}M params) on {e.device} ({e.precision}), "
-        f"{e.epochs} epochs of {e.steps_per_epoch} steps, {split} -> {e.run_dir}"
+        f"{_n(e.epochs, 'epoch')} of {_n(e.steps_per_epoch, 'step')}, {split} -> {e.run_dir}"
     )
 
 
@@ -64,7 +69,7 @@ class PlainSink:
         elif isinstance(event, EpochEnded):
             line = epoch_line(event)
         elif isinstance(event, RunFinished) and self.started:
-            line = f"run {event.status}: {event.epochs_completed} epochs, final test acc {_pct(event.final_test_acc)}"
+            line = f"run {event.status}: {_n(event.epochs_completed, 'epoch')}, final test acc {_pct(event.final_test_acc)}"
         if line:
             print(line, file=self.out, flush=True)
 

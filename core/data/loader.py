@@ -73,11 +73,21 @@ class TrainStream:
             "batch": self.batch_in_epoch,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
+    def load_state_dict(self, state: dict[str, Any], reseed: int | None = None) -> bool:
+        """Restore the stream; returns False when the generator state came from another kind of device
+        (CPU and CUDA generators differ) and ``reseed`` was used instead, so the resume is not exact."""
+        exact = True
+        try:
+            self.generator.set_state(state["generator"])
+        except (RuntimeError, ValueError):
+            if reseed is None:
+                raise
+            self.generator.manual_seed(reseed)
+            exact = False
         perm = state.get("perm")
         self.perm = None if perm is None else perm.to(self.device)
         self.batch_in_epoch = int(state.get("batch", 0))
+        return exact
 
 
 def eval_batches(

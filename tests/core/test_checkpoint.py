@@ -123,3 +123,18 @@ def test_old_torch_is_refused():
 def test_strip_compile_prefix():
     sd = {"_orig_mod.fc.weight": 1, "module.fc.bias": 2, "conv.weight": 3}
     assert checkpoint.strip_compile_prefix(sd) == {"fc.weight": 1, "fc.bias": 2, "conv.weight": 3}
+
+
+def test_random_bytes_are_called_corrupt_not_unsafe(tmp_path):
+    path = tmp_path / "noise.pt"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert "corrupt" in str(err.value) and "refusing" not in str(err.value)
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    save_checkpoint(tmp_path / "c.pt", {"v": 1})
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o666 & ~umask

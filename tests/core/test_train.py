@@ -132,7 +132,7 @@ def test_one_epoch_then_resume_then_one_more_matches_two_straight(tmp_path):
 
 def test_resume_can_extend_and_refuses_other_changes(tmp_path):
     run = fit(config(tmp_path, epochs=1), data=tiny_bundle()).run_dir
-    with pytest.raises(UserError, match="already finished 1/1"):
+    with pytest.raises(UserError, match="already finished 1 epoch .of 1."):
         fit(TrainConfig(), data=tiny_bundle(), resume=run)
     with pytest.raises(UserError, match="--lr cannot change"):
         fit(TrainConfig(), data=tiny_bundle(), resume=run, resume_overrides={"epochs": 2, "lr": 0.5})
@@ -264,3 +264,34 @@ def test_metrics_rows_keep_the_confusion_matrix(tmp_path):
     assert [r["eval_split"] for r in rows] == ["val", "test"]
     assert sum(map(sum, rows[0]["confusion"])) == 50 and sum(map(sum, rows[1]["confusion"])) == 100
     assert len(rows[1]["per_class_acc"]) == 10
+
+
+def test_saved_config_has_absolute_paths_so_runs_work_from_anywhere(tmp_path, monkeypatch):
+    from helpers import build_image_folder
+
+    from core.inference import evaluate_trained, load_trained
+
+    monkeypatch.chdir(tmp_path)
+    build_image_folder(tmp_path / "pets")
+    result = fit(TrainConfig(dataset="folder", data="pets", arch="simplecnn", epochs=1, batch_size=6, device="cpu",
+                             run_dir="runs", name="rel", image_size=16))
+    assert result.status == "completed"
+    saved = json.loads((tmp_path / "runs" / "rel" / "config.json").read_text())["train"]
+    assert saved["data"] == str(tmp_path / "pets") and saved["run_dir"] == str(tmp_path / "runs")
+    monkeypatch.chdir("/")
+    ev, _ = evaluate_trained(load_trained(tmp_path / "runs" / "rel", "cpu"))
+    assert ev.count == 9
+
+
+def test_a_hard_interrupt_is_recorded_as_stopped(tmp_path):
+    def sink(event):
+        if isinstance(event, BatchProgress) and event.global_step == 10:
+            raise KeyboardInterrupt
+
+    from core.events import safe_sink  # noqa: F401 - KeyboardInterrupt is not an Exception: it goes through
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config(tmp_path, epochs=2), sink, data=tiny_bundle())
+    status = json.loads((tmp_path / "runs" / "t" / "run.json").read_text())
+    assert status["status"] == "stopped" and "second Ctrl-C" in status["error"]
+    assert load_checkpoint(tmp_path / "runs" / "t" / "last.pt")["epoch"] == 1

@@ -27,13 +27,21 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
     return exit_info.value.code, out, err
 
 
-def test_help_lists_the_commands(capsys):
+def test_help_lists_the_commands_and_no_command_opens_the_app(capsys, monkeypatch):
     code, out, _ = run(capsys, "--help")
     assert code == 0
     for command in ("train", "evaluate", "predict", "models", "data"):
         assert command in out
-    code, out, _ = run(capsys)
-    assert code == 0 and "train" in out  # no command: help (until the app lands)
+    opened = []
+    monkeypatch.setattr("tui.app.run_app", lambda run_dir: opened.append(run_dir))
+    assert run(capsys)[0] == 0 and opened == ["checkpoints"]
+    assert run(capsys, "--run-dir", "elsewhere")[0] == 0 and opened[-1] == "elsewhere"
+
+
+def test_train_help_shows_defaults(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # one line per option, so the text can be matched whole
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "(default: resnet20)" in out and "(default: 0.1)" in out
 
 
 def _corrupt_run(tmp: Path) -> Path:
@@ -171,6 +179,12 @@ def test_models_lists_params_and_flops(capsys):
     assert code == 0 and rows["resnet20"]["params"] == 269722 and rows["resnet20"]["mflops"] == pytest.approx(81.1)
     code, out, _ = run(capsys, "models")
     assert "resnet1202" in out and "MFLOPs" in out
+
+
+@pytest.mark.parametrize("size", ["-3", "0", "4000"])
+def test_data_info_checks_the_image_size(capsys, image_folder, size):
+    code, _, err = run(capsys, "data", "info", "--dataset", "folder", "--data", image_folder, "--image-size", size)
+    assert code == 2 and err.startswith("Error: --image-size") and len(err.strip().splitlines()) == 1
 
 
 def test_data_info_for_a_folder_and_synthetic(capsys, image_folder):

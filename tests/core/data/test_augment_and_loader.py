@@ -97,3 +97,12 @@ def test_a_dataset_smaller_than_a_batch_is_one_batch_per_epoch():
     for _ in range(3):
         sizes = [len(y) for _, y in s.epoch_batches()]
         assert sizes == [40]
+
+
+def test_generator_state_from_another_device_kind_reseeds():
+    tr, _, _ = make_synthetic(64, 10, image_size=8)
+    norm = Normalize((0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
+    s = TrainStream(tr, 16, Augment(), norm, seed=0)
+    state = s.state_dict() | {"generator": torch.zeros(16, dtype=torch.uint8)}  # not a CPU generator state
+    assert s.load_state_dict(state, reseed=7) is False
+    assert s.load_state_dict(TrainStream(tr, 16, Augment(), norm, seed=1).state_dict(), reseed=7) is True
