@@ -99,7 +99,10 @@ async def test_fill_the_form_with_keys_train_and_watch(tmp_path):
         live = app.live
         assert (live.arch, live.epochs, live.global_step) == ("simplecnn", 2, 8)
         screen = app.screen
-        assert "Epoch 2/2  batch 4/4" in str(screen.query_one("#epoch-label", Label).render())
+        from tui.widgets.progress import ProgressPanel
+
+        panel = screen.query_one(ProgressPanel).text()
+        assert "Epoch 2/2  batch 4/4" in panel and "completed  final test acc" in panel
         assert screen.query_one("#epochs", DataTable).row_count == 2
         matrix = screen.query_one("#cm", ConfusionMatrix).plain()
         assert "red-stripes" in matrix and "purple-checks" in matrix

@@ -91,8 +91,9 @@ class TrainingScreen(Screen):
             cm.show(live.classes, live.confusion, live.per_class, live.confusion_title)
 
     def _show_progress(self) -> None:
-        self.title = f"{self.live.name or 'starting'}"
-        self.sub_title = self.live.status
+        title, sub = self.live.name or "starting", self.live.status
+        if (self.title, self.sub_title) != (title, sub):  # a header change costs a repaint: only when it changes
+            self.title, self.sub_title = title, sub
         self.query_one(ProgressPanel).show(self.live, self.app.memory)  # type: ignore[attr-defined]
 
     def show_event(self, event: Event) -> None:  # called by the App after LiveRun.apply(event)

@@ -1,15 +1,23 @@
-"""The training screen's top panel: epoch and run progress, loss, accuracy, speed, ETA, memory."""
+"""The training screen's top panel: epoch and run progress, loss, accuracy, speed, ETA, memory.
+
+It is one widget that paints four lines of text (bars included) and a sparkline: a
+progress message then costs one repaint and no layout pass, which matters because the
+UI shares the CPU with the trainer on small machines.
+"""
 
 from __future__ import annotations
 
 import math
 
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.markup import escape
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, ProgressBar, Sparkline, Static
+from textual.widget import Widget
+from textual.widgets import Label, Sparkline
 
 from ..live import LiveRun
+
+SPARK_EVERY = 3  # redraw the sparkline on every 3rd progress update (about 3 times a second)
 
 
 def clock(seconds: float | None) -> str:
@@ -21,52 +29,90 @@ def clock(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def bar(done: int, total: int, width: int) -> Text:
+    """A text progress bar with a percentage: '━━━━━━╺━━━━━  42%'."""
+    width = max(4, width)
+    frac = 0.0 if total <= 0 else max(0.0, min(1.0, done / total))
+    filled = int(frac * width)
+    text = Text()
+    text.append("━" * filled, style="#2f9ee8")
+    if filled < width:
+        text.append("╺" + "━" * (width - filled - 1), style="#4a4a4a")
+    text.append(f" {100 * frac:3.0f}%")
+    return text
+
+
+class ProgressText(Widget):
+    DEFAULT_CSS = "ProgressText { height: 4; width: 1fr; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.live = LiveRun()
+        self.memory = ""
+
+    def show(self, live: LiveRun, memory: str) -> None:
+        self.live, self.memory = live, memory
+        self.refresh()
+
+    def lines(self, width: int) -> list[Text]:
+        live = self.live
+        steps = max(1, live.steps_per_epoch)
+        total = max(1, live.total_steps)
+        head = 26
+        bar_width = max(4, width - head - 5)
+        epoch = Text(f"Epoch {live.epoch}/{live.epochs}  batch {live.batch}/{steps}".ljust(head)[:head])
+        epoch.append_text(bar(min(live.batch, steps), steps, bar_width))
+        run = Text(f"Run   step {live.global_step}/{total}".ljust(head)[:head])
+        run.append_text(bar(min(live.global_step, total), total, bar_width))
+        loss = "-" if live.epoch_loss is None else f"{live.epoch_loss:.4f}"
+        acc = "-" if live.epoch_acc is None else f"{100 * live.epoch_acc:.1f}%"
+        lr = "-" if live.lr is None else f"{live.lr:.4g}"
+        speed = "-" if live.images_per_sec is None else f"{live.images_per_sec:.0f}"
+        stats = Text(f"loss {loss}  acc {acc}  lr {lr}  {speed} img/s  elapsed {clock(live.elapsed)}  ETA {clock(live.eta)}")
+        if live.status == "failed":
+            status = Text("failed: ", style="bold red")
+            status.append(live.error or "")
+        elif live.status in ("completed", "stopped"):
+            status = Text(live.status, style="bold")
+            if live.final_test_acc is not None:
+                status.append(f"  final test acc {100 * live.final_test_acc:.2f}%")
+        else:
+            status = Text(live.status)
+        if self.memory:
+            status.append(f"   {self.memory}")
+        return [epoch, run, stats, status]
+
+    def render(self) -> Text:
+        lines = self.lines(self.size.width or 80)
+        for line in lines:
+            line.truncate(self.size.width or 80)
+        return Text("\n").join(lines)
+
+
 class ProgressPanel(Vertical):
     DEFAULT_CSS = """
     ProgressPanel { height: auto; }
-    ProgressPanel Horizontal { height: 1; }
-    ProgressPanel .what { width: 26; }
-    ProgressPanel ProgressBar { width: 1fr; }
-    ProgressPanel #stats, ProgressPanel #status { height: 1; }
     ProgressPanel #spark-row { height: 2; margin-top: 1; }
     ProgressPanel #spark-label { width: 11; }
     ProgressPanel Sparkline { width: 1fr; height: 2; }
     """
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield Label("Epoch -", id="epoch-label", classes="what")
-            yield ProgressBar(total=1, show_eta=False, id="epoch-bar")
-        with Horizontal():
-            yield Label("Run -", id="run-label", classes="what")
-            yield ProgressBar(total=1, show_eta=False, id="run-bar")
-        yield Static("", id="stats")
-        yield Static("", id="status")
+        yield ProgressText(id="progress-text")
         with Horizontal(id="spark-row"):
             yield Label("batch loss", id="spark-label")
             yield Sparkline([], id="loss-spark")
 
+    def on_mount(self) -> None:
+        self._updates = 0
+
     def show(self, live: LiveRun, memory: str = "") -> None:
-        steps = max(1, live.steps_per_epoch)
-        self.query_one("#epoch-label", Label).update(f"Epoch {live.epoch}/{live.epochs}  batch {live.batch}/{steps}")
-        self.query_one("#epoch-bar", ProgressBar).update(total=steps, progress=min(live.batch, steps))
-        total = max(1, live.total_steps)
-        self.query_one("#run-label", Label).update(f"Run   step {live.global_step}/{total}")
-        self.query_one("#run-bar", ProgressBar).update(total=total, progress=min(live.global_step, total))
-        loss = "-" if live.epoch_loss is None else f"{live.epoch_loss:.4f}"
-        acc = "-" if live.epoch_acc is None else f"{100 * live.epoch_acc:.1f}%"
-        lr = "-" if live.lr is None else f"{live.lr:.4g}"
-        speed = "-" if live.images_per_sec is None else f"{live.images_per_sec:.0f}"
-        self.query_one("#stats", Static).update(
-            f"loss {loss}  acc {acc}  lr {lr}  {speed} img/s  elapsed {clock(live.elapsed)}  ETA {clock(live.eta)}"
-        )
-        status = live.status
-        if live.status == "failed" and live.error:
-            status = f"[b red]failed:[/] {escape(live.error)}"
-        elif live.status in ("completed", "stopped"):
-            status = f"[b]{live.status}[/]" + (
-                f"  final test acc {100 * live.final_test_acc:.2f}%" if live.final_test_acc is not None else ""
-            )
-        self.query_one("#status", Static).update(f"{status}   {memory}".rstrip())
-        if live.losses:
+        self.query_one(ProgressText).show(live, memory)
+        self._updates += 1
+        if live.losses and (self._updates % SPARK_EVERY == 1 or live.finished):
             self.query_one("#loss-spark", Sparkline).data = list(live.losses)
+
+    def text(self) -> str:
+        """The panel's lines as plain text (for tests and screen readers of logs)."""
+        widget = self.query_one(ProgressText)
+        return "\n".join(line.plain for line in widget.lines(widget.size.width or 80))
