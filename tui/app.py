@@ -114,7 +114,11 @@ class ResnetTui(App):
 
         if resume is None:
             state.save_last_config(cfg)
-        self.live = LiveRun(name=cfg.name or "starting", arch=cfg.arch, epochs=cfg.epochs)
+        if resume is not None:  # the epochs already run stay in the log and the curves
+            self.live = LiveRun.from_run_dir(resume)
+            self.live.status = "starting"
+        else:
+            self.live = LiveRun(name=cfg.name or "starting", arch=cfg.arch, epochs=cfg.epochs)
         self.control = TrainControl()
         self.is_training = True
         self._show_training_screen()

@@ -139,7 +139,10 @@ async def test_pause_stop_then_resume_from_the_runs_screen(tmp_path):
         assert isinstance(app.screen, TrainingScreen)
         await wait_until(pilot, lambda: app.live.status == "completed", steps=1200)
         await app.workers.wait_for_complete()
+        await pilot.pause()
         assert [r["epoch"] for r in read_metrics(run)] == [1, 2, 3]
+        # the log shows the epochs from before the stop too
+        assert app.screen.query_one("#epochs", DataTable).row_count == 3
 
 
 async def test_quit_while_training_stops_cleanly_and_saves(tmp_path):

@@ -152,3 +152,27 @@ def test_runs_screen(snap_compare, app_env, size):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_detail_screen(snap_compare, app_env, size):
+    from tui.screens.runs import RunDetailScreen
+
+    root = app_env / "checkpoints"
+    write_run(root, "resnet20-cifar10-paper", "completed", 3, 3, 0.8123, None, 1)
+    rows = []
+    for epoch, (loss, acc, test) in enumerate([(1.6, 0.41, 0.52), (1.1, 0.61, 0.68), (0.8, 0.72, 0.8123)], 1):
+        confusion = [[80 if i == j else (20 if j == (i + 1) % 10 else 0) for j in range(10)] for i in range(10)]
+        rows.append({"epoch": epoch, "train_loss": loss, "train_acc": acc, "test_loss": loss - 0.1, "test_acc": test,
+                     "val_loss": None, "val_acc": None, "lr": 0.1 / epoch, "train_seconds": 20.0, "eval_seconds": 2.0,
+                     "images_per_sec": 2500.0, "eval_split": "test", "confusion": confusion, "per_class_acc": [0.8] * 10})
+    (root / "resnet20-cifar10-paper" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = {"train": BASE.to_dict() | {"epochs": 3}, "classes": list(CLASSES)}
+    (root / "resnet20-cifar10-paper" / "config.json").write_text(json.dumps(cfg))
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.app.push_screen(RunDetailScreen(root / "resnet20-cifar10-paper"))
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

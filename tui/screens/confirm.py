@@ -13,6 +13,7 @@ class Confirm(ModalScreen[bool]):
     DEFAULT_CSS = """
     Confirm { align: center middle; }
     Confirm > Vertical { width: 60; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    Confirm Label { width: 1fr; }
     Confirm Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
     Confirm Button { margin-left: 2; }
     """

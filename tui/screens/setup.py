@@ -67,8 +67,8 @@ class SetupScreen(Screen):
                         yield self._widget_for(spec.name, values[spec.name])
                     yield Label("", id=f"r-{spec.name}", classes="reason")
         with Horizontal(id="actions"):
-            yield Button("Start (ctrl+s)", id="start", variant="success", compact=True, disabled=True)
-            yield Button("Runs (ctrl+r)", id="runs", compact=True)
+            yield Button("Start", id="start", variant="success", compact=True, disabled=True)
+            yield Button("Runs", id="runs", compact=True)
             yield Static("", id="summary")
         yield Footer()
 
@@ -119,7 +119,7 @@ class SetupScreen(Screen):
         if errors:
             summary.update(f"[b]{len(errors)} field{'s' if len(errors) > 1 else ''} to fix[/]")
         else:
-            summary.update(f"ready: {cfg.arch} · {cfg.dataset} · {cfg.epochs} epochs · {cfg.device}")
+            summary.update(f"ready: {cfg.arch} · {cfg.dataset} · {cfg.epochs} epochs · {cfg.device}"[:60])
 
     @on(Input.Changed)
     @on(Select.Changed)
