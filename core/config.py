@@ -19,6 +19,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+FREEZE_PATTERN = re.compile(r"^(none|backbone|stages:[1-9][0-9]*)$")
+TORCHVISION_PREFIX = "tv-"
 MAX_SEED = 2**32 - 1
 
 
@@ -27,6 +29,14 @@ class TrainConfig:
     # -- model --
     arch: str = "resnet20"  # a name from core.models.list_models()
     zero_init_residual: bool = False  # start each residual branch at zero (last BN gamma = 0)
+    num_classes: int = 0  # 0 = as many as the dataset has; otherwise it must agree with the dataset
+
+    # -- starting weights (fine-tuning and transfer learning) --
+    init_from: str = ""  # a resnet-tui run or checkpoint whose weights start this run (its head is replaced)
+    pretrained: bool = False  # tv-* models: start from torchvision's ImageNet weights
+    weights: str = ""  # tv-* models: a local ImageNet weights file to use instead of torchvision's cache
+    freeze: str = "none"  # none | backbone (linear probe) | stages:K (train the last K stages and the head)
+    backbone_lr_mult: float = 1.0  # the backbone's learning rate is lr times this
 
     # -- data --
     dataset: str = "cifar10"  # cifar10 | folder (ImageFolder train/ and test/) | synthetic (made in memory)
@@ -38,6 +48,7 @@ class TrainConfig:
     crop_padding: int = 4  # random crop after zero-padding by this many pixels; 0 = no crop
     flip: bool = True  # random horizontal flip
     rotate: float = 0.0  # random rotation in +-degrees (the seed tutorial used 10); 0 = off
+    skip_bad_images: bool = False  # folder: skip (and count) images that cannot be decoded instead of stopping
 
     # -- optimisation --
     epochs: int = 10
@@ -126,6 +137,18 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
     if models is not None and cfg.arch not in models:
         errors.append(FieldError("arch", f"must be one of {', '.join(models)} (got {cfg.arch!r})"))
 
+    _int_range(errors, "num_classes", cfg.num_classes, 0, 100_000)
+    if not isinstance(cfg.freeze, str) or not FREEZE_PATTERN.match(cfg.freeze):
+        errors.append(FieldError("freeze", f"must be none, backbone or stages:K with K >= 1 (got {cfg.freeze!r})"))
+    if not _finite(cfg.backbone_lr_mult) or not 0 < cfg.backbone_lr_mult <= 10:
+        errors.append(FieldError("backbone_lr_mult", f"must be a number in (0, 10] (got {cfg.backbone_lr_mult!r})"))
+    is_tv = isinstance(cfg.arch, str) and cfg.arch.startswith(TORCHVISION_PREFIX)
+    if (cfg.pretrained or cfg.weights) and not is_tv:
+        opt = "--pretrained" if cfg.pretrained else "--weights"
+        errors.append(FieldError("pretrained" if cfg.pretrained else "weights",
+                                 f"applies to torchvision models only (tv-resnet18, tv-resnet50); {opt} cannot start {cfg.arch}"))
+    if cfg.init_from and (cfg.pretrained or cfg.weights):
+        errors.append(FieldError("init_from", "cannot be combined with --pretrained or --weights: pick one set of starting weights"))
     _choice(errors, "dataset", cfg.dataset, DATASETS)
     if not isinstance(cfg.data, str) or not cfg.data.strip():
         errors.append(FieldError("data", "must be a path"))
@@ -191,6 +214,10 @@ def check_paths(cfg: TrainConfig) -> list[FieldError]:
     import os
 
     errors: list[FieldError] = []
+    for name in ("init_from", "weights"):
+        path = getattr(cfg, name)
+        if path and not os.path.exists(os.path.expanduser(path)):
+            errors.append(FieldError(name, f"{path} does not exist"))
     data = os.path.expanduser(cfg.data)
     if cfg.dataset == "folder":
         if not os.path.isdir(data):

@@ -14,21 +14,27 @@ from torch import nn
 from .config import TrainConfig
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on BatchNorm parameters and biases (1-D tensors), as is standard."""
-    decay, no_decay = [], []
+def param_groups(model: nn.Module, weight_decay: float, lr: float = 0.1, backbone_lr_mult: float = 1.0) -> list[dict]:
+    """Trainable parameters in groups: no weight decay on BatchNorm parameters and biases (1-D tensors),
+    as is standard; the backbone (all but the head ``fc``) at ``lr * backbone_lr_mult``. Frozen ones are left out."""
+    head = {id(p) for p in getattr(model, "fc", nn.Identity()).parameters()}
+    buckets: dict[tuple[bool, bool], list] = {}
     for p in model.parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+        buckets.setdefault((id(p) in head, p.ndim > 1), []).append(p)
+    groups = []
+    for (is_head, decays), params in sorted(buckets.items(), key=lambda kv: (kv[0][0], not kv[0][1])):
+        groups.append({
+            "params": params,
+            "weight_decay": weight_decay if decays else 0.0,
+            "lr": lr if is_head else lr * backbone_lr_mult,
+        })
     return groups
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay)
+    groups = param_groups(model, cfg.weight_decay, cfg.lr, cfg.backbone_lr_mult)
     # foreach kernels batch the update over all parameters; fused needs CUDA.
     fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if cfg.optimizer == "sgd":

@@ -29,6 +29,7 @@ from .data import Augment, DataBundle, Normalize, TrainStream, load_data
 from .devices import resolve_device
 from .errors import Cancelled, CheckpointError, UserError
 from .evaluate import EvalResult, EvalStopped, autocast_context, evaluate
+from .finetune import frozen_modules, load_backbone, read_parent
 from .events import (
     BatchProgress,
     CheckpointSaved,
@@ -167,9 +168,16 @@ class _Trainer:
         check_config(cfg, paths=self.ckpt is None)
         if self.ckpt is None:
             # Saved configs hold absolute paths, so a run can be resumed or evaluated from anywhere.
-            cfg = self.cfg = cfg.replace(
-                data=str(Path(cfg.data).expanduser().resolve()), run_dir=str(Path(cfg.run_dir).expanduser().resolve())
-            )
+            absolute = {k: str(Path(getattr(cfg, k)).expanduser().resolve()) for k in ("data", "run_dir", "init_from", "weights") if getattr(cfg, k)}
+            cfg = self.cfg = cfg.replace(**absolute)
+        self.parent = None
+        parent_state = None
+        if self.ckpt is None and cfg.init_from:
+            self.parent, parent_state = read_parent(cfg.init_from)
+            if self.parent.arch != cfg.arch:
+                raise CheckpointError(
+                    f"{cfg.init_from} is a {self.parent.arch} checkpoint; it cannot start a {cfg.arch} (use --arch {self.parent.arch})"
+                )
         self.device = resolve_device(cfg.device)
         self.precision, self.amp_dtype = resolve_precision(cfg.precision, self.device)
         self.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and self.device.type == "cuda")
@@ -178,6 +186,21 @@ class _Trainer:
             self.sink(Notice(f"loading {cfg.dataset} data"))
             self.data = load_data(cfg, report=lambda m: self.sink(Notice(m)), stop=self.stop)
         data = self.data
+        # Normalisation follows the weights: the parent's statistics when fine-tuning, ImageNet's for
+        # torchvision weights, the run's own when resuming.
+        if self.ckpt is not None and "mean" in self.ckpt:
+            data.mean, data.std = tuple(self.ckpt["mean"]), tuple(self.ckpt["std"])
+        elif self.parent is not None:
+            data.mean, data.std = self.parent.mean, self.parent.std
+        elif cfg.pretrained or cfg.weights:
+            from .models.torchvision_resnet import IMAGENET_MEAN, IMAGENET_STD
+
+            data.mean, data.std = IMAGENET_MEAN, IMAGENET_STD
+        if cfg.num_classes and cfg.num_classes != data.num_classes:
+            raise UserError(
+                f"--num-classes {cfg.num_classes} does not match the {data.num_classes} classes of the data "
+                f"({', '.join(data.classes[:6])}{', ...' if data.num_classes > 6 else ''})"
+            )
         if self.ckpt is not None:
             saved = self.ckpt.get("data", {})
             now = {"train_size": len(data.train), "num_classes": data.num_classes}
@@ -189,6 +212,13 @@ class _Trainer:
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.model = create_model(cfg.arch, data.num_classes, cfg.zero_init_residual, data.image_size)
+        if self.parent is not None and parent_state is not None:
+            load_backbone(self.model, parent_state, str(self.parent.path))
+        elif self.ckpt is None and (cfg.pretrained or cfg.weights):
+            from .models.torchvision_resnet import load_imagenet_weights
+
+            load_backbone(self.model, load_imagenet_weights(cfg.arch, cfg.weights or None), cfg.weights or "ImageNet weights")
+        self.frozen = frozen_modules(self.model, cfg.freeze)
         if self.ckpt is not None:
             try:
                 self.model.load_state_dict(self.ckpt["model"])
@@ -272,6 +302,7 @@ class _Trainer:
                 "precision": self.precision,
                 "torch_version": str(torch.__version__),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "parent": str(self.parent.path) if self.parent is not None else None,
             },
         )
 
@@ -333,6 +364,12 @@ class _Trainer:
         seconds = sum(s for _, s in timed)
         return round(images / seconds, 1) if seconds > 0 else None
 
+    def _train_mode(self) -> None:
+        """Train mode, except for frozen parts: their BatchNorm statistics must not drift."""
+        self.model.train()
+        for m in self.frozen:
+            m.eval()
+
     def _lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
@@ -371,7 +408,7 @@ class _Trainer:
         steps = stream.steps_per_epoch
         total_steps = cfg.epochs * steps
         interval = cfg.progress_interval
-        self.model.train()
+        self._train_mode()
         for epoch in range(self.epochs_done + 1, cfg.epochs + 1):
             if self.stop.is_set() and self.partial is None:
                 # At an epoch boundary last.pt already holds this exact state, unless no epoch has run yet.
@@ -500,6 +537,7 @@ class _Trainer:
                 self._save_last(partial_state(0.0, done=True) | {"train_seconds": epoch_train})
                 return "stopped"
             eval_seconds = time.perf_counter() - eval_start
+            self._train_mode()  # evaluate() restores plain train mode
 
             self.epochs_done = epoch
             if val is not None:

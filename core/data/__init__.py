@@ -32,6 +32,7 @@ def load_raw(
     download: bool = True,
     report: Report | None = None,
     stop: threading.Event | None = None,
+    skip_bad_images: bool = False,
 ):
     """(train, test, classes) of a dataset before any split; raises DataError with a one-line reason.
 
@@ -67,7 +68,11 @@ def load_raw(
             if report:
                 report(f"decoding {split} images: {done}/{total}")
 
-        return load_folder(root, image_size, decode_progress)
+        def skipped(split: str, count: int) -> None:
+            if report:
+                report(f"skipped {count} unreadable image{'s' if count != 1 else ''} in {split}/")
+
+        return load_folder(root, image_size, decode_progress, skip_bad_images, skipped)
     raise DataError(f"--dataset must be one of cifar10, folder, synthetic (got {dataset!r})")
 
 
@@ -85,7 +90,7 @@ def _resize(data: ImageSet, size: int) -> ImageSet:
 
 def load_data(cfg: TrainConfig, report: Report | None = None, stop: threading.Event | None = None) -> DataBundle:
     """The dataset a TrainConfig asks for, split and subset, still on the CPU."""
-    train, test, classes = load_raw(cfg.dataset, cfg.data, cfg.image_size, cfg.download, report, stop)
+    train, test, classes = load_raw(cfg.dataset, cfg.data, cfg.image_size, cfg.download, report, stop, cfg.skip_bad_images)
     n_val = validation_count(cfg.val_split, len(train))
     if n_val >= len(train):
         raise DataError(f"--val-split {cfg.val_split} holds out {n_val} of only {len(train)} training images")

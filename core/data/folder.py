@@ -91,12 +91,21 @@ def decode_image(path: Path, size: int) -> np.ndarray:
         raise DataError(f"cannot read image {path}: {e}") from None
 
 
-def _decode_all(entries: list[tuple[Path, int]], size: int, progress: Callable[[int, int], None] | None) -> ImageSet:
+def _decode_all(
+    entries: list[tuple[Path, int]], size: int, progress: Callable[[int, int], None] | None, skip_bad: bool = False
+) -> tuple[ImageSet, int]:
+    """Decode every image; with ``skip_bad`` unreadable ones are left out. Returns (images, how many were skipped)."""
     images = np.empty((len(entries), 3, size, size), dtype=np.uint8)
+    good = np.ones(len(entries), dtype=bool)
     workers = min(8, (os.cpu_count() or 1) + 2)
 
     def work(i: int) -> None:
-        images[i] = decode_image(entries[i][0], size)
+        try:
+            images[i] = decode_image(entries[i][0], size)
+        except DataError:
+            if not skip_bad:
+                raise
+            good[i] = False
 
     chunk = 1000  # progress (which may cancel by raising) is reported between chunks
     with ThreadPoolExecutor(workers) as pool:
@@ -105,25 +114,40 @@ def _decode_all(entries: list[tuple[Path, int]], size: int, progress: Callable[[
             if progress:
                 progress(min(start + chunk, len(entries)), len(entries))
     labels = torch.tensor([c for _, c in entries], dtype=torch.int64)
-    return ImageSet(torch.from_numpy(images), labels)
+    keep = torch.from_numpy(good)
+    return ImageSet(torch.from_numpy(images)[keep], labels[keep]), int((~good).sum())
 
 
 def load_folder(
-    root: Path, image_size: int = 32, progress: Callable[[str, int, int], None] | None = None
+    root: Path,
+    image_size: int = 32,
+    progress: Callable[[str, int, int], None] | None = None,
+    skip_bad: bool = False,
+    on_skip: Callable[[str, int], None] | None = None,
 ) -> tuple[ImageSet, ImageSet, list[str]]:
-    """(train, test, class names), decoded or from the cache when the files are unchanged."""
+    """(train, test, class names), decoded or from the cache when the files are unchanged.
+
+    An unreadable image is an error naming the file, unless ``skip_bad``: then it is left out
+    and ``on_skip(split, count)`` hears how many were.
+    """
     scan = scan_folder(root)
     out = []
     for split in SPLITS:
         entries = scan.files[split]
-        key = fingerprint(root, [p for p, _ in entries], f"folder|{image_size}|{','.join(scan.classes)}")
+        settings = f"folder|{image_size}|{','.join(scan.classes)}|skip={skip_bad}"
+        key = fingerprint(root, [p for p, _ in entries], settings)
         path = cache_path(root, f"{split}-{image_size}")
         hit = load_cached(path, key)
         if hit is not None:
-            out.append(ImageSet(hit["images"], hit["labels"]))
-            continue
-        report = (lambda d, t, s=split: progress(s, d, t)) if progress else None
-        data = _decode_all(entries, image_size, report)
-        save_cached(path, key, {"images": data.images, "labels": data.labels, "classes": scan.classes})
+            skipped = int(hit.get("skipped", 0))
+            data = ImageSet(hit["images"], hit["labels"])
+        else:
+            report = (lambda d, t, s=split: progress(s, d, t)) if progress else None
+            data, skipped = _decode_all(entries, image_size, report, skip_bad)
+            save_cached(path, key, {"images": data.images, "labels": data.labels, "classes": scan.classes, "skipped": skipped})
+        if skipped and on_skip:
+            on_skip(split, skipped)
+        if len(data) == 0:
+            raise DataError(f"{root}/{split} has no readable images")
         out.append(data)
     return out[0], out[1], scan.classes

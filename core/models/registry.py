@@ -16,7 +16,8 @@ from .simple_cnn import SimpleCNN
 HE_CIFAR = "He et al. CIFAR ResNet"
 RESNET = "ResNet (CIFAR stem)"
 BASELINE = "Baseline"
-FAMILIES = (HE_CIFAR, RESNET, BASELINE)
+TORCHVISION = "torchvision ImageNet ResNet"
+FAMILIES = (HE_CIFAR, RESNET, BASELINE, TORCHVISION)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ModelSpec:
     family: str
     description: str
     builder: Callable[..., nn.Module]
+    input_size: int = 32  # the image size the model was designed for (224 for ImageNet models)
 
     def build(self, num_classes: int = 10, zero_init_residual: bool = False, image_size: int = 32) -> nn.Module:
         return self.builder(num_classes=num_classes, zero_init_residual=zero_init_residual, image_size=image_size)
@@ -69,6 +71,20 @@ for _depth, _block, _layers in (
     kind = "basic" if _block is BasicBlock else "bottleneck"
     register(ModelSpec(f"resnet{_depth}", RESNET, f"{kind} blocks {list(_layers)}, 3x3 stem", _resnet(_block, _layers)))
 register(ModelSpec("simplecnn", BASELINE, "the seed tutorial's one-conv baseline", SimpleCNN))
+
+
+def _torchvision(name: str) -> Callable[..., nn.Module]:
+    def build(num_classes: int = 10, zero_init_residual: bool = False, image_size: int = 224) -> nn.Module:
+        from .torchvision_resnet import TorchvisionResNet
+
+        return TorchvisionResNet(name, num_classes=num_classes, zero_init_residual=zero_init_residual)
+
+    return build
+
+
+for _name, _desc in (("tv-resnet18", "torchvision resnet18, ImageNet stem; --pretrained for ImageNet weights"),
+                     ("tv-resnet50", "torchvision resnet50, ImageNet stem; --pretrained for ImageNet weights")):
+    register(ModelSpec(_name, TORCHVISION, _desc, _torchvision(_name), input_size=224))
 
 
 def list_models() -> list[str]:

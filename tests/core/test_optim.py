@@ -40,12 +40,25 @@ def test_build_schedule_uses_epochs_and_default_milestones():
     assert s.total_steps == 80 and s.milestones == [40, 60]
 
 
-def test_no_weight_decay_on_bn_and_bias():
+def test_no_weight_decay_on_bn_and_bias_and_a_backbone_lr_multiplier():
     model = create_model("resnet20")
-    decay, no_decay = param_groups(model, 5e-4)
-    assert all(p.ndim > 1 for p in decay["params"]) and all(p.ndim <= 1 for p in no_decay["params"])
-    assert no_decay["weight_decay"] == 0.0
-    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+    groups = param_groups(model, 5e-4, lr=0.1, backbone_lr_mult=0.1)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    for g in groups:
+        assert (g["weight_decay"] == 5e-4) == all(p.ndim > 1 for p in g["params"])
+    head = {id(p) for p in model.fc.parameters()}
+    for g in groups:
+        is_head = all(id(p) in head for p in g["params"])
+        assert g["lr"] == pytest.approx(0.1 if is_head else 0.01)
+
+
+def test_frozen_parameters_are_left_out():
+    model = create_model("resnet20")
+    for p in model.layer1.parameters():
+        p.requires_grad_(False)
+    groups = param_groups(model, 5e-4)
+    frozen = {id(p) for p in model.layer1.parameters()}
+    assert not any(id(p) in frozen for g in groups for p in g["params"])
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])

@@ -104,3 +104,17 @@ def test_stop_while_decoding_cancels_between_chunks(tmp_path, monkeypatch):
         load_raw("folder", root, 32, stop=stop)
     assert len(decoded) == 1000  # the first chunk finished, the other 1200 images were never decoded
     assert not (root / CACHE_DIR).exists()
+
+
+def test_corrupt_images_can_be_skipped_and_counted(image_folder):
+    (image_folder / "train" / "frog" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (image_folder / "test" / "cat" / "broken.png").write_bytes(b"\x89PNG garbage")
+    notes = []
+    train, test, _ = load_folder(image_folder, 32, skip_bad=True, on_skip=lambda split, n: notes.append((split, n)))
+    assert len(train) == 18 and len(test) == 9
+    assert notes == [("train", 1), ("test", 1)]
+    notes.clear()  # the cache remembers the count
+    load_folder(image_folder, 32, skip_bad=True, on_skip=lambda split, n: notes.append((split, n)))
+    assert notes == [("train", 1), ("test", 1)]
+    with pytest.raises(DataError, match="broken"):  # without the flag it is still an error
+        load_folder(image_folder, 32)
