@@ -178,6 +178,11 @@ class _Trainer:
                 raise CheckpointError(
                     f"{cfg.init_from} is a {self.parent.arch} checkpoint; it cannot start a {cfg.arch} (use --arch {self.parent.arch})"
                 )
+        imagenet_state = None
+        if self.ckpt is None and (cfg.pretrained or cfg.weights):  # before the (possibly long) data loading
+            from .models.torchvision_resnet import load_imagenet_weights
+
+            imagenet_state = load_imagenet_weights(cfg.arch, cfg.weights or None)
         self.device = resolve_device(cfg.device)
         self.precision, self.amp_dtype = resolve_precision(cfg.precision, self.device)
         self.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and self.device.type == "cuda")
@@ -214,10 +219,8 @@ class _Trainer:
         self.model = create_model(cfg.arch, data.num_classes, cfg.zero_init_residual, data.image_size)
         if self.parent is not None and parent_state is not None:
             load_backbone(self.model, parent_state, str(self.parent.path))
-        elif self.ckpt is None and (cfg.pretrained or cfg.weights):
-            from .models.torchvision_resnet import load_imagenet_weights
-
-            load_backbone(self.model, load_imagenet_weights(cfg.arch, cfg.weights or None), cfg.weights or "ImageNet weights")
+        elif imagenet_state is not None:
+            load_backbone(self.model, imagenet_state, cfg.weights or "ImageNet weights")
         self.frozen = frozen_modules(self.model, cfg.freeze)
         if self.ckpt is not None:
             try:

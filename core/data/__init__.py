@@ -68,11 +68,7 @@ def load_raw(
             if report:
                 report(f"decoding {split} images: {done}/{total}")
 
-        def skipped(split: str, count: int) -> None:
-            if report:
-                report(f"skipped {count} unreadable image{'s' if count != 1 else ''} in {split}/")
-
-        return load_folder(root, image_size, decode_progress, skip_bad_images, skipped)
+        return load_folder(root, image_size, decode_progress, skip_bad_images, report)
     raise DataError(f"--dataset must be one of cifar10, folder, synthetic (got {dataset!r})")
 
 

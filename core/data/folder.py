@@ -123,14 +123,17 @@ def load_folder(
     image_size: int = 32,
     progress: Callable[[str, int, int], None] | None = None,
     skip_bad: bool = False,
-    on_skip: Callable[[str, int], None] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> tuple[ImageSet, ImageSet, list[str]]:
     """(train, test, class names), decoded or from the cache when the files are unchanged.
 
-    An unreadable image is an error naming the file, unless ``skip_bad``: then it is left out
-    and ``on_skip(split, count)`` hears how many were.
+    An unreadable image is an error naming the file, unless ``skip_bad``: then it is left out.
+    ``note`` hears how many non-image files and unreadable images were skipped.
     """
     scan = scan_folder(root)
+    for split, count in scan.skipped.items():
+        if count and note:
+            note(f"skipped {count} non-image file{'s' if count != 1 else ''} in {split}/")
     out = []
     for split in SPLITS:
         entries = scan.files[split]
@@ -145,8 +148,8 @@ def load_folder(
             report = (lambda d, t, s=split: progress(s, d, t)) if progress else None
             data, skipped = _decode_all(entries, image_size, report, skip_bad)
             save_cached(path, key, {"images": data.images, "labels": data.labels, "classes": scan.classes, "skipped": skipped})
-        if skipped and on_skip:
-            on_skip(split, skipped)
+        if skipped and note:
+            note(f"skipped {skipped} unreadable image{'s' if skipped != 1 else ''} in {split}/")
         if len(data) == 0:
             raise DataError(f"{root}/{split} has no readable images")
         out.append(data)

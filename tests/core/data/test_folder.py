@@ -109,12 +109,14 @@ def test_stop_while_decoding_cancels_between_chunks(tmp_path, monkeypatch):
 def test_corrupt_images_can_be_skipped_and_counted(image_folder):
     (image_folder / "train" / "frog" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     (image_folder / "test" / "cat" / "broken.png").write_bytes(b"\x89PNG garbage")
+    (image_folder / "train" / "cat" / "notes.txt").write_text("x")
     notes = []
-    train, test, _ = load_folder(image_folder, 32, skip_bad=True, on_skip=lambda split, n: notes.append((split, n)))
+    train, test, _ = load_folder(image_folder, 32, skip_bad=True, note=notes.append)
     assert len(train) == 18 and len(test) == 9
-    assert notes == [("train", 1), ("test", 1)]
+    expected = ["skipped 1 non-image file in train/", "skipped 1 unreadable image in train/", "skipped 1 unreadable image in test/"]
+    assert notes == expected
     notes.clear()  # the cache remembers the count
-    load_folder(image_folder, 32, skip_bad=True, on_skip=lambda split, n: notes.append((split, n)))
-    assert notes == [("train", 1), ("test", 1)]
+    load_folder(image_folder, 32, skip_bad=True, note=notes.append)
+    assert notes == expected
     with pytest.raises(DataError, match="broken"):  # without the flag it is still an error
         load_folder(image_folder, 32)
