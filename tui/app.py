@@ -86,19 +86,9 @@ class ResnetTui(App):
             self.call_from_thread(self._update_arch_labels, catalog.arch_choices(stats))
 
     def _update_arch_labels(self, choices: list[tuple[str, str]]) -> None:
-        from textual.widgets import Select
-
-        try:
-            select = self.setup_screen.query_one("#f-arch", Select)
-        except Exception:  # noqa: BLE001 - the screen may be gone
+        if not self.setup_screen.is_attached:
             return
-        value = select.value
-        self.setup_screen._filling = True  # noqa: SLF001 - set_options fires Changed
-        try:
-            select.set_options(choices)
-            select.value = value
-        finally:
-            self.setup_screen._filling = False  # noqa: SLF001
+        self.setup_screen.set_choices("arch", choices)
 
     def _poll_memory(self) -> None:
         from core.sysinfo import memory_line
@@ -172,6 +162,16 @@ class ResnetTui(App):
     def action_show_training(self) -> None:
         if self.live.run_dir or self.is_training:
             self._show_training_screen()
+
+    def action_finetune(self, parent: str | None = None) -> None:
+        """Open the fine-tune screen, optionally with a run's weights chosen."""
+        from . import catalog
+        from .screens.finetune import FinetuneScreen
+
+        if self.is_training:
+            self.notify("a run is training; stop it (s) before starting another", severity="warning")
+            return
+        self.push_screen(FinetuneScreen(self.run_dir, self.devices or catalog.device_choices(), parent))
 
     def action_show_runs(self) -> None:
         if isinstance(self.screen, RunsScreen):

@@ -39,6 +39,20 @@ FIELDS: tuple[Field, ...] = (
 )
 BY_NAME = {f.name: f for f in FIELDS}
 
+# The fine-tune screen's fields (the checkpoint comes from a list or a path).
+FINETUNE_FIELDS: tuple[Field, ...] = (
+    Field("init_from", "Checkpoint path", "text", help="a run folder or a .pt file"),
+    Field("dataset", "Dataset", "choice", DATASETS),
+    Field("data", "Data path", "text", help="a folder with train/<class>/ and test/<class>/"),
+    Field("freeze", "Freeze", "choice"),
+    Field("backbone_lr_mult", "Backbone LR x", "float", help="the backbone learns at lr times this"),
+    Field("epochs", "Epochs", "int"),
+    Field("lr", "Learning rate", "float"),
+    Field("batch_size", "Batch size", "int"),
+    Field("name", "Run name", "text", help="empty = <parent>-ft-<dataset>-<time>"),
+    Field("device", "Device", "choice"),
+)
+
 
 def _format(value: Any) -> str:
     if isinstance(value, float):
@@ -47,16 +61,19 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def config_to_form(cfg: TrainConfig) -> dict[str, str]:
-    return {f.name: _format(getattr(cfg, f.name)) for f in FIELDS}
+def config_to_form(cfg: TrainConfig, fields: tuple[Field, ...] = FIELDS) -> dict[str, str]:
+    return {f.name: _format(getattr(cfg, f.name)) for f in fields}
 
 
-def form_to_config(values: dict[str, str], base: TrainConfig, models: list[str]) -> tuple[TrainConfig, dict[str, str]]:
+def form_to_config(
+    values: dict[str, str], base: TrainConfig, models: list[str], fields: tuple[Field, ...] = FIELDS
+) -> tuple[TrainConfig, dict[str, str]]:
     """Parse the form over ``base``; returns the config and {field: reason} for every invalid field."""
+    by_name = {f.name: f for f in fields}
     errors: dict[str, str] = {}
     parsed: dict[str, Any] = {}
     for name, raw in values.items():
-        spec = BY_NAME.get(name)
+        spec = by_name.get(name)
         if spec is None:
             continue
         text = raw.strip() if isinstance(raw, str) else raw
@@ -74,11 +91,11 @@ def form_to_config(values: dict[str, str], base: TrainConfig, models: list[str])
             parsed[name] = text if text is not None else ""
     cfg = base.replace(**parsed)
     for error in validate_config(cfg, models):
-        if error.field in BY_NAME:
+        if error.field in by_name:
             errors.setdefault(error.field, error.message)
         else:  # a rule on a field the form does not show (e.g. warm-up vs epochs): report it on the nearest one
             errors.setdefault("epochs", f"{error.option} {error.message}")
     if not errors:
         for error in check_paths(cfg):
-            errors.setdefault(error.field if error.field in BY_NAME else "data", error.message)
+            errors.setdefault(error.field if error.field in by_name else "data", error.message)
     return cfg, errors

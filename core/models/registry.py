@@ -27,6 +27,7 @@ class ModelSpec:
     description: str
     builder: Callable[..., nn.Module]
     input_size: int = 32  # the image size the model was designed for (224 for ImageNet models)
+    num_stages: int = 4  # residual stages (what --freeze stages:K counts)
 
     def build(self, num_classes: int = 10, zero_init_residual: bool = False, image_size: int = 32) -> nn.Module:
         return self.builder(num_classes=num_classes, zero_init_residual=zero_init_residual, image_size=image_size)
@@ -60,7 +61,7 @@ def _resnet(block, layers) -> Callable[..., nn.Module]:
 
 
 for _depth in (20, 32, 44, 56, 110, 1202):
-    register(ModelSpec(f"resnet{_depth}", HE_CIFAR, f"{_depth} layers, 16/32/64 channels, option-A shortcuts", _cifar(_depth)))
+    register(ModelSpec(f"resnet{_depth}", HE_CIFAR, f"{_depth} layers, 16/32/64 channels, option-A shortcuts", _cifar(_depth), num_stages=3))
 for _depth, _block, _layers in (
     (18, BasicBlock, (2, 2, 2, 2)),
     (34, BasicBlock, (3, 4, 6, 3)),
@@ -70,7 +71,7 @@ for _depth, _block, _layers in (
 ):
     kind = "basic" if _block is BasicBlock else "bottleneck"
     register(ModelSpec(f"resnet{_depth}", RESNET, f"{kind} blocks {list(_layers)}, 3x3 stem", _resnet(_block, _layers)))
-register(ModelSpec("simplecnn", BASELINE, "the seed tutorial's one-conv baseline", SimpleCNN))
+register(ModelSpec("simplecnn", BASELINE, "the seed tutorial's one-conv baseline", SimpleCNN, num_stages=1))
 
 
 def _torchvision(name: str) -> Callable[..., nn.Module]:

@@ -34,10 +34,10 @@ async def type_into(pilot, selector: str, text: str) -> None:
     await pilot.press("end", "ctrl+u", *list(text))
 
 
-async def choose(pilot, selector: str, key: str) -> None:
-    """Open a Select with enter and pick with a navigation key (e.g. end = the last option)."""
+async def choose(pilot, selector: str, *keys: str) -> None:
+    """Open a Select with enter and pick with navigation keys (e.g. end = the last option)."""
     pilot.app.screen.query_one(selector, Select).focus()
-    await pilot.press("enter", key, "enter")
+    await pilot.press("enter", *keys, "enter")
 
 
 async def wait_until(pilot, condition, steps: int = 400) -> None:
@@ -84,7 +84,7 @@ async def test_folder_dataset_path_is_checked_in_the_form(tmp_path):
 async def test_fill_the_form_with_keys_train_and_watch(tmp_path):
     app = make_app(tmp_path, arch="resnet20", dataset="cifar10")
     async with app.run_test(size=(80, 24)) as pilot:
-        await choose(pilot, "#f-arch", "end")  # simplecnn is the last architecture
+        await choose(pilot, "#f-arch", "end", "up", "up")  # simplecnn comes before the two torchvision models
         await choose(pilot, "#f-dataset", "end")  # synthetic
         await type_into(pilot, "#f-epochs", "2")
         await type_into(pilot, "#f-train_subset", "200")
@@ -184,3 +184,45 @@ async def test_runs_screen_opens_and_deletes_a_run(tmp_path):
         await pilot.pause()
         assert not (tmp_path / "runs" / "old").exists()
         assert app.screen.query_one("#runs", DataTable).row_count == 0
+
+
+async def test_finetune_screen_from_the_runs_list(tmp_path):
+    from helpers import build_image_folder, tiny_bundle
+
+    from core.train import fit
+    from tui.screens.finetune import FinetuneScreen
+
+    fit(TrainConfig(dataset="synthetic", arch="resnet20", epochs=1, batch_size=32, device="cpu",
+                    run_dir=str(tmp_path / "runs"), name="base"), data=tiny_bundle(train=96, test=30, size=32))
+    folder = build_image_folder(tmp_path / "pets")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await pilot.press("f")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, FinetuneScreen)
+        await wait_until(pilot, lambda: screen.parent_info is not None)
+        assert "resnet20, 10 classes" in str(screen.query_one("#parent-info").render())
+        assert screen.query_one("#start", Button).disabled  # no data path yet
+        await type_into(pilot, "#f-data", str(folder))
+        await wait_until(pilot, lambda: "3 classes" in screen.data_info)
+        assert "cat 6/3" in screen.data_info
+        await choose(pilot, "#f-freeze", "down")  # none -> backbone
+        await type_into(pilot, "#f-epochs", "1")
+        await type_into(pilot, "#f-batch_size", "6")
+        await type_into(pilot, "#f-name", "ft")
+        await pilot.pause()
+        assert not screen.query_one("#start", Button).disabled, screen.errors
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, TrainingScreen)
+        await wait_until(pilot, lambda: app.live.status == "completed")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.live.classes == ("cat", "dog", "frog")
+        matrix = app.screen.query_one("#cm", ConfusionMatrix).plain()
+        assert "0 cat" in matrix and "2 frog" in matrix and "3 " not in matrix.split("acc")[0]
+    saved = json.loads((tmp_path / "runs" / "ft" / "config.json").read_text())
+    assert saved["train"]["freeze"] == "backbone" and saved["parent"].endswith("base/final.pt")

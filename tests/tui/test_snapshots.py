@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from core.config import TrainConfig
 from core.events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, RunStarted
@@ -173,6 +174,41 @@ def test_run_detail_screen(snap_compare, app_env, size):
     async def run_before(pilot):
         await settle(pilot)
         await pilot.app.push_screen(RunDetailScreen(root / "resnet20-cifar10-paper"))
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_finetune_screen(snap_compare, app_env, size):
+    from helpers import build_image_folder
+
+    from core.checkpoint import save_checkpoint
+    from core.models import create_model
+    from tui.screens.finetune import FinetuneScreen
+
+    root = app_env / "checkpoints"
+    write_run(root, "resnet20-cifar10-paper", "completed", 182, 182, 0.9164, 0.9208, 1)
+    (root / "resnet20-cifar10-paper" / "last.pt").unlink()
+    torch.manual_seed(0)
+    save_checkpoint(root / "resnet20-cifar10-paper" / "final.pt", {
+        "kind": "weights", "arch": "resnet20", "classes": list(CLASSES), "mean": [0.4914, 0.4822, 0.4465],
+        "std": [0.247, 0.2435, 0.2616], "image_size": 32, "model": create_model("resnet20").state_dict(),
+    })
+    build_image_folder(app_env / "pets", classes=("cat", "dog", "frog"), train_per_class=4, test_per_class=2)
+
+    async def run_before(pilot):
+        await settle(pilot)
+        app = pilot.app
+        await app.push_screen(FinetuneScreen("checkpoints", DEVICES))
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#f-data").value = "pets"
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if screen.parent_info is not None and "3 classes" in screen.data_info:
+                break
+        screen.query_one("#parent-run").focus()
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

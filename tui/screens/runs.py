@@ -44,6 +44,7 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("r", "resume", "Resume"),
+        Binding("f", "finetune", "Fine-tune"),
         Binding("d", "delete", "Delete"),
         Binding("n", "app.new_run", "New run"),
         Binding("t", "app.show_training", "Training"),
@@ -83,7 +84,7 @@ class RunsScreen(Screen):
             )
         where = self.query_one("#runs-where", Static)
         if self.runs:
-            where.update(f"{len(self.runs)} runs in {self.run_dir}  (enter: open, r: resume, d: delete)")
+            where.update(f"{len(self.runs)} runs in {self.run_dir}  (enter: open, r: resume, f: fine-tune)")
         else:
             where.update(f"No runs in {self.run_dir} yet: press n to set one up.")
 
@@ -109,6 +110,16 @@ class RunsScreen(Screen):
             self.notify(f"{run.name} is {run.status}; only stopped, failed or interrupted runs resume", severity="warning")
             return
         self.app.resume_run(run.path)
+
+    def action_finetune(self) -> None:
+        run = self.selected()
+        weights = None
+        if run is not None:
+            for name in ("final.pt", "last.pt"):
+                if (run.path / name).is_file():
+                    weights = str(run.path / name)
+                    break
+        self.app.action_finetune(weights)
 
     def action_delete(self) -> None:
         run = self.selected()

@@ -124,3 +124,8 @@ def test_flop_count_matches_torch_flop_counter():
     # Known values (performance notes): ResNet-20 81.1 MFLOPs, ResNet-18 (CIFAR stem) 1110.8 MFLOPs.
     assert model_stats("resnet20")[1] == pytest.approx(81.1, abs=0.1)
     assert model_stats("resnet18")[1] == pytest.approx(1110.8, abs=0.1)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_spec_stage_count_matches_the_model(name):
+    assert get_spec(name).num_stages == len(create_model(name).stages)

@@ -1,0 +1,197 @@
+"""The fine-tune screen: pick a trained checkpoint and a new dataset, choose what to freeze, train.
+
+The checkpoint comes from the runs list (or a typed path); its architecture, classes and input
+size are read in a worker thread. The new dataset's classes and image counts are shown before
+starting. Training then runs on the usual training screen, with a confusion matrix sized to the
+new classes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, Input, Label, Select, Static
+
+from core.config import TrainConfig
+
+from ..form import FINETUNE_FIELDS
+from .form_screen import FormScreen
+
+TYPED = "__typed__"  # the runs list entry that means "use the path typed below"
+
+
+def run_choices(run_dir: str) -> list[tuple[str, str]]:
+    """Runs with trained weights, newest first, as (label, path to final.pt or last.pt)."""
+    from core.checkpoint import FINAL, LAST
+    from core.runs import list_runs
+
+    out = []
+    for r in list_runs(run_dir):
+        weights = r.path / FINAL if (r.path / FINAL).is_file() else r.path / LAST
+        if weights.is_file():
+            acc = f"  test {100 * r.final_test_acc:.1f}%" if r.final_test_acc is not None else ""
+            out.append((f"{r.name}  ({r.arch}, {r.status}){acc}", str(weights)))
+    return out + [("a path typed below", TYPED)]
+
+
+def freeze_choices(stages: int) -> list[tuple[str, str]]:
+    options = [("none: train everything", "none"), ("backbone: a linear probe (head only)", "backbone")]
+    options += [(f"stages:{k}: the last {k} stage{'s' if k > 1 else ''} and the head", f"stages:{k}") for k in range(1, stages)]
+    return options
+
+
+class FinetuneScreen(FormScreen):
+    FIELDS = FINETUNE_FIELDS
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start", priority=True),
+        Binding("ctrl+r", "app.show_runs", "Runs", priority=True),
+        Binding("escape", "app.back", "Back"),
+    ]
+
+    def __init__(self, run_dir: str, device_choices: list[tuple[str, str]], parent: str | None = None) -> None:
+        runs = run_choices(run_dir)
+        first = parent or (runs[0][1] if runs[0][1] != TYPED else "")
+        base = TrainConfig(
+            init_from=first, dataset="folder", data="", epochs=5, lr=0.01, schedule="cosine", batch_size=64,
+            run_dir=run_dir, device=device_choices[0][1],
+        )
+        super().__init__(base, {"device": device_choices, "freeze": freeze_choices(4)})
+        self.runs = runs
+        self.parent_info = None  # core.finetune.Parent of the chosen checkpoint, once read
+        self.parent_error = ""
+        self.data_info = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="form"):
+            with Vertical(classes="field"):
+                with Horizontal(classes="row"):
+                    yield Label("From run", classes="field-label")
+                    value = self.base.init_from if self.base.init_from in [v for _, v in self.runs] else TYPED
+                    yield Select(self.runs, value=value, allow_blank=False, compact=True, id="parent-run")
+                yield Static("", id="parent-info", classes="info")
+            yield from self.field_rows()
+        yield from self.action_bar()
+        yield Footer()
+
+    def after_field(self, name: str) -> ComposeResult:
+        if name == "data":  # the new dataset's classes and counts, right under its path
+            yield Static("", id="data-info", classes="info")
+
+    def on_mount(self) -> None:
+        self.title = "resnet-tui"
+        self.sub_title = "fine-tune"
+        self._read_parent(self.base.init_from)
+        self._scan_data(self.base.dataset, self.base.data)
+        self.validate_form()
+        self.query_one("#parent-run", Select).focus()
+
+    # ------------------------------------------------------------------ reacting to the form
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if self._filling or event.select.id != "parent-run":
+            return
+        event.stop()
+        if event.value != TYPED:
+            self.query_one("#f-init_from", Input).value = str(event.value)  # fires Input.Changed
+
+    def on_form_changed(self, name: str) -> None:
+        values = self.form_values()
+        if name == "init_from":
+            self.parent_info, self.parent_error = None, ""
+            self.query_one("#parent-info", Static).update("reading the checkpoint ...")
+            self._read_parent(values["init_from"])
+        elif name in ("dataset", "data"):
+            self._scan_data(values["dataset"], values["data"])
+
+    @work(thread=True, exclusive=True, group="ft-parent", exit_on_error=False)
+    def _read_parent(self, path: str) -> None:
+        from core.errors import UserError
+        from core.finetune import read_parent
+
+        info, error = None, ""
+        if path:
+            try:
+                info, _ = read_parent(path)
+            except UserError as e:
+                error = str(e)
+        self.app.call_from_thread(self._parent_read, path, info, error)
+
+    def _parent_read(self, path: str, info, error: str) -> None:
+        if self.form_values()["init_from"] != path:
+            return  # the user has picked another one meanwhile
+        self.parent_info, self.parent_error = info, error
+        label = self.query_one("#parent-info", Static)
+        if info is not None:
+            from core.models import get_spec
+
+            classes = ", ".join(info.classes[:5]) + (", ..." if len(info.classes) > 5 else "")
+            label.update(f"{info.arch}, {len(info.classes)} classes ({classes}), {info.image_size}x{info.image_size}")
+            stages = get_spec(info.arch).num_stages if info.arch else 4
+            self.set_choices("freeze", freeze_choices(stages))
+        else:
+            label.update("")
+        self.validate_form()
+
+    @work(thread=True, exclusive=True, group="ft-data", exit_on_error=False)
+    def _scan_data(self, dataset: str, data: str) -> None:
+        from core.errors import UserError
+
+        text = ""
+        if dataset == "folder" and data:
+            from core.data.folder import scan_folder
+
+            try:
+                scan = scan_folder(Path(data).expanduser())
+                train, test = scan.counts("train"), scan.counts("test")
+                parts = [f"{c} {a}/{b}" for c, a, b in zip(scan.classes, train, test)]
+                shown = ", ".join(parts[:6]) + (f", ... ({len(parts)} in all)" if len(parts) > 6 else "")
+                skipped = sum(scan.skipped.values())
+                text = f"{len(scan.classes)} classes, train/test images: {shown}" + (
+                    f"; {skipped} non-image files skipped" if skipped else ""
+                )
+            except UserError as e:
+                text = str(e)
+        elif dataset == "synthetic":
+            text = "10 synthetic classes, 5000/1000 images"
+        elif dataset == "cifar10":
+            text = "CIFAR-10: 10 classes, 50000/10000 images"
+        self.app.call_from_thread(self._data_scanned, text)
+
+    def _data_scanned(self, text: str) -> None:
+        self.data_info = text
+        self.query_one("#data-info", Static).update(text)
+
+    # ------------------------------------------------------------------ validation and start
+    def extra_errors(self, cfg: TrainConfig) -> dict[str, str]:
+        if not cfg.init_from:
+            return {"init_from": "pick a run above or type the path of a checkpoint"}
+        if self.parent_error:
+            return {"init_from": self.parent_error}
+        if self.parent_info is None:
+            return {"init_from": "reading the checkpoint ..."}
+        return {}
+
+    def config_for_start(self, cfg: TrainConfig) -> TrainConfig:
+        """The form's config plus what the parent decides: architecture, input size, default name."""
+        from core.runs import default_run_name
+
+        parent = self.parent_info
+        assert parent is not None
+        stem = parent.path.parent.name if parent.path.name in ("final.pt", "last.pt") else parent.path.stem
+        return cfg.replace(
+            arch=parent.arch,
+            image_size=parent.image_size,
+            crop_padding=max(1, parent.image_size // 8),
+            name=cfg.name or default_run_name(f"{stem}-ft", cfg.dataset),
+        )
+
+    def summary(self, cfg: TrainConfig) -> str:
+        arch = self.parent_info.arch if self.parent_info else "?"
+        return f"ready: fine-tune {arch} on {cfg.dataset}, {cfg.epochs} epochs, freeze {cfg.freeze}"[:60]
+
+    def start(self, cfg: TrainConfig) -> None:
+        self.app.start_run(self.config_for_start(cfg))

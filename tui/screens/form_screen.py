@@ -1,0 +1,156 @@
+"""A screen holding a config form: rows of label + input, a reason under each invalid field, Start.
+
+Every change re-validates the whole form with core's rules (tui.form); Start stays disabled
+until the form is valid. The setup and fine-tune screens are two forms over different fields.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from core.config import TrainConfig
+
+from ..form import Field, config_to_form, form_to_config
+
+
+class FormScreen(Screen):
+    FIELDS: tuple[Field, ...] = ()
+
+    def __init__(self, base: TrainConfig, choices: dict[str, list[tuple[str, str]]]) -> None:
+        super().__init__()
+        self.base = base
+        self.option_lists = choices  # field -> [(label, value)] for the choice fields
+        self.choices: dict[str, list[str]] = {}  # field -> the values its Select offers
+        self.errors: dict[str, str] = {}
+        self.config: TrainConfig | None = None
+        self._filling = False
+
+    # ------------------------------------------------------------------ layout
+    def _widget_for(self, spec: Field, value: str):
+        if spec.kind == "choice":
+            options = self.option_lists.get(spec.name) or [(c, c) for c in spec.choices]
+            values = [v for _, v in options]
+            self.choices[spec.name] = values
+            return Select(options, value=value if value in values else values[0], allow_blank=False, compact=True,
+                          id=f"f-{spec.name}")
+        return Input(value, compact=True, id=f"f-{spec.name}", placeholder=spec.help)
+
+    def field_rows(self) -> ComposeResult:
+        values = config_to_form(self.base, self.FIELDS)
+        for spec in self.FIELDS:
+            # The reason sits on its own line under the field, shown only when there is one,
+            # so it can say what is allowed in full even at 80 columns.
+            with Vertical(classes="field"):
+                with Horizontal(classes="row"):
+                    yield Label(spec.label, classes="field-label")
+                    yield self._widget_for(spec, values[spec.name])
+                yield Label("", id=f"r-{spec.name}", classes="reason")
+            yield from self.after_field(spec.name)
+
+    def after_field(self, name: str) -> ComposeResult:
+        """Extra widgets to place right after a field (none by default)."""
+        return iter(())
+
+    def action_bar(self) -> ComposeResult:
+        with Horizontal(id="actions"):
+            yield Button("Start", id="start", variant="success", compact=True, disabled=True)
+            yield Button("Runs", id="runs", compact=True)
+            yield Static("", id="summary")
+
+    # ------------------------------------------------------------------ form state
+    def form_values(self) -> dict[str, str]:
+        values = {}
+        for spec in self.FIELDS:
+            value = self.query_one(f"#f-{spec.name}").value
+            values[spec.name] = "" if value is Select.NULL else str(value)
+        return values
+
+    def set_values(self, cfg: TrainConfig) -> None:
+        self._filling = True
+        try:
+            for name, value in config_to_form(cfg, self.FIELDS).items():
+                widget = self.query_one(f"#f-{name}")
+                if isinstance(widget, Select):
+                    if value in self.choices.get(name, ()):
+                        widget.value = value
+                else:
+                    widget.value = value
+        finally:
+            self._filling = False
+        self.validate_form()
+
+    def set_choices(self, name: str, options: list[tuple[str, str]], value: str | None = None) -> None:
+        """Replace a Select's options, keeping its value if it is still offered."""
+        select = self.query_one(f"#f-{name}", Select)
+        keep = value if value is not None else select.value
+        self.option_lists[name] = options
+        self.choices[name] = [v for _, v in options]
+        self._filling = True
+        try:
+            select.set_options(options)
+            select.value = keep if keep in self.choices[name] else self.choices[name][0]
+        finally:
+            self._filling = False
+
+    def extra_errors(self, cfg: TrainConfig) -> dict[str, str]:
+        """Screen-specific checks on top of core's rules."""
+        return {}
+
+    def summary(self, cfg: TrainConfig) -> str:
+        return f"ready: {cfg.arch} · {cfg.dataset} · {cfg.epochs} epochs · {cfg.device}"[:60]
+
+    def validate_form(self) -> None:
+        from core.models import list_models
+
+        cfg, errors = form_to_config(self.form_values(), self.base, list_models(), self.FIELDS)
+        for name, reason in self.extra_errors(cfg).items():
+            errors.setdefault(name, reason)
+        self.errors = errors
+        self.config = None if errors else cfg
+        for spec in self.FIELDS:
+            reason = self.query_one(f"#r-{spec.name}", Label)
+            reason.update(errors.get(spec.name, ""))
+            reason.set_class(spec.name in errors, "shown")
+            self.query_one(f"#f-{spec.name}").set_class(spec.name in errors, "invalid")
+        self.query_one("#f-data", Input).disabled = cfg.dataset == "synthetic"
+        self.query_one("#start", Button).disabled = bool(errors)
+        summary = self.query_one("#summary", Static)
+        if errors:
+            summary.update(f"[b]{len(errors)} field{'s' if len(errors) > 1 else ''} to fix[/]")
+        else:
+            summary.update(self.summary(cfg))
+
+    def on_form_changed(self, name: str) -> None:
+        """Called after a field changed (before validation); screens react to particular fields here."""
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self, event) -> None:
+        if self._filling:
+            return
+        widget = event.input if isinstance(event, Input.Changed) else event.select
+        name = (widget.id or "").removeprefix("f-")
+        self.on_form_changed(name)
+        self.validate_form()
+
+    # ------------------------------------------------------------------ actions
+    def start(self, cfg: TrainConfig) -> None:
+        self.app.start_run(cfg)
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        self.validate_form()
+        if self.config is None:
+            first = next(iter(self.errors))
+            self.query_one(f"#f-{first}").focus()
+            self.app.bell()
+            return
+        self.start(self.config)
+
+    @on(Button.Pressed, "#runs")
+    def _runs(self) -> None:
+        self.app.action_show_runs()
