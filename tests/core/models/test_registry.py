@@ -21,7 +21,8 @@ def test_registry_lists_all_families():
     for expected in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
                      "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "simplecnn"):
         assert expected in names
-    assert {get_spec(n).family for n in names} == {"He et al. CIFAR ResNet", "ResNet (CIFAR stem)", "Baseline"}
+    assert {get_spec(n).family for n in names} == {
+        "He et al. CIFAR ResNet", "ResNet (CIFAR stem)", "Baseline", "torchvision ImageNet ResNet"}
 
 
 def test_unknown_model_lists_valid_names():
@@ -62,14 +63,18 @@ def test_batchnorm_everywhere_and_kaiming_init(name):
 
 @pytest.mark.parametrize("name", [n for n in FAST if n != "simplecnn"])
 def test_zero_init_residual_zeroes_last_bn_of_every_block(name):
+    import torchvision.models.resnet as tv
+
+    def blocks(model):  # ours have zero_init_last(); torchvision's are its own block classes
+        return [m for m in model.modules() if hasattr(m, "zero_init_last") or isinstance(m, (tv.BasicBlock, tv.Bottleneck))]
+
     plain = create_model(name, zero_init_residual=False)
     zeroed = create_model(name, zero_init_residual=True)
-    blocks = [m for m in zeroed.modules() if hasattr(m, "zero_init_last")]
-    assert blocks
-    for block in blocks:
+    assert blocks(zeroed)
+    for block in blocks(zeroed):
         last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
         assert torch.count_nonzero(last_bn.weight) == 0
-    assert any(torch.count_nonzero(m.bn2.weight) > 0 for m in plain.modules() if hasattr(m, "zero_init_last"))
+    assert any(torch.count_nonzero(m.bn2.weight) > 0 for m in blocks(plain))
 
 
 @pytest.mark.parametrize("name,paper", PAPER_PARAMS.items())
