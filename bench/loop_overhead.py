@@ -33,11 +33,11 @@ def bare_images_per_sec(cfg, steps: int, warmup: int) -> float:
     from core.evaluate import autocast_context
     from core.models import create_model
     from core.optim import build_optimizer
-    from core.train import resolve_precision
+    from core.train import resolve_precision, use_channels_last
 
     device = resolve_device(cfg.device)
     _, amp = resolve_precision(cfg.precision, device)
-    channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda")
+    channels_last = use_channels_last(cfg.channels_last, device)
     torch.manual_seed(0)
     model = create_model(cfg.arch, 10, image_size=cfg.image_size).to(device).train()
     x = torch.randn(cfg.batch_size, 3, cfg.image_size, cfg.image_size, device=device)

@@ -48,6 +48,7 @@ class TrainConfig:
     crop_padding: int = 4  # random crop after zero-padding by this many pixels; 0 = no crop
     flip: bool = True  # random horizontal flip
     rotate: float = 0.0  # random rotation in +-degrees (the seed tutorial used 10); 0 = off
+    cutout: int = 0  # zero a random square of this side in each training image; 0 = off
     skip_bad_images: bool = False  # folder: skip (and count) images that cannot be decoded instead of stopping
 
     # -- optimisation --
@@ -67,11 +68,13 @@ class TrainConfig:
     # -- hardware and reproducibility --
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16
-    channels_last: str = "auto"  # auto (on for CUDA) | on | off
+    channels_last: str = "auto"  # auto (on for CUDA and CPU) | on | off
+    compile: bool = False  # torch.compile the training forward (its warm-up is timed apart)
     seed: int = 0
 
     # -- evaluation and output --
     eval_tta: bool = False  # average predictions over the image and its horizontal flip
+    eval_every: int = 1  # evaluate every N epochs (and always after the last); 0 = only after the last
     run_dir: str = "checkpoints"  # parent folder of run directories
     name: str = ""  # run name; "" = <arch>-<dataset>-<timestamp>
     progress_interval: float = 0.1  # seconds between batch progress events
@@ -162,6 +165,8 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
     _int_range(errors, "image_size", cfg.image_size, 8, 1024)
     if _is_int(cfg.image_size):
         _int_range(errors, "crop_padding", cfg.crop_padding, 0, max(0, cfg.image_size // 2))
+    if _is_int(cfg.image_size):
+        _int_range(errors, "cutout", cfg.cutout, 0, cfg.image_size)
     if not _finite(cfg.rotate) or not 0 <= cfg.rotate <= 180:
         errors.append(FieldError("rotate", f"must be a number of degrees from 0 to 180 (got {cfg.rotate!r})"))
 
@@ -197,6 +202,7 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
     _choice(errors, "precision", cfg.precision, PRECISIONS)
     _choice(errors, "channels_last", cfg.channels_last, SWITCHES)
     _int_range(errors, "seed", cfg.seed, 0, MAX_SEED)
+    _int_range(errors, "eval_every", cfg.eval_every, 0, 100_000)
 
     if not isinstance(cfg.run_dir, str) or not cfg.run_dir.strip():
         errors.append(FieldError("run_dir", "must be a path"))

@@ -47,7 +47,7 @@ from .models import create_model, list_models
 from .optim import build_optimizer, build_schedule, build_scheduler
 
 # Options that may differ on --resume; everything else comes from the run's own config.
-RESUME_OVERRIDES = frozenset({"epochs", "device", "progress_interval"})
+RESUME_OVERRIDES = frozenset({"epochs", "device", "progress_interval", "compile"})
 
 
 class NonFiniteLoss(Exception):
@@ -80,6 +80,12 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise UserError(f"--precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
     return precision, (torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def use_channels_last(setting: str, device: torch.device) -> bool:
+    """auto = on for CUDA and CPU: NHWC convolutions measured 18-33% faster on this project's 2-core CPU
+    (resnet20/56/18) and are the fast layout for cuDNN with bf16; MPS keeps NCHW."""
+    return setting == "on" or (setting == "auto" and device.type in ("cuda", "cpu"))
 
 
 def check_config(cfg: TrainConfig, paths: bool = True) -> None:
@@ -185,7 +191,7 @@ class _Trainer:
             imagenet_state = load_imagenet_weights(cfg.arch, cfg.weights or None)
         self.device = resolve_device(cfg.device)
         self.precision, self.amp_dtype = resolve_precision(cfg.precision, self.device)
-        self.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and self.device.type == "cuda")
+        self.channels_last = use_channels_last(cfg.channels_last, self.device)
 
         if self.data is None:
             self.sink(Notice(f"loading {cfg.dataset} data"))
@@ -235,9 +241,12 @@ class _Trainer:
         self.val_set = data.val.to(self.device) if data.val is not None else None
         self.test_set = data.test.to(self.device)
         self.normalize = Normalize(data.mean, data.std, self.device, self.channels_last)
-        augment = Augment(cfg.crop_padding, cfg.flip, cfg.rotate)
+        augment = Augment(cfg.crop_padding, cfg.flip, cfg.rotate, cfg.cutout)
         # The data stream gets its own seed so the model init and the augmentations do not share one sequence.
         self.stream = TrainStream(self.train_set, cfg.batch_size, augment, self.normalize, seed=cfg.seed + 1)
+        # The compiled module shares parameters with self.model, which is what gets saved and evaluated.
+        self.train_model = torch.compile(self.model) if cfg.compile else self.model
+        self.compile_seconds: float | None = None
         self.optimizer = build_optimizer(self.model, cfg, self.device)
         self.schedule = build_schedule(cfg, self.stream.steps_per_epoch)
         self.scheduler = build_scheduler(self.optimizer, self.schedule)
@@ -321,6 +330,7 @@ class _Trainer:
                 "final_test_acc": self.final_test_acc,
                 "train_seconds": round(self.train_seconds, 3),
                 "images_per_sec": self.images_per_sec(),
+                "compile_seconds": self.compile_seconds,
                 "error": error,
                 "pid": os.getpid(),
                 "updated": time.time(),
@@ -451,8 +461,12 @@ class _Trainer:
                 self._save_last(partial_state(0.0, train_done))
                 return "stopped"
             for x, y in ([] if train_done else stream.epoch_batches()):
+                first_compiled_step = self.compile_seconds is None and self.train_model is not self.model
+                if first_compiled_step:
+                    self._sync()
+                    compile_start = time.perf_counter()
                 with autocast_context(self.device, self.amp_dtype):
-                    logits = self.model(x)
+                    logits = self.train_model(x)
                     loss = self.criterion(logits.float(), y)
                 self.optimizer.zero_grad(set_to_none=True)
                 if self.scaler is not None:
@@ -464,6 +478,12 @@ class _Trainer:
                     self.optimizer.step()
                 self.scheduler.step()
                 self.global_step += 1
+                if first_compiled_step:
+                    # torch.compile traces and builds kernels on the first step: time it apart from training.
+                    self._sync()
+                    self.compile_seconds = time.perf_counter() - compile_start
+                    epoch_start += self.compile_seconds
+                    self.sink(Notice(f"torch.compile warm-up took {self.compile_seconds:.1f}s (not counted as training time)"))
                 n = y.shape[0]
                 seen += n
                 loss_sum += loss.detach().double() * n
@@ -532,9 +552,10 @@ class _Trainer:
 
             eval_start = time.perf_counter()
             try:
-                val = self._evaluate(epoch, "val") if self.val_set is not None else None
                 last_epoch = epoch == cfg.epochs
-                test = self._evaluate(epoch, "test") if (last_epoch or val is None) else None
+                due = last_epoch or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0)
+                val = self._evaluate(epoch, "val") if (due and self.val_set is not None) else None
+                test = self._evaluate(epoch, "test") if (last_epoch or (due and self.val_set is None)) else None
             except EvalStopped:
                 # Training of this epoch is done; resume redoes only its evaluation.
                 self._save_last(partial_state(0.0, done=True) | {"train_seconds": epoch_train})

@@ -41,9 +41,12 @@ ImageSize = Annotated[Optional[int], typer.Option(help="Square input size images
 CropPadding = Annotated[Optional[int], typer.Option(help="Random-crop padding in pixels (0 = no crop). (default: 4, or image size / 8)")]
 Flip = Annotated[Optional[bool], typer.Option("--flip/--no-flip", help="Random horizontal flips. (default: on)")]
 Rotate = Annotated[Optional[float], typer.Option(help="Random rotation in +-degrees (0 = off). (default: 0)")]
+Cutout = Annotated[Optional[int], typer.Option(help="Zero a random square of this side in each training image (0 = off). (default: 0)")]
 Device = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:N | mps. (default: auto)")]
 Precision = Annotated[Optional[str], typer.Option(help="auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, fp32 elsewhere).")]
-ChannelsLast = Annotated[Optional[str], typer.Option(help="auto | on | off (auto: on for CUDA).")]
+ChannelsLast = Annotated[Optional[str], typer.Option(help="auto | on | off (auto: on for CUDA and CPU).")]
+Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the training step; its warm-up is timed apart and reported. (default: off)")]
+EvalEvery = Annotated[Optional[int], typer.Option(help="Evaluate every N epochs and after the last; 0 = only after the last. (default: 1)")]
 Tta = Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Evaluate with flip test-time augmentation. (default: off)")]
 Seed = Annotated[Optional[int], typer.Option(help="Random seed, 0..2^32-1. (default: 0)")]
 RunDir = Annotated[Optional[str], typer.Option(help="Parent folder of run directories. (default: checkpoints)")]
@@ -90,10 +93,11 @@ def train(
     freeze: Freeze = None, backbone_lr_mult: BackboneLr = None,
     dataset: Dataset = None, data: Data = None, download: Download = None, skip_bad_images: SkipBad = None,
     val_split: ValSplit = None, train_subset: TrainSubset = None, image_size: ImageSize = None,
-    crop_padding: CropPadding = None, flip: Flip = None, rotate: Rotate = None,
+    crop_padding: CropPadding = None, flip: Flip = None, rotate: Rotate = None, cutout: Cutout = None,
     device: Device = None, precision: Precision = None, channels_last: ChannelsLast = None, tta: Tta = None,
-    seed: Seed = None, run_dir: RunDir = None, name: Name = None,
-    preset: Annotated[Optional[str], typer.Option(help="Start from a preset; options given override it: quick-look (synthetic, resnet20, 2 epochs), paper (He et al.'s CIFAR recipe).")] = None,
+    eval_every: EvalEvery = None, compile: Compile = None, seed: Seed = None, run_dir: RunDir = None,
+    name: Name = None,
+    preset: Annotated[Optional[str], typer.Option(help="Start from a preset; options given override it: quick-look (synthetic, resnet20, 2 epochs), paper (He et al.'s CIFAR recipe for resnet20-110), speed94 (resnet9, Page's DAWNBench recipe, for a GPU), cpu10 (resnet20 tuned for 10 minutes on a 2-core CPU).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue the run in this directory (add --epochs N to extend it).")] = None,
     as_json: Json = False,
 ) -> None:
@@ -105,8 +109,9 @@ def train(
         num_classes=num_classes, pretrained=pretrained, weights=weights, freeze=freeze,
         backbone_lr_mult=backbone_lr_mult, dataset=dataset, data=data, download=download,
         skip_bad_images=skip_bad_images, val_split=val_split, train_subset=train_subset, image_size=image_size,
-        crop_padding=crop_padding, flip=flip, rotate=rotate, device=device, precision=precision,
-        channels_last=channels_last, tta=tta, seed=seed, run_dir=run_dir, name=name,
+        crop_padding=crop_padding, flip=flip, rotate=rotate, cutout=cutout, device=device, precision=precision,
+        channels_last=channels_last, tta=tta, eval_every=eval_every, compile=compile, seed=seed, run_dir=run_dir,
+        name=name,
     )
     from core.config import TrainConfig
 
@@ -140,7 +145,7 @@ def finetune(
     skip_bad_images: SkipBad = None, val_split: ValSplit = None, train_subset: TrainSubset = None,
     image_size: ImageSize = None, crop_padding: CropPadding = None, flip: Flip = None, rotate: Rotate = None,
     device: Device = None, precision: Precision = None, channels_last: ChannelsLast = None, tta: Tta = None,
-    seed: Seed = None, run_dir: RunDir = None, name: Name = None, as_json: Json = False,
+    eval_every: EvalEvery = None, seed: Seed = None, run_dir: RunDir = None, name: Name = None, as_json: Json = False,
 ) -> None:
     """Fine-tune a trained model on a new dataset: its head is replaced for the new classes (from the data).
 
@@ -152,7 +157,8 @@ def finetune(
         warmup_epochs=warmup_epochs, weight_decay=weight_decay, label_smoothing=label_smoothing, dataset=dataset,
         data=data, download=download, skip_bad_images=skip_bad_images, val_split=val_split, train_subset=train_subset,
         image_size=image_size, crop_padding=crop_padding, flip=flip, rotate=rotate, device=device,
-        precision=precision, channels_last=channels_last, tta=tta, seed=seed, run_dir=run_dir, name=name,
+        precision=precision, channels_last=channels_last, tta=tta, eval_every=eval_every, seed=seed,
+        run_dir=run_dir, name=name,
     )
     target = given.get("dataset", "folder")
     if target == "folder" and "data" not in given:

@@ -19,10 +19,11 @@ class Augment:
     crop_padding: int = 4  # zero-pad, then crop back to the original size at a random offset
     flip: bool = True  # horizontal flip with probability 1/2
     rotate: float = 0.0  # uniform random rotation in [-rotate, +rotate] degrees
+    cutout: int = 0  # zero a random square of this side in each image (DeVries & Taylor 2017); 0 = off
 
     @property
     def active(self) -> bool:
-        return self.crop_padding > 0 or self.flip or self.rotate > 0
+        return self.crop_padding > 0 or self.flip or self.rotate > 0 or self.cutout > 0
 
 
 def random_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tensor:
@@ -41,6 +42,18 @@ def random_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tens
 def random_flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     mask = torch.rand(x.shape[0], generator=g, device=x.device) < 0.5
     return torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
+
+
+def random_cutout(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+    """Zero one ``size`` x ``size`` square per image, at a random centre (the square may leave the image)."""
+    b, _, h, w = x.shape
+    cy = torch.randint(0, h, (b, 1, 1), generator=g, device=x.device)
+    cx = torch.randint(0, w, (b, 1, 1), generator=g, device=x.device)
+    top, left = cy - size // 2, cx - size // 2
+    ys = torch.arange(h, device=x.device).view(1, h, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, w)
+    hole = (ys >= top) & (ys < top + size) & (xs >= left) & (xs < left + size)
+    return x * (~hole).unsqueeze(1).to(x.dtype)
 
 
 def random_rotate(x: torch.Tensor, degrees: float, g: torch.Generator) -> torch.Tensor:
@@ -75,6 +88,9 @@ def augment_batch(x: torch.Tensor, aug: Augment, g: torch.Generator, normalize: 
     if aug.flip:
         x = random_flip(x, g)
     out = normalize(x)
+    if aug.cutout > 0:
+        # After normalisation a zero is the mean colour, as in the reference implementations.
+        out = random_cutout(out, aug.cutout, g)
     if aug.rotate > 0:
         # Rotating after normalisation fills the corners with 0 = the mean colour, not black.
         out = random_rotate(out, aug.rotate, g)

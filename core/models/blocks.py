@@ -63,8 +63,12 @@ class BasicBlock(nn.Module):
                 else projection(in_planes, out_planes, stride)
             )
 
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.bn2
+
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn2.weight)
+        nn.init.zeros_(self.last_bn.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -95,8 +99,12 @@ class Bottleneck(nn.Module):
                 else projection(in_planes, out_planes, stride)
             )
 
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.bn3
+
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn3.weight)
+        nn.init.zeros_(self.last_bn.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))

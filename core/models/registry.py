@@ -11,13 +11,15 @@ from torch import nn
 from .blocks import BasicBlock, Bottleneck
 from .cifar_resnet import CifarResNet
 from .resnet import ResNet
+from .resnet9 import ResNet9
 from .simple_cnn import SimpleCNN
 
 HE_CIFAR = "He et al. CIFAR ResNet"
 RESNET = "ResNet (CIFAR stem)"
 BASELINE = "Baseline"
 TORCHVISION = "torchvision ImageNet ResNet"
-FAMILIES = (HE_CIFAR, RESNET, BASELINE, TORCHVISION)
+FAST = "Fast ResNet (DAWNBench)"
+FAMILIES = (HE_CIFAR, RESNET, FAST, BASELINE, TORCHVISION)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ for _depth, _block, _layers in (
 ):
     kind = "basic" if _block is BasicBlock else "bottleneck"
     register(ModelSpec(f"resnet{_depth}", RESNET, f"{kind} blocks {list(_layers)}, 3x3 stem", _resnet(_block, _layers)))
+register(ModelSpec("resnet9", FAST, "Page's DAWNBench ResNet-9: 8 convs + head, max-pools, 2 residual blocks", ResNet9, num_stages=3))
 register(ModelSpec("simplecnn", BASELINE, "the seed tutorial's one-conv baseline", SimpleCNN, num_stages=1))
 
 

@@ -295,3 +295,14 @@ def test_a_hard_interrupt_is_recorded_as_stopped(tmp_path):
     status = json.loads((tmp_path / "runs" / "t" / "run.json").read_text())
     assert status["status"] == "stopped" and "second Ctrl-C" in status["error"]
     assert load_checkpoint(tmp_path / "runs" / "t" / "last.pt")["epoch"] == 1
+
+
+def test_eval_every_skips_evaluations_but_never_the_last(tmp_path):
+    rec = Recorder()
+    fit(config(tmp_path, epochs=5, eval_every=2), rec, data=tiny_bundle())
+    assert [e.epoch for e in rec.of(EvalEnded)] == [2, 4, 5]
+    rec = Recorder()
+    fit(config(tmp_path, name="only-last", epochs=3, eval_every=0), rec, data=tiny_bundle(val=40))
+    assert [(e.epoch, e.split) for e in rec.of(EvalEnded)] == [(3, "val"), (3, "test")]
+    ended = rec.of(EpochEnded)
+    assert ended[0].val_acc is None and ended[0].test_acc is None

@@ -106,3 +106,15 @@ def test_generator_state_from_another_device_kind_reseeds():
     state = s.state_dict() | {"generator": torch.zeros(16, dtype=torch.uint8)}  # not a CPU generator state
     assert s.load_state_dict(state, reseed=7) is False
     assert s.load_state_dict(TrainStream(tr, 16, Augment(), norm, seed=1).state_dict(), reseed=7) is True
+
+
+def test_cutout_zeroes_one_square_per_image():
+    from core.data.augment import random_cutout
+
+    x = torch.ones(64, 3, 16, 16)
+    out = random_cutout(x, 6, torch.Generator().manual_seed(0))
+    zeros = (out[:, 0] == 0).sum(dim=(1, 2))
+    assert (zeros <= 36).all() and (zeros > 0).all() and (zeros == 36).sum() > 10  # clipped at the border
+    assert torch.equal(out[:, 0] == 0, out[:, 2] == 0)  # the same square in every channel
+    rows = (out[:, 0] == 0).any(dim=2).sum(dim=1)
+    assert (rows <= 6).all()

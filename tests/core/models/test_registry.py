@@ -22,7 +22,7 @@ def test_registry_lists_all_families():
                      "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "simplecnn"):
         assert expected in names
     assert {get_spec(n).family for n in names} == {
-        "He et al. CIFAR ResNet", "ResNet (CIFAR stem)", "Baseline", "torchvision ImageNet ResNet"}
+        "He et al. CIFAR ResNet", "ResNet (CIFAR stem)", "Fast ResNet (DAWNBench)", "Baseline", "torchvision ImageNet ResNet"}
 
 
 def test_unknown_model_lists_valid_names():
@@ -71,10 +71,12 @@ def test_zero_init_residual_zeroes_last_bn_of_every_block(name):
     plain = create_model(name, zero_init_residual=False)
     zeroed = create_model(name, zero_init_residual=True)
     assert blocks(zeroed)
+    def last_bn(block):
+        return getattr(block, "last_bn", None) or (block.bn3 if hasattr(block, "bn3") else block.bn2)
+
     for block in blocks(zeroed):
-        last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
-        assert torch.count_nonzero(last_bn.weight) == 0
-    assert any(torch.count_nonzero(m.bn2.weight) > 0 for m in blocks(plain))
+        assert torch.count_nonzero(last_bn(block).weight) == 0
+    assert any(torch.count_nonzero(last_bn(m).weight) > 0 for m in blocks(plain))
 
 
 @pytest.mark.parametrize("name,paper", PAPER_PARAMS.items())
@@ -129,6 +131,12 @@ def test_flop_count_matches_torch_flop_counter():
     # Known values (performance notes): ResNet-20 81.1 MFLOPs, ResNet-18 (CIFAR stem) 1110.8 MFLOPs.
     assert model_stats("resnet20")[1] == pytest.approx(81.1, abs=0.1)
     assert model_stats("resnet18")[1] == pytest.approx(1110.8, abs=0.1)
+
+
+def test_resnet9_matches_page_s_net():
+    params, mflops = model_stats("resnet9")
+    assert params == 6_573_120  # 6.57M, as in the DAWNBench write-up
+    assert mflops == pytest.approx(758.5, abs=0.1)  # performance notes: 758.5 forward MFLOPs
 
 
 @pytest.mark.parametrize("name", FAST)
