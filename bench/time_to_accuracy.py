@@ -74,7 +74,7 @@ def main() -> None:
     overrides = {k: v for k, v in {"dataset": args.dataset, "data": args.data, "epochs": args.epochs,
                                    "precision": args.precision}.items() if v is not None}
     if args.smoke:
-        overrides |= {"epochs": 2, "train_subset": 1000}
+        overrides |= {"epochs": 2, "train_subset": 1000, "warmup_epochs": 0.5, "batch_size": min(cfg.batch_size, 128)}
     cfg = cfg.replace(**overrides)
     emit({"machine": hardware(), "preset": args.preset, "target": args.target, "config": cfg.to_dict()})
     rows = []

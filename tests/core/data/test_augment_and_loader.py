@@ -118,3 +118,17 @@ def test_cutout_zeroes_one_square_per_image():
     assert torch.equal(out[:, 0] == 0, out[:, 2] == 0)  # the same square in every channel
     rows = (out[:, 0] == 0).any(dim=2).sum(dim=1)
     assert (rows <= 6).all()
+
+
+def test_crop_with_flip_is_a_crop_of_the_image_or_of_its_mirror():
+    x = batch(n=200)
+    out = random_crop(x, 4, torch.Generator().manual_seed(3), flip=True)
+    padded = F.pad(x, (4, 4, 4, 4))
+    mirrored = 0
+    for i in range(200):
+        windows = [padded[i, :, dy : dy + 8, dx : dx + 8] for dy in range(9) for dx in range(9)]
+        plain = any(torch.equal(out[i], w) for w in windows)
+        flipped = any(torch.equal(out[i], w.flip(2)) for w in windows)
+        assert plain or flipped
+        mirrored += flipped and not plain
+    assert 60 < mirrored < 140
