@@ -9,6 +9,7 @@ its payload never runs. That is why the payloads here are plain dicts, with conf
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import zipfile
@@ -23,6 +24,7 @@ from .errors import CheckpointError
 FORMAT = "resnet-tui/1"
 MIN_TORCH = (2, 6)
 LAST, FINAL = "last.pt", "final.pt"
+EPOCH_FILE = "epoch_{:04d}.pt"  # kept copies of last.pt at epoch ends (--keep-last K)
 
 
 def torch_version_ok(version: str | None = None) -> bool:
@@ -103,3 +105,40 @@ def strip_compile_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
                 k = k[len(prefix) :]
         out[k] = v
     return out
+
+
+def epoch_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The kept epoch_NNNN.pt files of a run, oldest first."""
+    found = []
+    for p in Path(run_dir).glob("epoch_*.pt"):
+        stem = p.stem.split("_", 1)[1]
+        if stem.isdigit():
+            found.append((int(stem), p))
+    return [p for _, p in sorted(found)]
+
+
+def keep_epoch_copy(run_dir: str | Path, epoch: int, keep: int, protect: set[Path] | None = None) -> None:
+    """Keep last.pt (just saved for ``epoch``) as epoch_NNNN.pt and prune to the newest ``keep`` copies.
+
+    The copy is a hard link (no extra disk until last.pt is replaced) made under a temp name and
+    renamed, so it appears whole or not at all; the new copy exists before any old one is deleted,
+    and files in ``protect`` (the checkpoint a run resumed from) are never deleted.
+    """
+    run_dir = Path(run_dir)
+    if keep <= 0:
+        return
+    target = run_dir / EPOCH_FILE.format(epoch)
+    tmp = run_dir / f".{target.name}.tmp-link"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(run_dir / LAST, tmp)
+        os.replace(tmp, target)
+    except OSError:  # no hard links on this filesystem: copy, still atomically
+        tmp.unlink(missing_ok=True)
+        data = (run_dir / LAST).read_bytes()
+        atomic_save(target, lambda fh: fh.write(data))
+    protected = {p.resolve() for p in (protect or set())}
+    kept = epoch_checkpoints(run_dir)
+    for old in kept[: max(0, len(kept) - keep)]:
+        if old.resolve() not in protected:
+            old.unlink(missing_ok=True)

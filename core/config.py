@@ -77,6 +77,9 @@ class TrainConfig:
     eval_every: int = 1  # evaluate every N epochs (and always after the last); 0 = only after the last
     run_dir: str = "checkpoints"  # parent folder of run directories
     name: str = ""  # run name; "" = <arch>-<dataset>-<timestamp>
+    keep_last: int = 0  # also keep the last K epoch-end checkpoints as epoch_NNNN.pt (hard links); 0 = only last.pt
+    deterministic: bool = False  # deterministic kernels (slower): bit-identical runs for one seed
+    auto_batch_size: bool = False  # halve the batch size until a training step fits in device memory
     progress_interval: float = 0.1  # seconds between batch progress events
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,6 +206,7 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
     _choice(errors, "channels_last", cfg.channels_last, SWITCHES)
     _int_range(errors, "seed", cfg.seed, 0, MAX_SEED)
     _int_range(errors, "eval_every", cfg.eval_every, 0, 100_000)
+    _int_range(errors, "keep_last", cfg.keep_last, 0, 1000)
 
     if not isinstance(cfg.run_dir, str) or not cfg.run_dir.strip():
         errors.append(FieldError("run_dir", "must be a path"))

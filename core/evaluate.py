@@ -60,7 +60,12 @@ def evaluate(
                 else:
                     log_probs = F.log_softmax(logits, 1)
             loss_sum += F.nll_loss(log_probs, y, reduction="sum").double()
-            confusion += torch.bincount(y * num_classes + log_probs.argmax(1), minlength=num_classes**2)
+            cells = y * num_classes + log_probs.argmax(1)
+            if torch.are_deterministic_algorithms_enabled() and cells.is_cuda:
+                # bincount has no deterministic CUDA kernel; a one-hot sum is exact and deterministic.
+                confusion += F.one_hot(cells, num_classes**2).sum(0)
+            else:
+                confusion += torch.bincount(cells, minlength=num_classes**2)
     finally:
         model.train(was_training)
     matrix = [[int(v) for v in r] for r in confusion.view(num_classes, num_classes).tolist()]

@@ -34,7 +34,12 @@ class Trained:
 def load_trained(run_or_ckpt: str | Path, device: str = "auto") -> Trained:
     """The model of a run directory (final weights, else last state) or of a checkpoint file, in eval mode."""
     path = resolve_checkpoint(run_or_ckpt)
-    ckpt = load_checkpoint(path)
+    if path.suffix == ".safetensors":
+        from .export import load_safetensors
+
+        ckpt = load_safetensors(path)
+    else:
+        ckpt = load_checkpoint(path)
     try:
         arch, classes = str(ckpt["arch"]), [str(c) for c in ckpt["classes"]]
         mean, std = tuple(float(v) for v in ckpt["mean"]), tuple(float(v) for v in ckpt["std"])

@@ -22,7 +22,16 @@ import torch
 from torch import nn
 
 from . import runs
-from .checkpoint import FINAL, LAST, load_checkpoint, require_safe_torch, resolve_checkpoint, save_checkpoint
+from .checkpoint import (
+    FINAL,
+    LAST,
+    epoch_checkpoints,
+    keep_epoch_copy,
+    load_checkpoint,
+    require_safe_torch,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from .config import TrainConfig, check_paths, validate_config
 from .control import TrainControl
 from .data import Augment, DataBundle, Normalize, TrainStream, load_data
@@ -47,11 +56,20 @@ from .models import create_model, list_models
 from .optim import build_optimizer, build_schedule, build_scheduler
 
 # Options that may differ on --resume; everything else comes from the run's own config.
-RESUME_OVERRIDES = frozenset({"epochs", "device", "progress_interval", "compile"})
+RESUME_OVERRIDES = frozenset({"epochs", "device", "progress_interval", "compile", "keep_last"})
 
 
 class NonFiniteLoss(Exception):
     pass
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the RuntimeErrors other backends raise when an allocation fails."""
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(error, oom):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
 @dataclass
@@ -82,6 +100,14 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.
     return precision, (torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
+def _check_class_count(expected: int, classes: list[str]) -> None:
+    if expected != len(classes):
+        raise UserError(
+            f"--num-classes {expected} does not match the {len(classes)} classes of the data "
+            f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''})"
+        )
+
+
 def use_channels_last(setting: str, device: torch.device) -> bool:
     """auto = on for CUDA and CPU: NHWC convolutions measured 18-33% faster on this project's 2-core CPU
     (resnet20/56/18) and are the fast layout for cuDNN with bf16; MPS keeps NCHW."""
@@ -97,20 +123,52 @@ def check_config(cfg: TrainConfig, paths: bool = True) -> None:
         raise UserError(str(errors[0]))
 
 
-def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> tuple[TrainConfig, dict, Path]:
-    """The config of the run at ``run_dir`` with the allowed overrides applied, its last.pt, and the run dir."""
+@dataclass
+class ResumePoint:
+    cfg: TrainConfig
+    ckpt: dict
+    run_dir: Path
+    source: Path  # the file it resumes from: last.pt, or a kept epoch_NNNN.pt if last.pt is unusable
+    warning: str = ""
+
+
+def _load_resumable(path: Path) -> dict:
+    ckpt = load_checkpoint(path)
+    if ckpt.get("kind") != "last":
+        raise CheckpointError(f"{path.name} holds no training state")
+    return ckpt
+
+
+def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> ResumePoint:
+    """Where the run at ``run_dir`` continues from: its config with the allowed overrides, and its state.
+
+    last.pt is used when it loads; if it is corrupt, the newest kept epoch_NNNN.pt that loads is used
+    instead (with a warning); if none does, the error names last.pt's problem.
+    """
     path = Path(run_dir).expanduser()
     if not path.is_dir() or not (path / runs.CONFIG).is_file():
         raise CheckpointError(f"--resume {path}: not a run directory (expected {runs.CONFIG} and {LAST} in it)")
     ckpt_path = resolve_checkpoint(path, prefer=(LAST,))
-    ckpt = load_checkpoint(ckpt_path)
-    if ckpt.get("kind") != "last":
-        raise CheckpointError(f"--resume {path}: {ckpt_path.name} holds no training state")
+    warning = ""
+    try:
+        ckpt = _load_resumable(ckpt_path)
+    except CheckpointError as first_error:
+        for kept in reversed(epoch_checkpoints(path)):
+            try:
+                ckpt = _load_resumable(kept)
+            except CheckpointError:
+                continue
+            warning = f"{ckpt_path.name} is unusable ({first_error}); resuming from {kept.name}"
+            ckpt_path = kept
+            break
+        else:
+            raise CheckpointError(f"--resume {path}: {first_error}") from None
     overrides = dict(overrides or {})
     bad = sorted(set(overrides) - RESUME_OVERRIDES)
     if bad:
         opts = ", ".join("--" + b.replace("_", "-") for b in bad)
-        raise UserError(f"{opts} cannot change on --resume (the run's config fixes it); only --epochs and --device can")
+        allowed = ", ".join("--" + o.replace("_", "-") for o in sorted(RESUME_OVERRIDES - {"progress_interval"}))
+        raise UserError(f"{opts} cannot change on --resume (the run's config fixes it); these can: {allowed}")
     cfg = TrainConfig.from_dict(ckpt["config"]).replace(**overrides)
     done = int(ckpt["epoch"])
     mid_epoch = ckpt.get("partial") is not None
@@ -119,7 +177,7 @@ def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) 
             f"--resume {path}: the run has already finished {done} epoch{'s' if done != 1 else ''}"
             f" (of {cfg.epochs}); pass --epochs N with N > {done} to train further"
         )
-    return cfg, ckpt, path
+    return ResumePoint(cfg, ckpt, path, ckpt_path, warning)
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
@@ -164,12 +222,18 @@ class _Trainer:
         self.train_seconds = 0.0  # over the whole run, resumed sessions included
         self.session_epochs: list[tuple[int, float]] = []  # (images, seconds) per epoch of this session
         self.partial: dict[str, Any] | None = None
+        self.resumed_from: Path | None = None
+        self.last_checked_step = 0  # the loss is known finite up to here (CUDA checks at progress intervals)
 
     # ---------------------------------------------------------------- preparation (no writes)
     def prepare(self) -> None:
         require_safe_torch()
         if self.resume is not None:
-            self.cfg, self.ckpt, self.run_dir = resume_config(self.resume, self.resume_overrides)
+            point = resume_config(self.resume, self.resume_overrides)
+            self.cfg, self.ckpt, self.run_dir = point.cfg, point.ckpt, point.run_dir
+            self.resumed_from = point.source
+            if point.warning:
+                self.sink(Notice(point.warning))
         cfg = self.cfg
         check_config(cfg, paths=self.ckpt is None)
         if self.ckpt is None:
@@ -191,8 +255,14 @@ class _Trainer:
             imagenet_state = load_imagenet_weights(cfg.arch, cfg.weights or None)
         self.device = resolve_device(cfg.device)
         self.precision, self.amp_dtype = resolve_precision(cfg.precision, self.device)
+        self._set_determinism(cfg.deterministic)
         self.channels_last = use_channels_last(cfg.channels_last, self.device)
 
+        if cfg.num_classes and cfg.dataset == "folder":
+            # Checked against the folder names before anything is decoded (or cached).
+            from .data.folder import scan_folder
+
+            _check_class_count(cfg.num_classes, scan_folder(Path(cfg.data).expanduser()).classes)
         if self.data is None:
             self.sink(Notice(f"loading {cfg.dataset} data"))
             self.data = load_data(cfg, report=lambda m: self.sink(Notice(m)), stop=self.stop)
@@ -207,11 +277,8 @@ class _Trainer:
             from .models.torchvision_resnet import IMAGENET_MEAN, IMAGENET_STD
 
             data.mean, data.std = IMAGENET_MEAN, IMAGENET_STD
-        if cfg.num_classes and cfg.num_classes != data.num_classes:
-            raise UserError(
-                f"--num-classes {cfg.num_classes} does not match the {data.num_classes} classes of the data "
-                f"({', '.join(data.classes[:6])}{', ...' if data.num_classes > 6 else ''})"
-            )
+        if cfg.num_classes:
+            _check_class_count(cfg.num_classes, data.classes)
         if self.ckpt is not None:
             saved = self.ckpt.get("data", {})
             now = {"train_size": len(data.train), "num_classes": data.num_classes}
@@ -241,6 +308,12 @@ class _Trainer:
         self.val_set = data.val.to(self.device) if data.val is not None else None
         self.test_set = data.test.to(self.device)
         self.normalize = Normalize(data.mean, data.std, self.device, self.channels_last)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        if cfg.auto_batch_size and self.ckpt is None:
+            fitting = self._largest_fitting_batch(cfg.batch_size, data.image_size)
+            if fitting != cfg.batch_size:
+                self.sink(Notice(f"--auto-batch-size: batch size {cfg.batch_size} does not fit in memory; using {fitting}"))
+                cfg = self.cfg = cfg.replace(batch_size=fitting)
         augment = Augment(cfg.crop_padding, cfg.flip, cfg.rotate, cfg.cutout)
         # The data stream gets its own seed so the model init and the augmentations do not share one sequence.
         self.stream = TrainStream(self.train_set, cfg.batch_size, augment, self.normalize, seed=cfg.seed + 1)
@@ -251,7 +324,6 @@ class _Trainer:
         self.schedule = build_schedule(cfg, self.stream.steps_per_epoch)
         self.scheduler = build_scheduler(self.optimizer, self.schedule)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.eval_batch = min(1024, max(256, 2 * cfg.batch_size))
 
         if self.ckpt is not None:
@@ -337,8 +409,11 @@ class _Trainer:
             },
         )
 
-    def _save_last(self, partial: dict[str, Any] | None) -> None:
+    def _save_last(self, partial: dict[str, Any] | None, announce: bool = True) -> None:
         assert self.run_dir is not None
+        if partial is not None and not math.isfinite(partial["loss_sum"]):
+            # On CUDA a bad step may not have been seen yet: never overwrite good weights with broken ones.
+            raise NonFiniteLoss("the loss became non-finite in this epoch; last.pt keeps the last good state")
         payload = {
             "kind": "last",
             **self._meta(),
@@ -355,7 +430,8 @@ class _Trainer:
             "train_seconds": self.train_seconds,
         }
         save_checkpoint(self.run_dir / LAST, payload)
-        self.sink(CheckpointSaved(str(self.run_dir / LAST), self.epochs_done, "last", mid_epoch=partial is not None))
+        if announce:
+            self.sink(CheckpointSaved(str(self.run_dir / LAST), self.epochs_done, "last", mid_epoch=partial is not None))
 
     def _save_final(self) -> None:
         assert self.run_dir is not None
@@ -376,6 +452,82 @@ class _Trainer:
         images = sum(i for i, _ in timed)
         seconds = sum(s for _, s in timed)
         return round(images / seconds, 1) if seconds > 0 else None
+
+    def _write_error(self, e: OSError) -> str:
+        """A save that failed (disk full, read-only folder): the previous checkpoint is intact (atomic writes)."""
+        import errno
+        import shutil
+
+        where = e.filename or self.run_dir
+        message = f"cannot write {where}: {e.strerror or e}"
+        if e.errno == errno.ENOSPC:
+            try:
+                free = shutil.disk_usage(self.run_dir).free  # type: ignore[arg-type]
+                message += f" ({free / 2**20:.0f} MiB free)"
+            except OSError:
+                pass
+        return message + "; the previous checkpoint is intact"
+
+    def _largest_fitting_batch(self, batch_size: int, image_size: int) -> int:
+        """Halve the batch size until one forward + backward fits in memory; the model is left as it was."""
+        snapshot = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        classes = self.model.num_classes
+        size = batch_size
+        try:
+            while True:
+                try:
+                    x = torch.randn(size, 3, image_size, image_size, device=self.device).contiguous(memory_format=fmt)
+                    y = torch.randint(0, classes, (size,), device=self.device)
+                    with autocast_context(self.device, self.amp_dtype):
+                        loss = self.criterion(self.model(x).float(), y)
+                    loss.backward()
+                    self._sync()
+                    return size
+                except Exception as e:  # noqa: BLE001 - only out-of-memory errors are handled here
+                    if not is_out_of_memory(e):
+                        raise
+                    del e
+                    self.model.zero_grad(set_to_none=True)
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    if size == 1:
+                        raise UserError(f"--auto-batch-size: not even one image of {self.cfg.arch} fits in {self.device}'s memory") from None
+                    size //= 2
+        finally:
+            self.model.zero_grad(set_to_none=True)
+            self.model.load_state_dict(snapshot)  # the probe's forward passes moved the BN statistics
+
+    def _set_determinism(self, deterministic: bool) -> None:
+        """--deterministic turns every knob (restored when the run ends); otherwise cuDNN may pick the fastest kernels."""
+        self._previous_flags = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark,
+        )
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            # warn_only: the few ops without a deterministic kernel (e.g. adaptive max-pool's CUDA backward)
+            # warn instead of stopping the run.
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        else:
+            torch.backends.cudnn.benchmark = self.device.type == "cuda"
+
+    def _restore_determinism(self) -> None:
+        flags = getattr(self, "_previous_flags", None)
+        if flags is not None:
+            torch.use_deterministic_algorithms(flags[0])
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags[1], flags[2]
+
+    def _check_finite(self, value: torch.Tensor, epoch: int, where: str) -> None:
+        v = float(value.detach())
+        if not math.isfinite(v):
+            raise NonFiniteLoss(
+                f"the loss became {'nan' if math.isnan(v) else 'inf'} {where} (epoch {epoch}, lr {self._lr():.4g}); "
+                "lower --lr or check the data"
+            )
 
     def _train_mode(self) -> None:
         """Train mode, except for frozen parts: their BatchNorm statistics must not drift."""
@@ -424,11 +576,7 @@ class _Trainer:
         self._train_mode()
         for epoch in range(self.epochs_done + 1, cfg.epochs + 1):
             if self.stop.is_set() and self.partial is None:
-                # At an epoch boundary last.pt already holds this exact state, unless no epoch has run yet.
-                assert self.run_dir is not None
-                if not (self.run_dir / LAST).exists():
-                    self._save_last(None)
-                return "stopped"
+                return "stopped"  # at an epoch boundary last.pt already holds this exact state
             train_done = False
             if self.partial is not None:  # resuming inside this epoch
                 part = self.partial
@@ -443,6 +591,7 @@ class _Trainer:
                 correct = torch.zeros((), dtype=torch.int64, device=self.device)
                 seen, epoch_train = 0, 0.0
             self.sink(EpochStarted(epoch, cfg.epochs, self._lr()))
+            self.last_checked_step = self.global_step
             epoch_start = time.perf_counter()
             seen_at_start = seen
             batch_at_start = stream.batch_in_epoch
@@ -491,14 +640,16 @@ class _Trainer:
 
                 now = time.perf_counter()
                 batch = stream.batch_in_epoch
+                if self.device.type != "cuda":
+                    # Off the GPU reading the loss costs nothing: stop at the very step that went bad.
+                    self._check_finite(loss, epoch, f"at step {self.global_step}")
                 if now - last_emit >= interval or batch == steps:
                     last_emit = now
-                    loss_value = loss.detach().item()  # the only host sync in the step, at most every `interval` s
-                    if not math.isfinite(loss_value):
-                        raise NonFiniteLoss(
-                            f"the loss became {loss_value} at step {self.global_step} (epoch {epoch}, lr {self._lr():.4g}); "
-                            "lower --lr or check the data"
-                        )
+                    # On CUDA the only host sync of the step, at most every `interval` s; the epoch's running
+                    # sum is non-finite if any step since the epoch began was.
+                    self._check_finite(loss_sum, epoch, f"between steps {self.last_checked_step + 1} and {self.global_step}")
+                    self.last_checked_step = self.global_step
+                    loss_value = loss.detach().item()
                     elapsed = now - epoch_start
                     rate = (seen - seen_at_start) / elapsed if elapsed > 0 else 0.0
                     remaining = total_steps - self.global_step
@@ -606,6 +757,7 @@ class _Trainer:
                 )
             )
             self._save_last(None)
+            keep_epoch_copy(self.run_dir, epoch, cfg.keep_last, {self.resumed_from} if self.resumed_from else None)
             self._status("running")
         self._save_final()
         return "completed"
@@ -614,9 +766,11 @@ class _Trainer:
         try:
             self.prepare()
         except Cancelled:  # stopped while the data was loading: nothing was written
+            self._restore_determinism()
             self.sink(RunFinished("stopped", "", 0, None, None, 0.0, None, None))
             return RunResult("stopped", None, 0, self.cfg.epochs, None, None, 0.0, None)
         except Exception as e:
+            self._restore_determinism()
             self.sink(RunFinished("failed", str(self.run_dir or ""), 0, None, None, 0.0, None, str(e)))
             raise
         assert self.run_dir is not None and self.data is not None
@@ -625,6 +779,8 @@ class _Trainer:
             runs.clean_temps(self.run_dir)
             if self.ckpt is None:
                 self._write_config()
+                # The starting state, so that a run killed in its first epoch can still be resumed.
+                self._save_last(None, announce=False)
             else:
                 runs.truncate_metrics(self.run_dir, self.epochs_done)
                 self.sink(Notice(f"resuming {self.run_dir.name} after epoch {self.epochs_done} (step {self.global_step})"))
@@ -651,19 +807,27 @@ class _Trainer:
         except NonFiniteLoss as e:
             error = str(e)
         except OSError as e:
-            error = f"cannot write to {self.run_dir}: {e.strerror or e}"
+            error = self._write_error(e)
         except KeyboardInterrupt:
             # A second Ctrl-C aborts at once: last.pt still holds the last finished epoch.
             status, error = "stopped", "aborted (a second Ctrl-C); last.pt holds the last finished epoch"
             raise
         except Exception as e:  # noqa: BLE001 - reported, logged with its traceback, never swallowed silently
-            error = f"{type(e).__name__}: {e}"
-            try:
-                (self.run_dir / runs.ERROR_LOG).write_text(traceback.format_exc())
-                error += f" (traceback in {self.run_dir / runs.ERROR_LOG})"
-            except OSError:
-                pass
+            if is_out_of_memory(e):
+                bs = self.cfg.batch_size
+                error = (
+                    f"out of memory on {self.device} at batch size {bs} ({self.cfg.arch}); "
+                    f"try --batch-size {max(1, bs // 2)} or --auto-batch-size"
+                )
+            else:
+                error = f"{type(e).__name__}: {e}"
+                try:
+                    (self.run_dir / runs.ERROR_LOG).write_text(traceback.format_exc())
+                    error += f" (traceback in {self.run_dir / runs.ERROR_LOG})"
+                except OSError:
+                    pass
         finally:
+            self._restore_determinism()
             try:
                 self._status(status, error)
             except OSError:

@@ -131,6 +131,27 @@ def predict(
         typer.echo(f"{p.path}: " + ", ".join(f"{c} {100 * v:.1f}%" for c, v in p.top))
 
 
+@app.command()
+def export(
+    run_or_ckpt: Annotated[str, typer.Argument(help="A run directory (its final weights) or a checkpoint file.")],
+    format: Annotated[str, typer.Option("--format", help="safetensors (weights only, nothing executable).")] = "safetensors",
+    out: Annotated[Optional[str], typer.Option(help="Where to write (default: model.safetensors beside the checkpoint).")] = None,
+) -> None:
+    """Export a trained model's weights; evaluate and predict accept the exported file."""
+    if format != "safetensors":
+        raise CliError(f"--format must be safetensors (got {format!r})")
+    if out is not None and not Path(out).expanduser().parent.is_dir():
+        raise CliError(f"--out {out}: the folder {Path(out).expanduser().parent} does not exist")
+    from core.errors import UserError
+    from core.export import export_safetensors
+
+    try:
+        target = export_safetensors(run_or_ckpt, out)
+    except UserError as e:
+        raise CliError(str(e)) from None
+    typer.echo(f"wrote {target} ({target.stat().st_size / 2**20:.1f} MiB)")
+
+
 # ----------------------------------------------------------------------------- data
 @data_app.command("download")
 def data_download(

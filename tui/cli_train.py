@@ -46,6 +46,9 @@ Device = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:N 
 Precision = Annotated[Optional[str], typer.Option(help="auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, fp32 elsewhere).")]
 ChannelsLast = Annotated[Optional[str], typer.Option(help="auto | on | off (auto: on for CUDA and CPU).")]
 Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the training step; its warm-up is timed apart and reported. (default: off)")]
+KeepLast = Annotated[Optional[int], typer.Option(help="Also keep the last K epoch-end checkpoints as epoch_NNNN.pt. (default: 0)")]
+Deterministic = Annotated[Optional[bool], typer.Option("--deterministic/--no-deterministic", help="Deterministic kernels (slower): the same seed gives bit-identical runs. (default: off)")]
+AutoBatch = Annotated[Optional[bool], typer.Option("--auto-batch-size/--no-auto-batch-size", help="Halve --batch-size until a training step fits in device memory. (default: off)")]
 EvalEvery = Annotated[Optional[int], typer.Option(help="Evaluate every N epochs and after the last; 0 = only after the last. (default: 1)")]
 Tta = Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Evaluate with flip test-time augmentation. (default: off)")]
 Seed = Annotated[Optional[int], typer.Option(help="Random seed, 0..2^32-1. (default: 0)")]
@@ -95,8 +98,9 @@ def train(
     val_split: ValSplit = None, train_subset: TrainSubset = None, image_size: ImageSize = None,
     crop_padding: CropPadding = None, flip: Flip = None, rotate: Rotate = None, cutout: Cutout = None,
     device: Device = None, precision: Precision = None, channels_last: ChannelsLast = None, tta: Tta = None,
-    eval_every: EvalEvery = None, compile: Compile = None, seed: Seed = None, run_dir: RunDir = None,
-    name: Name = None,
+    eval_every: EvalEvery = None, compile: Compile = None, keep_last: KeepLast = None,
+    deterministic: Deterministic = None, auto_batch_size: AutoBatch = None, seed: Seed = None,
+    run_dir: RunDir = None, name: Name = None,
     preset: Annotated[Optional[str], typer.Option(help="Start from a preset; options given override it: quick-look (synthetic, resnet20, 2 epochs), paper (He et al.'s CIFAR recipe for resnet20-110), speed94 (resnet9, Page's DAWNBench recipe, for a GPU), cpu10 (resnet20 tuned for 10 minutes on a 2-core CPU).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue the run in this directory (add --epochs N to extend it).")] = None,
     as_json: Json = False,
@@ -110,8 +114,8 @@ def train(
         backbone_lr_mult=backbone_lr_mult, dataset=dataset, data=data, download=download,
         skip_bad_images=skip_bad_images, val_split=val_split, train_subset=train_subset, image_size=image_size,
         crop_padding=crop_padding, flip=flip, rotate=rotate, cutout=cutout, device=device, precision=precision,
-        channels_last=channels_last, tta=tta, eval_every=eval_every, compile=compile, seed=seed, run_dir=run_dir,
-        name=name,
+        channels_last=channels_last, tta=tta, eval_every=eval_every, compile=compile, keep_last=keep_last,
+        deterministic=deterministic, auto_batch_size=auto_batch_size, seed=seed, run_dir=run_dir, name=name,
     )
     from core.config import TrainConfig
 
@@ -145,7 +149,9 @@ def finetune(
     skip_bad_images: SkipBad = None, val_split: ValSplit = None, train_subset: TrainSubset = None,
     image_size: ImageSize = None, crop_padding: CropPadding = None, flip: Flip = None, rotate: Rotate = None,
     device: Device = None, precision: Precision = None, channels_last: ChannelsLast = None, tta: Tta = None,
-    eval_every: EvalEvery = None, seed: Seed = None, run_dir: RunDir = None, name: Name = None, as_json: Json = False,
+    eval_every: EvalEvery = None, keep_last: KeepLast = None, deterministic: Deterministic = None,
+    auto_batch_size: AutoBatch = None, seed: Seed = None, run_dir: RunDir = None, name: Name = None,
+    as_json: Json = False,
 ) -> None:
     """Fine-tune a trained model on a new dataset: its head is replaced for the new classes (from the data).
 
@@ -157,8 +163,8 @@ def finetune(
         warmup_epochs=warmup_epochs, weight_decay=weight_decay, label_smoothing=label_smoothing, dataset=dataset,
         data=data, download=download, skip_bad_images=skip_bad_images, val_split=val_split, train_subset=train_subset,
         image_size=image_size, crop_padding=crop_padding, flip=flip, rotate=rotate, device=device,
-        precision=precision, channels_last=channels_last, tta=tta, eval_every=eval_every, seed=seed,
-        run_dir=run_dir, name=name,
+        precision=precision, channels_last=channels_last, tta=tta, eval_every=eval_every, keep_last=keep_last,
+        deterministic=deterministic, auto_batch_size=auto_batch_size, seed=seed, run_dir=run_dir, name=name,
     )
     target = given.get("dataset", "folder")
     if target == "folder" and "data" not in given:

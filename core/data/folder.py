@@ -134,7 +134,7 @@ def load_folder(
     for split, count in scan.skipped.items():
         if count and note:
             note(f"skipped {count} non-image file{'s' if count != 1 else ''} in {split}/")
-    out = []
+    out, to_cache = [], []
     for split in SPLITS:
         entries = scan.files[split]
         settings = f"folder|{image_size}|{','.join(scan.classes)}|skip={skip_bad}"
@@ -147,10 +147,14 @@ def load_folder(
         else:
             report = (lambda d, t, s=split: progress(s, d, t)) if progress else None
             data, skipped = _decode_all(entries, image_size, report, skip_bad)
-            save_cached(path, key, {"images": data.images, "labels": data.labels, "classes": scan.classes, "skipped": skipped})
+            to_cache.append((path, key, {"images": data.images, "labels": data.labels, "classes": scan.classes,
+                                         "skipped": skipped}))
         if skipped and note:
             note(f"skipped {skipped} unreadable image{'s' if skipped != 1 else ''} in {split}/")
         if len(data) == 0:
             raise DataError(f"{root}/{split} has no readable images")
         out.append(data)
+    # Caches are written only once both splits decoded: a bad image in test/ leaves nothing behind.
+    for path, key, payload in to_cache:
+        save_cached(path, key, payload)
     return out[0], out[1], scan.classes

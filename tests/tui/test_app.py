@@ -226,3 +226,38 @@ async def test_finetune_screen_from_the_runs_list(tmp_path):
         assert "0 cat" in matrix and "2 frog" in matrix and "3 " not in matrix.split("acc")[0]
     saved = json.loads((tmp_path / "runs" / "ft" / "config.json").read_text())
     assert saved["train"]["freeze"] == "backbone" and saved["parent"].endswith("base/final.pt")
+
+
+FORM_RULES = [
+    ("lr", "0", "finite number > 0"),
+    ("lr", "nan", "finite number > 0"),
+    ("lr", "inf", "finite number > 0"),
+    ("epochs", "0", "whole number from 1"),
+    ("epochs", "2.5", "must be a whole number"),
+    ("batch_size", "x", "must be a whole number"),
+    ("batch_size", "100000", "whole number from 1 to 65536"),
+    ("weight_decay", "-1", "from 0 to 1"),
+    ("label_smoothing", "1", "[0, 1)"),
+    ("val_split", "0.9", "at most half"),
+    ("train_subset", "-5", "whole number from 0"),
+    ("seed", "-1", "whole number from 0"),
+    ("name", "../escape", "letters, digits"),
+]
+
+
+async def test_the_form_applies_the_cli_s_rules(tmp_path):
+    """The same rules as the CLI's bad-input matrix, typed into the setup form: a reason under the
+    field, Start disabled; fixing the value enables Start again."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        start = screen.query_one("#start", Button)
+        for field, bad, reason in FORM_RULES:
+            good = screen.query_one(f"#f-{field}", Input).value
+            await type_into(pilot, f"#f-{field}", bad)
+            await pilot.pause()
+            shown = str(screen.query_one(f"#r-{field}", Label).render())
+            assert start.disabled and reason in shown, (field, bad, shown)
+            await type_into(pilot, f"#f-{field}", good)
+            await pilot.pause()
+            assert not start.disabled, (field, screen.errors)

@@ -1,0 +1,180 @@
+"""Faults during a run: full disk, read-only folder, out of memory, corrupt last.pt, kept checkpoints,
+determinism. Each test makes the fault happen and checks that nothing good is lost."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import threading
+
+import pytest
+import torch
+from helpers import tiny_bundle
+
+from core import checkpoint
+from core.checkpoint import epoch_checkpoints, load_checkpoint
+from core.config import TrainConfig
+from core.events import BatchProgress, EpochEnded, Notice
+from core.runs import read_metrics
+from core.train import fit
+
+
+def config(tmp_path, **kw) -> TrainConfig:
+    base = dict(arch="simplecnn", epochs=3, batch_size=32, lr=0.05, device="cpu", run_dir=str(tmp_path / "runs"),
+                name="r", progress_interval=0.0, image_size=16, dataset="synthetic")
+    return TrainConfig(**(base | kw))
+
+
+def status(run_dir) -> dict:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def fail_save_at(monkeypatch, nth: int, error: OSError) -> None:
+    """Make the nth checkpoint save fail halfway with ``error`` (earlier and later saves work)."""
+    real = checkpoint.torch.save
+    calls = {"n": 0}
+
+    def save(obj, fh, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == nth:
+            fh.write(b"PK\x03\x04 half a zip")
+            raise error
+        return real(obj, fh, *a, **k)
+
+    monkeypatch.setattr(checkpoint.torch, "save", save)
+
+
+def test_disk_full_at_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    # saves: 1 = the starting state, 2 = after epoch 1, 3 = after epoch 2 (fails)
+    fail_save_at(monkeypatch, 3, OSError(errno.ENOSPC, "No space left on device", "last.pt"))
+    result = fit(config(tmp_path), data=tiny_bundle())
+    assert result.status == "failed"
+    assert "No space left on device" in result.error and "MiB free" in result.error and "intact" in result.error
+    run = result.run_dir
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1
+    assert not [p for p in os.listdir(run) if ".tmp-" in p]
+    assert status(run)["status"] == "failed"
+
+
+def test_read_only_folder_at_save(tmp_path, monkeypatch):
+    fail_save_at(monkeypatch, 2, PermissionError(errno.EACCES, "Permission denied", "last.pt"))
+    result = fit(config(tmp_path), data=tiny_bundle())
+    assert result.status == "failed" and "Permission denied" in result.error
+    assert load_checkpoint(result.run_dir / "last.pt")["epoch"] == 0  # the starting state survives
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_really_read_only_folder(tmp_path):
+    stop = threading.Event()
+
+    def sink(event):
+        if isinstance(event, EpochEnded) and event.epoch == 1:
+            os.chmod(tmp_path / "runs" / "r", 0o500)
+
+    result = fit(config(tmp_path), sink, stop, data=tiny_bundle())
+    os.chmod(tmp_path / "runs" / "r", 0o700)
+    assert result.status == "failed" and "Permission denied" in result.error
+
+
+def fake_oom_above(monkeypatch, limit: int) -> None:
+    from core.models.base import Classifier
+
+    real = Classifier.forward
+
+    def forward(self, x):
+        if x.shape[0] > limit and torch.is_grad_enabled():  # training steps; no-grad evaluation needs far less
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {x.shape[0]} MiB")
+        return real(self, x)
+
+    monkeypatch.setattr(Classifier, "forward", forward)
+
+
+def test_out_of_memory_names_the_batch_size_and_a_way_out(tmp_path, monkeypatch):
+    fake_oom_above(monkeypatch, 20)
+    result = fit(config(tmp_path), data=tiny_bundle())
+    assert result.status == "failed"
+    assert "out of memory" in result.error and "batch size 32" in result.error
+    assert "--batch-size 16" in result.error and "--auto-batch-size" in result.error
+    assert load_checkpoint(result.run_dir / "last.pt")["epoch"] == 0
+
+
+def test_auto_batch_size_halves_until_a_step_fits(tmp_path, monkeypatch):
+    fake_oom_above(monkeypatch, 20)
+    notices = []
+    result = fit(config(tmp_path, epochs=1, auto_batch_size=True),
+                 lambda e: notices.append(e.message) if isinstance(e, Notice) else None, data=tiny_bundle())
+    assert result.status == "completed"
+    assert any("batch size 32 does not fit in memory; using 16" in m for m in notices)
+    saved = json.loads((result.run_dir / "config.json").read_text())
+    assert saved["train"]["batch_size"] == 16
+    assert load_checkpoint(result.run_dir / "last.pt")["global_step"] == 256 // 16
+
+
+def test_kept_checkpoints_and_fallback_when_last_is_corrupt(tmp_path):
+    result = fit(config(tmp_path, epochs=4, keep_last=2), data=tiny_bundle())
+    run = result.run_dir
+    assert [p.name for p in epoch_checkpoints(run)] == ["epoch_0003.pt", "epoch_0004.pt"]
+    assert load_checkpoint(run / "epoch_0003.pt")["epoch"] == 3
+    # a corrupt last.pt: resume falls back to the newest kept copy that loads, and says so
+    (run / "last.pt").write_bytes(b"\x00garbage")
+    (run / "epoch_0004.pt").write_bytes(b"")
+    notes = []
+    more = fit(TrainConfig(), lambda e: notes.append(e.message) if isinstance(e, Notice) else None,
+               data=tiny_bundle(), resume=run, resume_overrides={"epochs": 6})
+    assert more.status == "completed"
+    assert any("resuming from epoch_0003.pt" in n for n in notes)
+    assert [r["epoch"] for r in read_metrics(run)] == [1, 2, 3, 4, 5, 6]
+    # the copy the run resumed from is never deleted, even though keep_last=2 would prune it
+    assert (run / "epoch_0003.pt").exists()
+    assert {p.name for p in epoch_checkpoints(run)} >= {"epoch_0005.pt", "epoch_0006.pt"}
+
+
+def test_new_copy_exists_before_an_old_one_is_deleted(tmp_path, monkeypatch):
+    order = []
+    real_replace, real_unlink = os.replace, os.unlink
+
+    def replace(a, b):
+        if str(b).endswith(".pt") and "epoch_" in str(b):
+            order.append(("made", os.path.basename(b)))
+        return real_replace(a, b)
+
+    def unlink(path, *a, **k):
+        if "epoch_" in str(path) and ".tmp" not in str(path):
+            order.append(("deleted", os.path.basename(path)))
+        return real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "unlink", unlink)
+    fit(config(tmp_path, epochs=3, keep_last=1), data=tiny_bundle())
+    assert order.index(("made", "epoch_0002.pt")) < order.index(("deleted", "epoch_0001.pt"))
+    assert order.index(("made", "epoch_0003.pt")) < order.index(("deleted", "epoch_0002.pt"))
+
+
+def losses(tmp_path, name, seed, deterministic=True):
+    seen = []
+    fit(config(tmp_path, name=name, seed=seed, epochs=2, deterministic=deterministic),
+        lambda e: seen.append(e.loss) if isinstance(e, BatchProgress) else None, data=tiny_bundle())
+    return seen
+
+
+def test_deterministic_runs_repeat_exactly_and_seeds_differ(tmp_path):
+    a = losses(tmp_path, "a", seed=7)
+    b = losses(tmp_path, "b", seed=7)
+    c = losses(tmp_path, "c", seed=8)
+    assert a == b
+    assert a != c
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after the run
+
+
+def test_deterministic_flag_sets_every_knob(tmp_path):
+    seen = {}
+
+    def sink(event):
+        if isinstance(event, BatchProgress) and not seen:
+            seen["algorithms"] = torch.are_deterministic_algorithms_enabled()
+            seen["cudnn"] = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+            seen["cublas"] = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+
+    fit(config(tmp_path, epochs=1, deterministic=True), sink, data=tiny_bundle())
+    assert seen == {"algorithms": True, "cudnn": (True, False), "cublas": ":4096:8"}
