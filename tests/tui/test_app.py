@@ -261,3 +261,31 @@ async def test_the_form_applies_the_cli_s_rules(tmp_path):
             await type_into(pilot, f"#f-{field}", good)
             await pilot.pause()
             assert not start.disabled, (field, screen.errors)
+
+
+async def test_a_nan_loss_shows_a_failed_state_not_a_frozen_screen(tmp_path, monkeypatch):
+    import torch
+
+    real = torch.nn.CrossEntropyLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, logits, target):
+        calls["n"] += 1
+        loss = real(self, logits, target)
+        return loss * float("nan") if calls["n"] >= 3 else loss
+
+    monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", poisoned)
+    app = make_app(tmp_path, epochs=2, name="nan")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.live.status == "failed")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        from tui.widgets.progress import ProgressPanel
+
+        panel = app.screen.query_one(ProgressPanel).text()
+        assert "failed: the loss became nan at step 3" in panel and "lr" in panel
+        await pilot.press("r")  # the app still answers keys
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen)
+        assert "failed" in str(app.screen.query_one("#runs", DataTable).get_row_at(0))
