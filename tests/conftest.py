@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import build_fake_cifar_archive, build_image_folder, tiny_bundle
+from helpers import build_fake_cifar_archive, build_image_folder, tiny_bundle, train_tiny_run
 
 from core.data import DataBundle
 
@@ -50,3 +50,9 @@ def fake_cifar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     return build_image_folder(tmp_path / "imgs")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """One short real run shared by the tests that evaluate, predict, fine-tune or attack a run (read-only)."""
+    return train_tiny_run(tmp_path_factory.mktemp("trained"))

@@ -78,3 +78,29 @@ def build_image_folder(root: Path, classes=("cat", "dog", "frog"), train_per_cla
                 write_image(root / split / name / f"{i:03d}{ext}", colours[c % len(colours)])
     return root
 
+
+
+def poison_loss(monkeypatch, from_call: int) -> None:
+    """Make the training loss NaN from its ``from_call``-th computation on (a stand-in for a diverging run)."""
+    real = torch.nn.CrossEntropyLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, logits, target):
+        calls["n"] += 1
+        loss = real(self, logits, target)
+        return loss * float("nan") if calls["n"] >= from_call else loss
+
+    monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", poisoned)
+
+
+def train_tiny_run(root: Path, name: str = "t") -> Path:
+    """A real, short resnet20 run on synthetic data made through the CLI; returns its run directory."""
+    import pytest
+
+    from tui.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "200", "--batch-size", "50",
+              "--epochs", "1", "--device", "cpu", "--run-dir", str(root), "--name", name])
+    assert exit_info.value.code == 0
+    return root / name

@@ -26,20 +26,6 @@ LOSS_POINTS = 400  # per-batch losses kept for the sparkline
 
 
 @dataclass
-class EpochRow:
-    epoch: int
-    train_loss: float
-    train_acc: float
-    val_loss: float | None
-    val_acc: float | None
-    test_loss: float | None
-    test_acc: float | None
-    lr: float
-    seconds: float
-    images_per_sec: float
-
-
-@dataclass
 class LiveRun:
     name: str = ""
     run_dir: str = ""
@@ -62,7 +48,7 @@ class LiveRun:
     elapsed: float = 0.0
     eta: float | None = None
     losses: deque = field(default_factory=lambda: deque(maxlen=LOSS_POINTS))
-    rows: list[EpochRow] = field(default_factory=list)
+    rows: list[EpochEnded] = field(default_factory=list)  # one per finished epoch
     confusion: tuple[tuple[int, ...], ...] | None = None
     per_class: tuple[float, ...] | None = None
     confusion_title: str = ""
@@ -108,12 +94,7 @@ class LiveRun:
             self.classes = tuple(event.classes)
             self.confusion_title = f"{event.split} set after epoch {event.epoch}: {100 * event.accuracy:.2f}%"
         elif isinstance(event, EpochEnded):
-            self.rows.append(
-                EpochRow(
-                    event.epoch, event.train_loss, event.train_acc, event.val_loss, event.val_acc,
-                    event.test_loss, event.test_acc, event.lr, event.seconds, event.images_per_sec,
-                )
-            )
+            self.rows.append(event)
             if event.val_acc is not None:
                 self.best_val_acc = max(self.best_val_acc or 0.0, event.val_acc)
         elif isinstance(event, CheckpointSaved):
@@ -151,12 +132,13 @@ class LiveRun:
         )
         for row in runs.read_metrics(path):
             try:
+                train_seconds = float(row.get("train_seconds", 0.0))
                 live.rows.append(
-                    EpochRow(
-                        int(row["epoch"]), float(row["train_loss"]), float(row["train_acc"]), row.get("val_loss"),
-                        row.get("val_acc"), row.get("test_loss"), row.get("test_acc"), float(row.get("lr", 0.0)),
-                        float(row.get("train_seconds", 0.0)) + float(row.get("eval_seconds", 0.0)),
-                        float(row.get("images_per_sec") or 0.0),
+                    EpochEnded(
+                        int(row["epoch"]), live.epochs, float(row["train_loss"]), float(row["train_acc"]),
+                        row.get("val_loss"), row.get("val_acc"), row.get("test_loss"), row.get("test_acc"),
+                        float(row.get("lr", 0.0)), train_seconds + float(row.get("eval_seconds", 0.0)),
+                        train_seconds, float(row.get("images_per_sec") or 0.0),
                     )
                 )
             except (KeyError, TypeError, ValueError):

@@ -169,15 +169,9 @@ def test_a_failing_sink_does_not_stop_training(tmp_path):
 
 
 def test_nan_loss_fails_naming_step_and_lr_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    real = torch.nn.CrossEntropyLoss.forward
-    calls = {"n": 0}
+    from helpers import poison_loss
 
-    def poisoned(self, logits, target):
-        calls["n"] += 1
-        loss = real(self, logits, target)
-        return loss * float("nan") if calls["n"] >= 11 else loss
-
-    monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", poisoned)
+    poison_loss(monkeypatch, from_call=11)
     rec = Recorder()
     result = fit(config(tmp_path, epochs=2), rec, data=tiny_bundle())
     assert result.status == "failed"

@@ -264,17 +264,9 @@ async def test_the_form_applies_the_cli_s_rules(tmp_path):
 
 
 async def test_a_nan_loss_shows_a_failed_state_not_a_frozen_screen(tmp_path, monkeypatch):
-    import torch
+    from helpers import poison_loss
 
-    real = torch.nn.CrossEntropyLoss.forward
-    calls = {"n": 0}
-
-    def poisoned(self, logits, target):
-        calls["n"] += 1
-        loss = real(self, logits, target)
-        return loss * float("nan") if calls["n"] >= 3 else loss
-
-    monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", poisoned)
+    poison_loss(monkeypatch, from_call=3)
     app = make_app(tmp_path, epochs=2, name="nan")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+s")

@@ -14,15 +14,9 @@ from helpers import build_image_folder, write_image
 from tui.cli import main
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A real (tiny) resnet20 run to point evaluate/predict/finetune/export at."""
-    root = tmp_path_factory.mktemp("trained")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "100", "--batch-size", "50",
-              "--epochs", "1", "--device", "cpu", "--run-dir", str(root), "--name", "t"])
-    assert exit_info.value.code == 0
-    return root / "t"
+@pytest.fixture
+def trained(trained_run) -> Path:
+    return trained_run
 
 
 def truncated(tmp: Path, trained: Path) -> Path:

@@ -20,15 +20,10 @@ def run(capsys, *args):
     return exit_info.value.code, out, err
 
 
-@pytest.fixture(scope="module")
-def parent(tmp_path_factory):
-    """A short resnet20 run on synthetic data (10 classes), shared by the tests of this module."""
-    root = tmp_path_factory.mktemp("parent")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "200", "--batch-size", "50",
-              "--epochs", "1", "--device", "cpu", "--run-dir", str(root), "--name", "p"])
-    assert exit_info.value.code == 0
-    return root / "p"
+@pytest.fixture
+def parent(trained_run):
+    """A short resnet20 run on synthetic data (10 classes), shared with other test modules."""
+    return trained_run
 
 
 def test_finetune_to_three_classes_then_evaluate_and_predict(capsys, tmp_path, parent):
@@ -42,7 +37,7 @@ def test_finetune_to_three_classes_then_evaluate_and_predict(capsys, tmp_path, p
     assert result["status"] == "completed" and result["arch"] == "resnet20"
     assert "skipped 1 non-image file in train/" in err
     run_dir = result["run_dir"]
-    assert os.path.basename(run_dir).startswith("p-ft-folder-")
+    assert os.path.basename(run_dir).startswith(f"{parent.name}-ft-folder-")
     config = json.loads(open(os.path.join(run_dir, "config.json")).read())
     assert config["parent"] == str(parent / "final.pt") and config["train"]["freeze"] == "backbone"
 

@@ -30,14 +30,9 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("sec")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "100", "--batch-size", "50",
-              "--epochs", "1", "--device", "cpu", "--run-dir", str(root), "--name", "t"])
-    assert exit_info.value.code == 0
-    return root / "t"
+@pytest.fixture
+def trained(trained_run) -> Path:
+    return trained_run
 
 
 def poisoned_run(tmp: Path, trained: Path, marker: Path, which: str) -> Path:

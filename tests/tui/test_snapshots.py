@@ -99,8 +99,7 @@ def test_setup_screen(snap_compare, app_env, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=settle)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_training_screen_fed_canned_events(snap_compare, app_env, size):
+def training_screen_with_canned_events(*keys: str):
     async def run_before(pilot):
         await settle(pilot)
         app = pilot.app
@@ -108,24 +107,21 @@ def test_training_screen_fed_canned_events(snap_compare, app_env, size):
         await pilot.pause()
         for event in canned_events():
             app.on_trainer_event(TrainerEvent(event))
+        if keys:
+            await pilot.press(*keys)
         await pilot.pause()
 
-    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_training_screen_fed_canned_events(snap_compare, app_env, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=training_screen_with_canned_events())
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_training_confusion_tab(snap_compare, app_env, size):
-    async def run_before(pilot):
-        await settle(pilot)
-        app = pilot.app
-        await app.push_screen(TrainingScreen())
-        await pilot.pause()
-        for event in canned_events():
-            app.on_trainer_event(TrainerEvent(event))
-        await pilot.press("3")
-        await pilot.pause()
-
-    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=training_screen_with_canned_events("3"))
 
 
 def write_run(root: Path, name: str, status: str, epochs_done: int, epochs: int, test_acc, val_acc, day: int) -> None:

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual_plotext import PlotextPlot
 
-from ..live import EpochRow
+from core.events import EpochEnded
 
 
 class Curves(Horizontal):
@@ -22,7 +22,7 @@ class Curves(Horizontal):
     def on_mount(self) -> None:
         self.show([])
 
-    def show(self, rows: list[EpochRow]) -> None:
+    def show(self, rows: list[EpochEnded]) -> None:
         loss = self.query_one("#loss-plot", PlotextPlot)
         acc = self.query_one("#acc-plot", PlotextPlot)
         for plot, title in ((loss, "loss"), (acc, "accuracy %")):
