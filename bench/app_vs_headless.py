@@ -13,7 +13,6 @@ Prints JSON lines: the machine, each run, then the ratio app / headless (target 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys

@@ -33,7 +33,7 @@ def bare_images_per_sec(cfg, steps: int, warmup: int) -> float:
     from core.evaluate import autocast_context
     from core.models import create_model
     from core.optim import build_optimizer
-    from core.train import resolve_precision, use_channels_last
+    from core.devices import resolve_precision, use_channels_last
 
     device = resolve_device(cfg.device)
     _, amp = resolve_precision(cfg.precision, device)

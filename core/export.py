@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from .atomic import atomic_save
 from .checkpoint import FORMAT, load_checkpoint, resolve_checkpoint, strip_compile_prefix

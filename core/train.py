@@ -25,17 +25,14 @@ from . import runs
 from .checkpoint import (
     FINAL,
     LAST,
-    epoch_checkpoints,
     keep_epoch_copy,
-    load_checkpoint,
     require_safe_torch,
-    resolve_checkpoint,
     save_checkpoint,
 )
 from .config import TrainConfig, check_paths, validate_config
 from .control import TrainControl
 from .data import Augment, DataBundle, Normalize, TrainStream, load_data
-from .devices import resolve_device
+from .devices import is_out_of_memory, resolve_device, resolve_precision, use_channels_last
 from .errors import Cancelled, CheckpointError, UserError
 from .evaluate import EvalResult, EvalStopped, autocast_context, evaluate
 from .finetune import frozen_modules, load_backbone, read_parent
@@ -54,22 +51,10 @@ from .events import (
 )
 from .models import create_model, list_models
 from .optim import build_optimizer, build_schedule, build_scheduler
-
-# Options that may differ on --resume; everything else comes from the run's own config.
-RESUME_OVERRIDES = frozenset({"epochs", "device", "progress_interval", "compile", "keep_last"})
-
+from .resume import RESUME_OVERRIDES, ResumePoint, resume_config, rng_state, set_rng_state  # noqa: F401 - re-exported
 
 class NonFiniteLoss(Exception):
     pass
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, or the RuntimeErrors other backends raise when an allocation fails."""
-    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
-    if oom is not None and isinstance(error, oom):
-        return True
-    text = str(error)
-    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
 @dataclass
@@ -85,33 +70,12 @@ class RunResult:
     error: str | None = None
 
 
-def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.dtype | None]:
-    """The autocast dtype (None = plain fp32) for a --precision value on a device."""
-    if precision == "auto":
-        if device.type == "cuda":
-            return ("bf16", torch.bfloat16) if torch.cuda.is_bf16_supported() else ("fp16", torch.float16)
-        return "fp32", None
-    if precision == "fp32":
-        return "fp32", None
-    if precision == "fp16" and device.type != "cuda":
-        raise UserError(f"--precision fp16 needs a CUDA device (got {device}); use bf16 or fp32")
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise UserError(f"--precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
-    return precision, (torch.bfloat16 if precision == "bf16" else torch.float16)
-
-
 def _check_class_count(expected: int, classes: list[str]) -> None:
     if expected != len(classes):
         raise UserError(
             f"--num-classes {expected} does not match the {len(classes)} classes of the data "
             f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''})"
         )
-
-
-def use_channels_last(setting: str, device: torch.device) -> bool:
-    """auto = on for CUDA and CPU: NHWC convolutions measured 18-33% faster on this project's 2-core CPU
-    (resnet20/56/18) and are the fast layout for cuDNN with bf16; MPS keeps NCHW."""
-    return setting == "on" or (setting == "auto" and device.type in ("cuda", "cpu"))
 
 
 def check_config(cfg: TrainConfig, paths: bool = True) -> None:
@@ -121,79 +85,6 @@ def check_config(cfg: TrainConfig, paths: bool = True) -> None:
         errors = check_paths(cfg)
     if errors:
         raise UserError(str(errors[0]))
-
-
-@dataclass
-class ResumePoint:
-    cfg: TrainConfig
-    ckpt: dict
-    run_dir: Path
-    source: Path  # the file it resumes from: last.pt, or a kept epoch_NNNN.pt if last.pt is unusable
-    warning: str = ""
-
-
-def _load_resumable(path: Path) -> dict:
-    ckpt = load_checkpoint(path)
-    if ckpt.get("kind") != "last":
-        raise CheckpointError(f"{path.name} holds no training state")
-    return ckpt
-
-
-def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> ResumePoint:
-    """Where the run at ``run_dir`` continues from: its config with the allowed overrides, and its state.
-
-    last.pt is used when it loads; if it is corrupt, the newest kept epoch_NNNN.pt that loads is used
-    instead (with a warning); if none does, the error names last.pt's problem.
-    """
-    path = Path(run_dir).expanduser()
-    if not path.is_dir() or not (path / runs.CONFIG).is_file():
-        raise CheckpointError(f"--resume {path}: not a run directory (expected {runs.CONFIG} and {LAST} in it)")
-    ckpt_path = resolve_checkpoint(path, prefer=(LAST,))
-    warning = ""
-    try:
-        ckpt = _load_resumable(ckpt_path)
-    except CheckpointError as first_error:
-        for kept in reversed(epoch_checkpoints(path)):
-            try:
-                ckpt = _load_resumable(kept)
-            except CheckpointError:
-                continue
-            warning = f"{ckpt_path.name} is unusable ({first_error}); resuming from {kept.name}"
-            ckpt_path = kept
-            break
-        else:
-            raise CheckpointError(f"--resume {path}: {first_error}") from None
-    overrides = dict(overrides or {})
-    bad = sorted(set(overrides) - RESUME_OVERRIDES)
-    if bad:
-        opts = ", ".join("--" + b.replace("_", "-") for b in bad)
-        allowed = ", ".join("--" + o.replace("_", "-") for o in sorted(RESUME_OVERRIDES - {"progress_interval"}))
-        raise UserError(f"{opts} cannot change on --resume (the run's config fixes it); these can: {allowed}")
-    cfg = TrainConfig.from_dict(ckpt["config"]).replace(**overrides)
-    done = int(ckpt["epoch"])
-    mid_epoch = ckpt.get("partial") is not None
-    if cfg.epochs < done or (cfg.epochs == done and not mid_epoch):
-        raise UserError(
-            f"--resume {path}: the run has already finished {done} epoch{'s' if done != 1 else ''}"
-            f" (of {cfg.epochs}); pass --epochs N with N > {done} to train further"
-        )
-    return ResumePoint(cfg, ckpt, path, ckpt_path, warning)
-
-
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    return {
-        "python": random.getstate(),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-    }
-
-
-def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and state.get("cuda") and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class _Trainer:
@@ -343,7 +234,7 @@ class _Trainer:
                 self.scaler.load_state_dict(ckpt["scaler"])
             if not self.stream.load_state_dict(ckpt["stream"], reseed=self.cfg.seed + 1 + int(ckpt["epoch"])):
                 self.sink(Notice("the run moved to another kind of device: augmentations continue from a new seed"))
-            _set_rng_state(ckpt["rng"], self.device)
+            set_rng_state(ckpt["rng"], self.device)
         except (KeyError, ValueError, RuntimeError, TypeError) as e:
             raise CheckpointError(f"--resume {self.run_dir}: the checkpoint's training state is unusable ({e})") from None
         self.epochs_done = int(ckpt["epoch"])
@@ -425,7 +316,7 @@ class _Trainer:
             "global_step": self.global_step,
             "stream": self.stream.state_dict(),
             "partial": partial,
-            "rng": _rng_state(self.device),
+            "rng": rng_state(self.device),
             "best_val_acc": self.best_val_acc,
             "train_seconds": self.train_seconds,
         }

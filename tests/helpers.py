@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.data import DataBundle, ImageSet
+from core.data import DataBundle
 from core.data.synthetic import make_synthetic
 
 

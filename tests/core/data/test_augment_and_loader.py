@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from core.data import Augment, ImageSet, Normalize, TrainStream
+from core.data import Augment, Normalize, TrainStream
 from core.data.augment import random_crop, random_flip, random_rotate
 from core.data.synthetic import make_synthetic
 
