@@ -33,6 +33,7 @@ FitFn = Callable[..., Any]
 class ResnetTui(App):
     CSS_PATH = "app.tcss"
     TITLE = "resnet-tui"
+    progress_interval = 0.1  # seconds between batch progress messages: about 10 screen updates a second
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
@@ -112,7 +113,7 @@ class ResnetTui(App):
         self.control = TrainControl()
         self.is_training = True
         self._show_training_screen()
-        self._train(cfg.replace(progress_interval=0.1), resume, self.control)
+        self._train(cfg.replace(progress_interval=self.progress_interval), resume, self.control)
 
     def resume_run(self, path: str | Path) -> None:
         self.start_run(TrainConfig(), resume=path)
