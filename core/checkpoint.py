@@ -76,6 +76,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                 f"refusing to load {p}: it asks to run or build {refused}, which a weights-only load never does"
             ) from None
         raise CheckpointError(f"{p} is corrupt or not a checkpoint ({_first_line(e)})") from None
+    except MemoryError:
+        raise CheckpointError(f"not enough memory to load {p} ({p.stat().st_size / 2**20:.1f} MiB)") from None
     except Exception as e:  # noqa: BLE001
         # Random or truncated bytes reach the weights-only unpickler as arbitrary opcodes and fail in
         # arbitrary ways (IndexError, TypeError, struct.error, ...). Nothing ran: weights_only forbids

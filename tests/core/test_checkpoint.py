@@ -142,3 +142,16 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
     os.umask(umask)
     save_checkpoint(tmp_path / "c.pt", {"v": 1})
     assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_running_out_of_memory_while_loading_is_not_called_corrupt(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"v": 1})
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(torch, "load", no_memory)
+    with pytest.raises(CheckpointError, match="not enough memory to load") as err:
+        load_checkpoint(path)
+    assert "corrupt" not in str(err.value)
