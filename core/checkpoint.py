@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +105,7 @@ def strip_compile_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     out = {}
     for k, v in state.items():
         for prefix in ("_orig_mod.", "module."):
-            if k.startswith(prefix):
-                k = k[len(prefix) :]
+            k = k.removeprefix(prefix)
         out[k] = v
     return out
 

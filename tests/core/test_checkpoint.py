@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import errno
 import os
-import random
 import pickle
+import random
 
 import pytest
 import torch
 
 from core import checkpoint
 from core.atomic import atomic_save, remove_stale_temps
-from core.checkpoint import load_checkpoint, require_safe_torch, resolve_checkpoint, save_checkpoint
+from core.checkpoint import (
+    load_checkpoint,
+    require_safe_torch,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from core.errors import CheckpointError
 
 
