@@ -60,14 +60,12 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     atomic_save(path, lambda fh: torch.save(payload, fh))
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a resnet-tui checkpoint, weights-only; CheckpointError with a one-line reason otherwise."""
+def weights_only_load(p: Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(p, weights_only=True)`` with every failure turned into a one-line CheckpointError:
+    a file that asks to run code is *refused* (naming the global it wanted), anything else is *corrupt*."""
     require_safe_torch()
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"no checkpoint file at {p}")
     try:
-        obj = torch.load(p, map_location=map_location, weights_only=True)
+        return torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         refused = _refused_global(e)
         if refused:
@@ -82,6 +80,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         # arbitrary ways (IndexError, TypeError, struct.error, ...). Nothing ran: weights_only forbids
         # it, so any failure here means the file is damaged, not dangerous.
         raise CheckpointError(f"{p} is corrupt or truncated and cannot be loaded ({_first_line(e)})") from None
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a resnet-tui checkpoint, weights-only; CheckpointError with a one-line reason otherwise."""
+    require_safe_torch()
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"no checkpoint file at {p}")
+    obj = weights_only_load(p, map_location)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{p} is not a resnet-tui checkpoint (no {FORMAT!r} format tag)")
     return obj

@@ -66,11 +66,12 @@ def load_imagenet_weights(name: str, path: str | Path | None = None, download: b
             f"no ImageNet weights for {name}: torchvision expects {cached.name} in {cached.parent} "
             f"(download {url} there, or pass --weights PATH)"
         )
+    from ..checkpoint import weights_only_load
+
     try:
-        state = torch.load(target, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable or unsafe file is reported the same way
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"cannot use {target} as {name} weights ({first})") from None
+        state = weights_only_load(target)  # an unsafe file is refused as such, a damaged one called corrupt
+    except CheckpointError as e:
+        raise CheckpointError(f"{e} (given as {name} weights)") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a resnet-tui checkpoint of a tv-* model
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

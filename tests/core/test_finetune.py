@@ -53,10 +53,17 @@ def test_linear_probe_trains_only_the_new_head(tmp_path, parent_run):
 
 def test_last_stage_policy_and_backbone_lr(tmp_path, parent_run):
     folder = build_image_folder(tmp_path / "pets")
-    result = fit(finetune_cfg(tmp_path, parent_run, folder, freeze="stages:1", backbone_lr_mult=0.5))
+    result = fit(finetune_cfg(tmp_path, parent_run, folder, freeze="stages:1", backbone_lr_mult=0.5, schedule="constant"))
     before, after = weights(parent_run / "final.pt"), weights(result.run_dir / "final.pt")
     assert all(torch.equal(after[k], before[k]) for k in after if k.startswith(("stem.", "layer1.", "layer2.")))
     assert any(not torch.equal(after[k], before[k]) for k in after if k.startswith("layer3.") and "weight" in k)
+    # the optimiser holds only the trainable parts: the head at --lr, layer3 at half of it
+    groups = load_checkpoint(result.run_dir / "last.pt")["optimizer"]["param_groups"]
+    model = create_model("resnet20", 3)
+    per_lr: dict[float, int] = {}
+    for g in groups:
+        per_lr[g["lr"]] = per_lr.get(g["lr"], 0) + len(g["params"])
+    assert per_lr == {0.05: len(list(model.fc.parameters())), 0.025: len(list(model.layer3.parameters()))}
 
 
 def test_full_finetune_changes_everything_and_starts_fresh(tmp_path, parent_run):
@@ -64,8 +71,14 @@ def test_full_finetune_changes_everything_and_starts_fresh(tmp_path, parent_run)
     result = fit(finetune_cfg(tmp_path, parent_run, folder, epochs=1))
     last = load_checkpoint(result.run_dir / "last.pt")
     assert last["epoch"] == 1 and last["global_step"] == 3  # 18 images / 6: the count starts at zero
+    assert last["scheduler"]["last_epoch"] == 3 and last["train_seconds"] < 60  # the parent's counters are not carried
+    assert all(len(s) > 0 for s in last["optimizer"]["state"].values()) and len(last["optimizer"]["state"]) == len(
+        list(create_model("resnet20", 3).parameters())
+    )  # a fresh optimiser over every parameter
     before, after = weights(parent_run / "final.pt"), weights(result.run_dir / "final.pt")
-    assert not torch.equal(after["stem.0.weight"], before["stem.0.weight"])
+    unchanged = [k for k in before if k not in HEAD_KEYS and torch.equal(after[k], before[k])]
+    assert unchanged == [], f"a full fine-tune left these as they were: {unchanged}"
+    assert after["fc.weight"].shape == (3, 64) and before["fc.weight"].shape == (10, 64)
 
 
 def test_checkpoint_of_another_arch_is_refused_before_writing(tmp_path, parent_run):
@@ -169,9 +182,21 @@ def test_malicious_weights_never_execute(tmp_path):
 
     bad = tmp_path / "evil.pth"
     torch.save({"conv1.weight": Evil()}, bad)
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match=r"refusing to load .*evil.pth: it asks to run or build posix.system"):
         load_imagenet_weights("tv-resnet18", bad)
     assert not marker.exists()
+    torch.load(bad, weights_only=False)  # the control: an unsafe load really runs the payload
+    assert marker.exists()
+
+
+def test_damaged_weights_are_called_corrupt_not_unsafe(tmp_path):
+    from core.models.torchvision_resnet import load_imagenet_weights
+
+    path, _ = tv_weights_file(tmp_path)
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="corrupt") as err:
+        load_imagenet_weights("tv-resnet18", path)
+    assert "refusing" not in str(err.value)
 
 
 def test_pretrained_only_for_torchvision_models():

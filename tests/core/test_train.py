@@ -198,15 +198,50 @@ def test_existing_explicit_name_is_refused(tmp_path):
         fit(config(tmp_path, epochs=1), data=tiny_bundle())
 
 
-@pytest.mark.parametrize("optimizer,schedule", [("sgd", "cosine"), ("adam", "multistep"), ("adamw", "constant")])
-def test_optimizers_and_schedules_train(tmp_path, optimizer, schedule):
+# lr factor expected at a few global steps: 256 images / 32 = 8 steps an epoch, 2 epochs, warm-up 0.5 epoch = 4 steps
+# (linear (s+1)/5 during warm-up), written out here independently of core.optim.
+SCHEDULES = {
+    "cosine": {1: 0.4, 3: 0.8, 4: 1.0, 10: 0.5, 16: 0.0},
+    "multistep": {1: 0.4, 4: 1.0, 7: 1.0, 8: 0.01, 16: 0.01},  # default milestones 50%/75% of 2 epochs: both at epoch 1
+    "constant": {1: 0.4, 3: 0.8, 4: 1.0, 16: 1.0},
+}
+
+
+@pytest.mark.parametrize("optimizer,schedule,cls", [("sgd", "cosine", torch.optim.SGD), ("adam", "multistep", torch.optim.Adam),
+                                                    ("adamw", "constant", torch.optim.AdamW)])
+def test_optimizers_and_schedules_train(tmp_path, monkeypatch, optimizer, schedule, cls):
+    from core import train
+
+    built = []
+    real = train.build_optimizer
+    monkeypatch.setattr(train, "build_optimizer", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
     lr = 0.05 if optimizer == "sgd" else 1e-3
     cfg = config(tmp_path, optimizer=optimizer, schedule=schedule, lr=lr, warmup_epochs=0.5, label_smoothing=0.1)
-    assert fit(cfg, data=tiny_bundle()).status == "completed"
+    rec = Recorder()
+    assert fit(cfg, rec, data=tiny_bundle()).status == "completed"
+    assert type(built[0]) is cls
+    lrs = {e.global_step: e.lr for e in rec.of(BatchProgress)}
+    assert {s: lrs[s] for s in SCHEDULES[schedule]} == pytest.approx({s: lr * f for s, f in SCHEDULES[schedule].items()}, abs=1e-9)
 
 
-def test_bf16_autocast_on_cpu(tmp_path):
-    assert fit(config(tmp_path, precision="bf16", epochs=1), data=tiny_bundle()).status == "completed"
+def test_bf16_autocast_on_cpu(tmp_path, monkeypatch):
+    from core.models.base import Classifier
+
+    seen = set()
+    real = Classifier.forward
+
+    def forward(self, x):
+        out = real(self, x)
+        if torch.is_grad_enabled():  # training steps
+            seen.add((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"), out.dtype))
+        return out
+
+    monkeypatch.setattr(Classifier, "forward", forward)
+    rec = Recorder()
+    assert fit(config(tmp_path, precision="bf16", epochs=1), rec, data=tiny_bundle()).status == "completed"
+    assert seen == {(True, torch.bfloat16, torch.bfloat16)}
+    assert rec.of(RunStarted)[0].precision == "bf16"
+    assert json.loads((tmp_path / "runs" / "t" / "config.json").read_text())["precision"] == "bf16"
 
 
 def test_fp16_needs_cuda(tmp_path):
@@ -238,18 +273,34 @@ def test_pause_resume_and_save_now(tmp_path):
 
 
 def test_stop_while_paused_is_immediate(tmp_path):
+    import time
+
     from core.control import TrainControl
 
     control = TrainControl()
+    asked = {}
+
+    def stop_now():
+        asked["at"] = time.perf_counter()
+        control.request_stop()
 
     def sink(event):
         if isinstance(event, BatchProgress) and event.global_step == 2:
             control.toggle_pause()
-            threading.Timer(0.2, control.request_stop).start()
+            threading.Timer(0.2, stop_now).start()
 
-    result = fit(config(tmp_path, epochs=1), sink, control=control, data=tiny_bundle())
-    assert result.status == "stopped"
-    assert load_checkpoint(result.run_dir / "last.pt")["partial"]["seen"] == 64
+    done = {}
+    worker = threading.Thread(
+        target=lambda: done.update(result=fit(config(tmp_path, epochs=1), sink, control=control, data=tiny_bundle()),
+                                   at=time.perf_counter()),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "a stop while paused never ended the run"
+    assert done["result"].status == "stopped"
+    assert done["at"] - asked["at"] < 3.0  # no waiting for an un-pause: only the checkpoint save
+    assert load_checkpoint(done["result"].run_dir / "last.pt")["partial"]["seen"] == 64
 
 
 def test_metrics_rows_keep_the_confusion_matrix(tmp_path):

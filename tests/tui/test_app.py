@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from textual.widgets import Button, DataTable, Input, Label, Select
 
+from core.checkpoint import load_checkpoint
 from core.config import TrainConfig
 from core.runs import read_metrics
 from tui.app import ResnetTui
@@ -126,8 +128,11 @@ async def test_pause_stop_then_resume_from_the_runs_screen(tmp_path):
         await wait_until(pilot, lambda: app.live.status == "stopped")
         await app.workers.wait_for_complete()
         run = tmp_path / "runs" / "sr"
-        assert (run / "last.pt").is_file()
         assert json.loads((run / "run.json").read_text())["status"] == "stopped"
+        # last.pt holds the very batch the run was paused (and then stopped) at, not the starting state
+        (paused,) = [n for n in app.live.notices if n.startswith("paused at")]
+        epoch, batch = (int(v) for v in re.match(r"paused at epoch (\d+), batch (\d+)/10", paused).groups())
+        assert_stopped_mid_epoch(run, epoch, batch)
 
         await pilot.press("r")
         await pilot.pause()
@@ -156,7 +161,18 @@ async def test_quit_while_training_stops_cleanly_and_saves(tmp_path):
         await wait_until(pilot, lambda: not app.is_running or app.live.status == "stopped")
     run = tmp_path / "runs" / "q"
     assert json.loads((run / "run.json").read_text())["status"] == "stopped"
-    assert (run / "last.pt").is_file()
+    assert_stopped_mid_epoch(run)
+
+
+def assert_stopped_mid_epoch(run: Path, epoch: int | None = None, batch: int | None = None) -> None:
+    """last.pt holds a stop inside an epoch (600 images, batch 60: 10 batches an epoch), not the starting state."""
+    last = load_checkpoint(run / "last.pt")
+    part = last["partial"]
+    assert last["global_step"] > 0 and part is not None and part["seen"] > 0, (last["global_step"], part)
+    done_in_epoch = last["global_step"] - 10 * last["epoch"]
+    assert part["seen"] == 60 * done_in_epoch and 0 < done_in_epoch <= 10
+    if epoch is not None:
+        assert (last["epoch"] + 1, done_in_epoch) == (epoch, batch)
 
 
 async def test_runs_screen_opens_and_deletes_a_run(tmp_path):

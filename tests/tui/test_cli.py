@@ -81,7 +81,7 @@ def test_train_json_resume_evaluate_predict(capsys, tmp_path):
     assert code == 2 and "is not a file" in err
 
 
-def test_evaluate_and_predict_refuse_malicious_checkpoints(capsys, tmp_path):
+def test_evaluate_predict_and_resume_refuse_malicious_checkpoints(capsys, tmp_path):
     marker = tmp_path / "pwned"
 
     class Evil:
@@ -90,12 +90,19 @@ def test_evaluate_and_predict_refuse_malicious_checkpoints(capsys, tmp_path):
 
     bad = tmp_path / "final.pt"
     torch.save({"format": "resnet-tui/1", "model": Evil()}, bad)
+    run_dir = tmp_path / "run"  # looks like a run (config.json + last.pt), so resume really loads last.pt
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"train": {"arch": "simplecnn"}}))
+    torch.save({"format": "resnet-tui/1", "kind": "last", "model": Evil()}, run_dir / "last.pt")
     img = tmp_path / "x.png"
     write_image(img, (1, 2, 3))
-    for args in (("evaluate", bad), ("predict", bad, img), ("train", "--resume", tmp_path)):
+    for args in (("evaluate", bad), ("predict", bad, img), ("train", "--resume", run_dir)):
         code, _, err = run(capsys, *args)
-        assert code == 2 and err.startswith("Error: ") and len(err.strip().splitlines()) == 1
+        assert code == 2 and err.startswith("Error: ") and len(err.strip().splitlines()) == 1, err
+        assert "refusing to load" in err and "posix.system" in err, err
     assert not marker.exists()
+    torch.load(run_dir / "last.pt", weights_only=False)  # the control: an unsafe load runs the payload
+    assert marker.exists()
 
 
 def test_preset_then_overrides(capsys, tmp_path):
@@ -136,7 +143,8 @@ def test_data_download_then_train_on_it(capsys, tmp_path, fake_cifar, monkeypatc
     monkeypatch.setattr(cifar10, "URL", fake_cifar["archive"].as_uri())
     data = tmp_path / "data"
     code, out, err = run(capsys, "data", "download", "--data", data)
-    assert code == 0, err and "ready" in out
+    assert code == 0, err
+    assert f"CIFAR-10 ready in {data}: 100 train, 20 test images" in out
     code, out, err = run(capsys, "train", "--dataset", "cifar10", "--data", data, "--no-download", "--arch", "simplecnn",
                          "--epochs", "1", "--batch-size", "20", "--device", "cpu", "--run-dir", tmp_path / "runs", "--json")
     assert code == 0, err

@@ -77,7 +77,11 @@ def test_malicious_torchvision_weights_never_execute(capsys, tmp_path):
     torch.save({"conv1.weight": Payload(marker)}, tmp_path / "evil.pth")
     code, _, err = run(capsys, "train", "--arch", "tv-resnet18", "--weights", tmp_path / "evil.pth", "--dataset",
                        "folder", "--data", build_image_folder(tmp_path / "d"), "--run-dir", tmp_path / "runs")
-    assert code == 2 and not marker.exists() and not (tmp_path / "runs").exists()
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "refusing to load" in err and "evil.pth" in err and "posix.system" in err, err
+    assert not marker.exists() and not (tmp_path / "runs").exists()
+    torch.load(tmp_path / "evil.pth", weights_only=False)  # the control: an unsafe load really runs the payload
+    assert marker.exists()
 
 
 def test_a_poisoned_data_cache_is_a_miss_not_an_execution(tmp_path):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 import torch.nn.functional as F
 
-from core.data import Augment, Normalize, TrainStream
+from core.data import Augment, ImageSet, Normalize, TrainStream
 from core.data.augment import random_crop, random_flip, random_rotate
 from core.data.synthetic import make_synthetic
 
@@ -37,17 +40,56 @@ def test_random_flip_flips_about_half_exactly():
     assert 150 < sum(flipped) < 250
 
 
-def test_rotation_keeps_shape_and_small_angles_change_little():
-    x = torch.rand(4, 3, 16, 16)
-    out = random_rotate(x, 10.0, torch.Generator().manual_seed(0))
+def _blob(size: int = 33, at: tuple[float, float] = (16.0, 28.0)) -> torch.Tensor:
+    """A soft bright spot away from the centre: its position after rotation shows the angle used."""
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij")
+    return torch.exp(-((ys - at[0]) ** 2 + (xs - at[1]) ** 2) / 2.0).float()
+
+
+def _spot_angle(img: torch.Tensor) -> float:
+    """Angle (degrees) of the brightness centroid around the image centre."""
+    size = img.shape[-1]
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij")
+    w = img.double().clamp_min(0)
+    c = (size - 1) / 2
+    cy, cx = float((w * ys).sum() / w.sum()) - c, float((w * xs).sum() / w.sum()) - c
+    return math.degrees(math.atan2(cy, cx))
+
+
+def test_rotation_turns_each_image_by_its_own_angle_within_the_range():
+    x = _blob().expand(12, 3, 33, 33).clone()
+    out = random_rotate(x, 30.0, torch.Generator().manual_seed(0))
     assert out.shape == x.shape
-    assert (out - x).abs().mean() < 0.4
+    # the angles the generator drew, the same way random_rotate draws them
+    drawn = ((torch.rand(12, generator=torch.Generator().manual_seed(0)) * 2 - 1) * 30.0).tolist()
+    before = _spot_angle(x[0, 0])
+    turned = [_spot_angle(o[0]) - before for o in out]
+    assert all(abs(t) <= 30.5 for t in turned)
+    # the spot moved by the drawn angle (in one consistent direction), image by image
+    sign = 1.0 if turned[0] * drawn[0] > 0 else -1.0
+    assert turned == pytest.approx([sign * d for d in drawn], abs=1.0)
+    assert max(drawn) - min(drawn) > 20  # the images really got different angles
+    # the same channels move together, and the spot keeps (about) its brightness
+    assert torch.allclose(out[:, 0], out[:, 2])
+    assert out.sum(dim=(2, 3)) == pytest.approx(x.sum(dim=(2, 3)), rel=0.05)
 
 
 def test_normalize_uses_given_stats():
     x = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
     out = Normalize((0.5, 0.5, 0.5), (0.25, 0.5, 1.0), torch.device("cpu"))(x)
     assert torch.allclose(out[0, :, 0, 0], torch.tensor([2.0, 1.0, 0.5]))
+
+
+def indexed(n: int) -> ImageSet:
+    """Image i carries its index in its pixels (low byte, high byte), so batches can be traced back."""
+    idx = torch.arange(n)
+    images = torch.zeros(n, 3, 4, 4, dtype=torch.uint8)
+    images[:, 0], images[:, 1] = (idx % 256).view(n, 1, 1).to(torch.uint8), (idx // 256).view(n, 1, 1).to(torch.uint8)
+    return ImageSet(images, idx % 10)
+
+
+def traced(x: torch.Tensor) -> list[int]:
+    return (x[:, 0, 0, 0].round().long() + 256 * x[:, 1, 0, 0].round().long()).tolist()
 
 
 def test_stream_is_seeded_and_covers_the_data():
@@ -59,9 +101,26 @@ def test_stream_is_seeded_and_covers_the_data():
     xb = [x for x, _ in b.epoch_batches()]
     assert len(xa) == 3 == a.steps_per_epoch  # 100 // 32, last partial batch dropped
     assert all(torch.equal(p, q) for p, q in zip(xa, xb))
-    plain = TrainStream(tr, 25, Augment(0, False, 0), norm, seed=0)
-    seen = torch.cat([y for _, y in plain.epoch_batches()])
-    assert len(seen) == 100
+    c = TrainStream(tr, 32, Augment(), norm, seed=4)
+    assert not torch.equal(next(iter(c.epoch_batches()))[0], xa[0])
+
+    # every image exactly once per epoch (no replacement), in a new order each epoch
+    data = indexed(300)
+    identity = Normalize((0.0,) * 3, (1 / 255,) * 3, torch.device("cpu"))  # x -> x, so pixels read back as indices
+    plain = TrainStream(data, 25, Augment(0, False, 0), identity, seed=0)
+    epochs = []
+    for _ in range(3):
+        order = [i for x, y in plain.epoch_batches() for i in traced(x)]
+        assert sorted(order) == list(range(300))
+        epochs.append(order)
+    assert epochs[0] != epochs[1] != epochs[2]
+    # with a partial last batch dropped, the images used are still distinct
+    dropping = TrainStream(data, 64, Augment(0, False, 0), identity, seed=0)
+    used = [i for x, _ in dropping.epoch_batches() for i in traced(x)]
+    assert len(used) == 4 * 64 == len(set(used))
+    # labels travel with their images
+    for x, y in TrainStream(data, 50, Augment(0, False, 0), identity, seed=1).epoch_batches():
+        assert [i % 10 for i in traced(x)] == y.tolist()
 
 
 def test_stream_state_resumes_mid_epoch_exactly():

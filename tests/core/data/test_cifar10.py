@@ -163,3 +163,28 @@ def test_fit_stopped_while_loading_writes_nothing(image_folder, tmp_path):
     assert result.status == "stopped" and result.run_dir is None
     assert isinstance(events[-1], RunFinished) and events[-1].status == "stopped"
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_cifar10_run_normalises_with_the_cifar_statistics(fake_cifar, tmp_path, monkeypatch):
+    """The fake archive's pixels are uniform noise (their own mean and std are far from CIFAR's), so
+    only a run that really uses CIFAR10_MEAN/STD feeds the model values that map back to whole pixels."""
+    from core.config import TrainConfig
+    from core.data import CIFAR10_MEAN, CIFAR10_STD
+    from core.models.base import Classifier
+    from core.train import fit
+
+    root = tmp_path / "data"
+    root.mkdir()
+    os.link(fake_cifar["archive"], root / cifar10.ARCHIVE)
+    seen = []
+    real = Classifier.forward
+    monkeypatch.setattr(Classifier, "forward", lambda self, x: seen.append(x.detach().clone()) or real(self, x))
+    result = fit(TrainConfig(dataset="cifar10", data=str(root), download=False, arch="simplecnn", epochs=1,
+                             batch_size=20, crop_padding=0, flip=False, device="cpu", run_dir=str(tmp_path / "runs")))
+    assert result.status == "completed"
+    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    pixels = (seen[0] * std + mean) * 255
+    assert torch.allclose(pixels, pixels.round(), atol=1e-2) and pixels.min() >= -0.01 and pixels.max() <= 255.01
+    saved = torch.load(result.run_dir / "final.pt", weights_only=True)
+    assert tuple(saved["mean"]) == CIFAR10_MEAN and tuple(saved["std"]) == CIFAR10_STD

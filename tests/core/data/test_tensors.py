@@ -9,8 +9,16 @@ from core.data.tensors import CIFAR10_STD, ImageSet, balanced_subset, channel_st
 
 
 def labelled(n: int, classes: int = 10) -> ImageSet:
-    images = torch.arange(n, dtype=torch.int64).remainder(256).to(torch.uint8).view(n, 1, 1, 1).expand(n, 3, 4, 4).clone()
-    return ImageSet(images, torch.arange(n) % classes)
+    """Image i carries its own index (low byte in channel 0, high byte in channel 1), so splits can be traced."""
+    idx = torch.arange(n, dtype=torch.int64)
+    images = torch.zeros(n, 3, 4, 4, dtype=torch.uint8)
+    images[:, 0] = (idx % 256).to(torch.uint8).view(n, 1, 1)
+    images[:, 1] = (idx // 256).to(torch.uint8).view(n, 1, 1)
+    return ImageSet(images, idx % classes)
+
+
+def ids(data: ImageSet) -> list[int]:
+    return (data.images[:, 0, 0, 0].long() + 256 * data.images[:, 1, 0, 0].long()).tolist()
 
 
 def test_true_cifar_std_not_the_typo():
@@ -21,15 +29,16 @@ def test_validation_split_is_stratified_disjoint_and_seeded():
     data = labelled(1000)
     train, val = split_validation(data, 100, 10, seed=1)
     assert len(train) == 900 and len(val) == 100
-    assert val.class_counts(10) == [10] * 10
-    tr_ids = set(train.images[:, 0, 0, 0].tolist())
-    # ids repeat every 256 so compare the index sets through labels+values instead
-    assert len(train) + len(val) == len(data)
-    again, _ = split_validation(data, 100, 10, seed=1)
-    assert torch.equal(again.images, train.images)
-    other, _ = split_validation(data, 100, 10, seed=2)
-    assert not torch.equal(other.images, train.images)
-    assert tr_ids
+    assert val.class_counts(10) == [10] * 10 and train.class_counts(10) == [90] * 10
+    tr_ids, va_ids = ids(train), ids(val)
+    assert len(set(tr_ids)) == 900 and len(set(va_ids)) == 100  # no image twice
+    assert set(tr_ids).isdisjoint(va_ids) and set(tr_ids) | set(va_ids) == set(range(1000))
+    # every image keeps its own label
+    assert all(i % 10 == y for i, y in zip(tr_ids + va_ids, train.labels.tolist() + val.labels.tolist()))
+    again_tr, again_va = split_validation(data, 100, 10, seed=1)
+    assert ids(again_tr) == tr_ids and ids(again_va) == va_ids
+    _, other_va = split_validation(data, 100, 10, seed=2)
+    assert set(ids(other_va)) != set(va_ids)
 
 
 def test_validation_count_fraction_or_number():
