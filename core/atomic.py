@@ -32,11 +32,27 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _naming(error: OSError, target: Path) -> OSError:
+    """The same error (same errno, so the same OSError subclass) naming the file being written,
+    not its temp file or nothing at all (a failed write() or fsync() names no file)."""
+    if error.errno is None:
+        return error
+    named = OSError(error.errno, error.strerror or os.strerror(error.errno), str(target))
+    named.__cause__ = error
+    return named
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """Yield a binary file whose contents replace ``path`` only if the block finishes."""
+    """Yield a binary file whose contents replace ``path`` only if the block finishes.
+
+    Any OSError (read-only folder, disk full at write, fsync or rename) is raised naming ``path``.
+    """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARK}", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARK}", dir=target.parent)
+    except OSError as e:
+        raise _naming(e, target) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
@@ -44,9 +60,11 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _naming(e, target) from None
         raise
     _fsync_dir(target.parent)
 
@@ -67,11 +85,14 @@ def atomic_save(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> N
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:
-    """Append one line and make it durable before returning."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line.rstrip("\n") + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one line and make it durable before returning (an OSError names ``path``)."""
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line.rstrip("\n") + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as e:
+        raise _naming(e, Path(path)) from None
 
 
 def remove_stale_temps(directory: str | os.PathLike) -> list[Path]:

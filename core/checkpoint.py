@@ -55,9 +55,41 @@ def _refused_global(error: Exception) -> str | None:
     return match.group(1) if match else None
 
 
+class _WriteRecorder:
+    """A file wrapper that remembers the OSError of a failed write.
+
+    torch.save turns a failing write (a full disk) into a RuntimeError such as "[enforce fail at
+    inline_container.cc] unexpected pos"; with the recorded error the caller can say what happened.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fh, name)
+
+
+def _torch_save(payload: dict[str, Any], fh: Any) -> None:
+    recorder = _WriteRecorder(fh)
+    try:
+        torch.save(payload, recorder)
+    except RuntimeError:
+        if recorder.error is not None:
+            raise recorder.error from None
+        raise
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     payload = {"format": FORMAT, **payload}
-    atomic_save(path, lambda fh: torch.save(payload, fh))
+    atomic_save(path, lambda fh: _torch_save(payload, fh))
 
 
 def weights_only_load(p: Path, map_location: str | torch.device = "cpu") -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import subprocess
 import threading
 
 import pytest
@@ -47,10 +48,11 @@ def fail_save_at(monkeypatch, nth: int, error: OSError) -> None:
 
 def test_disk_full_at_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     # saves: 1 = the starting state, 2 = after epoch 1, 3 = after epoch 2 (fails)
-    fail_save_at(monkeypatch, 3, OSError(errno.ENOSPC, "No space left on device", "last.pt"))
+    fail_save_at(monkeypatch, 3, OSError(errno.ENOSPC, "No space left on device"))  # a failed write names no file
     result = fit(config(tmp_path), data=tiny_bundle())
     assert result.status == "failed"
     assert "No space left on device" in result.error and "MiB free" in result.error and "intact" in result.error
+    assert f"cannot write {result.run_dir / 'last.pt'}:" in result.error
     run = result.run_dir
     assert load_checkpoint(run / "last.pt")["epoch"] == 1
     assert not [p for p in os.listdir(run) if ".tmp-" in p]
@@ -64,17 +66,84 @@ def test_read_only_folder_at_save(tmp_path, monkeypatch):
     assert load_checkpoint(result.run_dir / "last.pt")["epoch"] == 0  # the starting state survives
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def _mount(*args: str) -> bool:
+    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs (a real filesystem that really fills up); skipped where mounting is not allowed."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or not _mount("-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)):
+        pytest.skip("needs root and mount (tmpfs); test_disk_full_at_save covers the same path with a patched save")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(disk, leave: int) -> None:
+    """Write until the disk is really full, then give ``leave`` bytes back (a save then fails part-way)."""
+    with open(disk / "filler", "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+    os.truncate(disk / "filler", os.path.getsize(disk / "filler") - leave)
+
+
+def test_really_full_disk_at_save(tmp_path, small_disk):
+    def sink(event):
+        if isinstance(event, EpochEnded) and event.epoch == 1:
+            # the end-of-epoch save comes next; it fails inside torch.save, part-way through the tensors
+            fill(small_disk, leave=(run_dir / "last.pt").stat().st_size // 2)
+
+    run_dir = small_disk / "runs" / "r"
+
+    result = fit(config(tmp_path, run_dir=str(small_disk / "runs")), sink, data=tiny_bundle())
+    assert result.status == "failed"
+    run = result.run_dir
+    assert f"cannot write {run / 'last.pt'}: No space left on device (0 MiB free)" in result.error, result.error
+    assert "previous checkpoint is intact" in result.error
+    assert load_checkpoint(run / "last.pt")["epoch"] == 0  # the state before the failed save
+    assert not [p for p in os.listdir(run) if ".tmp-" in p]
+    # space again: the run resumes and finishes, redoing the epoch whose save failed
+    (small_disk / "filler").unlink()
+    more = fit(TrainConfig(), data=tiny_bundle(), resume=run)
+    assert more.status == "completed" and [r["epoch"] for r in read_metrics(run)] == [1, 2, 3]
+
+
 def test_really_read_only_folder(tmp_path):
-    stop = threading.Event()
+    """The run folder turns read-only for real mid-run: a read-only bind mount as root (root ignores
+    file modes), chmod 0500 otherwise."""
+    run = tmp_path / "runs" / "r"
+    mounted = []
+
+    def make_read_only():
+        if os.geteuid() == 0:
+            if not (_mount("--bind", str(run), str(run)) and _mount("-o", "remount,bind,ro", str(run))):
+                pytest.skip("needs mount --bind; test_read_only_folder_at_save covers the same path with a patched save")
+            mounted.append(run)
+        else:
+            os.chmod(run, 0o500)
 
     def sink(event):
         if isinstance(event, EpochEnded) and event.epoch == 1:
-            os.chmod(tmp_path / "runs" / "r", 0o500)
+            make_read_only()
 
-    result = fit(config(tmp_path), sink, stop, data=tiny_bundle())
-    os.chmod(tmp_path / "runs" / "r", 0o700)
-    assert result.status == "failed" and "Permission denied" in result.error
+    try:
+        result = fit(config(tmp_path), sink, data=tiny_bundle())
+    finally:
+        for m in mounted:
+            subprocess.run(["umount", str(m)], check=False)
+        os.chmod(run, 0o700)
+    assert result.status == "failed", result
+    reason = "Read-only file system" if mounted else "Permission denied"
+    assert f"cannot write {run / 'last.pt'}: {reason}" in result.error, result.error
+    assert load_checkpoint(run / "last.pt")["epoch"] == 0
+    more = fit(TrainConfig(), data=tiny_bundle(), resume=run)
+    assert more.status == "completed" and [r["epoch"] for r in read_metrics(run)] == [1, 2, 3]
 
 
 def fake_oom_above(monkeypatch, limit: int) -> None:

@@ -53,12 +53,28 @@ def test_forward_backward_and_head_swap(name):
 
 @pytest.mark.parametrize("name", FAST)
 def test_batchnorm_everywhere_and_kaiming_init(name):
+    """Every convolution feeds straight into a BatchNorm of its width (so it needs no bias), and every
+    convolution starts from Kaiming-normal (fan-out) weights."""
     model = create_model(name)
-    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-    conv = max((m for m in model.modules() if isinstance(m, nn.Conv2d)), key=lambda m: m.weight.numel())
-    fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
-    expected = (2.0 / fan_out) ** 0.5
-    assert conv.weight.std().item() == pytest.approx(expected, rel=0.15)
+    calls = []
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.ReLU, nn.MaxPool2d)):
+            m.register_forward_hook(lambda mod, i, o: calls.append(mod))
+    model.eval()
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32))
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and len([c for c in calls if isinstance(c, nn.Conv2d)]) == len(convs)  # each used once
+    for i, call in enumerate(calls):
+        if isinstance(call, nn.Conv2d):
+            following = calls[i + 1] if i + 1 < len(calls) else None
+            assert isinstance(following, nn.BatchNorm2d) and following.num_features == call.out_channels, call
+            assert call.bias is None
+    for conv in convs:
+        if conv.weight.numel() < 400:
+            continue  # too few weights for a meaningful std
+        fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        assert conv.weight.std().item() == pytest.approx((2.0 / fan_out) ** 0.5, rel=0.15), conv
 
 
 @pytest.mark.parametrize("name", [n for n in FAST if n != "simplecnn"])
