@@ -68,6 +68,7 @@ class RunResult:
     train_seconds: float
     images_per_sec: float | None
     error: str | None = None
+    stopped_at: tuple[int, int, int] | None = None  # (epoch, batch, batches per epoch) of a mid-epoch stop
 
 
 def _check_class_count(expected: int, classes: list[str]) -> None:
@@ -115,6 +116,7 @@ class _Trainer:
         self.partial: dict[str, Any] | None = None
         self.resumed_from: Path | None = None
         self.last_checked_step = 0  # the loss is known finite up to here (CUDA checks at progress intervals)
+        self.stopped_at: tuple[int, int, int] | None = None
 
     # ---------------------------------------------------------------- preparation (no writes)
     def prepare(self) -> None:
@@ -499,6 +501,7 @@ class _Trainer:
 
             if self.stop.is_set():
                 self._save_last(partial_state(0.0, train_done))
+                self.stopped_at = (epoch, stream.batch_in_epoch, steps)
                 return "stopped"
             for x, y in ([] if train_done else stream.epoch_batches()):
                 first_compiled_step = self.compile_seconds is None and self.train_model is not self.model
@@ -579,6 +582,7 @@ class _Trainer:
                     self.train_seconds += elapsed
                     self.session_epochs.append((seen - seen_at_start, elapsed))
                     self._save_last(partial_state(elapsed))
+                    self.stopped_at = (epoch, batch, steps)
                     return "stopped"
 
             self._sync()
@@ -601,6 +605,7 @@ class _Trainer:
             except EvalStopped:
                 # Training of this epoch is done; resume redoes only its evaluation.
                 self._save_last(partial_state(0.0, done=True) | {"train_seconds": epoch_train})
+                self.stopped_at = (epoch, steps, steps)
                 return "stopped"
             eval_seconds = time.perf_counter() - eval_start
             self._train_mode()  # evaluate() restores plain train mode
@@ -733,6 +738,7 @@ class _Trainer:
                 train_seconds=self.train_seconds,
                 images_per_sec=self.images_per_sec(),
                 error=error,
+                stopped_at=self.stopped_at if status == "stopped" else None,
             )
             self.sink(
                 RunFinished(

@@ -248,8 +248,14 @@ def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bo
         print("stopped before training started; nothing was written", file=sys.stderr)
         return EXIT_SIGTERM if received and received[0] == signal.SIGTERM else EXIT_SIGINT
     if result.status == "stopped":
+        if result.stopped_at is not None:
+            epoch, batch, steps = result.stopped_at
+            where = f"at epoch {epoch}, batch {batch}/{steps}"
+        else:
+            done = result.epochs_completed
+            where = f"after {done} finished epoch{'s' if done != 1 else ''}"
         print(
-            f"stopped after {result.epochs_completed} finished epochs; state saved in {result.run_dir}/last.pt\n"
+            f"stopped {where}; state saved in {result.run_dir}/last.pt\n"
             f"resume with: resnet-tui train --resume {result.run_dir}",
             file=sys.stderr,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -166,31 +167,73 @@ def _spawn(args: list[str], cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_stops_after_the_batch_saves_and_resumes(tmp_path, sig, code):
-    runs = tmp_path / "runs"
-    args = ["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "2000", "--epochs", "2",
-            "--batch-size", "100", "--device", "cpu", "--run-dir", str(runs), "--name", "s"]
-    proc = _spawn(args, ROOT)
-    deadline = time.time() + 120
-    # wait for the first progress to be on disk (config written, training under way), then interrupt mid-epoch
-    while not (runs / "s" / "run.json").exists() and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == code, err
-    assert "resume with: resnet-tui train --resume" in err
-    assert "Traceback" not in err
-    from core.checkpoint import load_checkpoint
+SIGNAL_RUN = ["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "4000", "--epochs", "2",
+              "--batch-size", "200", "--device", "cpu", "--name", "s"]  # 20 batches of ~0.2 s an epoch
 
-    last = load_checkpoint(runs / "s" / "last.pt")
-    assert last["partial"] is not None or last["epoch"] >= 1
 
+def _start_and_wait_for_training(runs: Path) -> subprocess.Popen:
+    """Start a run and return once it trains: run.json is written just before the first batch."""
+    proc = _spawn([*SIGNAL_RUN, "--run-dir", str(runs)], ROOT)
+    deadline = time.time() + 180
+    while not (runs / "s" / "run.json").exists():
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else "no start"
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside the first epoch
+    return proc
+
+
+def _resume_to_the_end(runs: Path) -> None:
     proc = _spawn(["train", "--resume", str(runs / "s"), "--json"], ROOT)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert json.loads(out)["epochs_completed"] == 2
     rows = [json.loads(line) for line in (runs / "s" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_after_the_batch_saves_and_resumes(tmp_path, sig, code):
+    from core.checkpoint import load_checkpoint
+
+    runs = tmp_path / "runs"
+    proc = _start_and_wait_for_training(runs)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    # the message names the batch it stopped at, and last.pt holds exactly that batch
+    match = re.search(r"stopped at epoch (\d+), batch (\d+)/20; state saved in (\S+)/last.pt", err)
+    assert match, err
+    epoch, batch = int(match[1]), int(match[2])
+    assert f"resume with: resnet-tui train --resume {runs / 's'}" in err
+    last = load_checkpoint(runs / "s" / "last.pt")
+    assert last["epoch"] == epoch - 1 and last["global_step"] == 20 * (epoch - 1) + batch
+    assert last["partial"] is not None and last["partial"]["seen"] == 200 * batch and 0 < batch < 20
+    assert json.loads((runs / "s" / "run.json").read_text())["status"] == "stopped"
+    _resume_to_the_end(runs)
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_aborts_at_once_and_keeps_the_last_good_state(tmp_path):
+    from core.checkpoint import load_checkpoint
+
+    runs = tmp_path / "runs"
+    proc = _start_and_wait_for_training(runs)
+    proc.send_signal(signal.SIGINT)
+    # The second Ctrl-C once the first was handled (two signals sent at once merge into one), still
+    # inside the same batch, so the first one's save never starts.
+    for line in proc.stderr:
+        if line.startswith("stopping after this batch"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "aborted; last.pt (if any) holds the last finished epoch" in err and "Traceback" not in err
+    assert "stopped at epoch" not in err  # the first Ctrl-C's mid-epoch save never happened
+    status = json.loads((runs / "s" / "run.json").read_text())
+    assert status["status"] == "stopped" and "second Ctrl-C" in status["error"]
+    last = load_checkpoint(runs / "s" / "last.pt")
+    assert last["partial"] is None and last["global_step"] == 20 * last["epoch"]  # an epoch boundary, whole
+    assert not [p for p in os.listdir(runs / "s") if ".tmp-" in p]
+    _resume_to_the_end(runs)
