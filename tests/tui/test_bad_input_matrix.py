@@ -4,7 +4,9 @@ no traceback, and writes nothing (the folder tree is the same before and after).
 from __future__ import annotations
 
 import io
+import struct
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,25 @@ def text_file(tmp: Path) -> Path:
     return tmp / "notes.txt"
 
 
+def write_bomb(path: Path) -> Path:
+    """A decompression bomb: an 8x8 PNG whose header claims 20000x20000 pixels (valid CRC, under 100 bytes)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 40, 40)).save(buf, "PNG")
+    data = buf.getvalue()
+    header = struct.pack(">II", 20000, 20000) + data[24:29]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data[:16] + header + struct.pack(">I", zlib.crc32(b"IHDR" + header)) + data[33:])
+    return path
+
+
+def bomb_folder(tmp: Path) -> Path:
+    folder = build_image_folder(tmp / "bombs")
+    write_bomb(folder / "train" / "cat" / "bomb.png")
+    return folder
+
+
 def an_image(tmp: Path) -> Path:
     write_image(tmp / "ok.png", (10, 20, 30))
     return tmp / "ok.png"
@@ -114,6 +135,14 @@ MATRIX = [
     ("unreadable image", ["train", "--dataset", "folder", "--data", "@unreadable", "--arch", "simplecnn"], "bad.png"),
     ("predict on a text file", ["predict", T, "@text"], "cannot read image"),
     ("data info image size", ["data", "info", "--dataset", S, "--image-size", "4000"], "--image-size"),
+    ("data download garbage archive", ["data", "download", "--data", "@cifar"], "md5"),
+    # decompression bombs (a header claiming 20000x20000 pixels): refused from the header, never decoded
+    ("predict bomb", ["predict", T, "@bomb"], "bomb.png: 400,000,000 pixels"),
+    ("train folder bomb", ["train", "--dataset", "folder", "--data", "@bombs", "--arch", "simplecnn"],
+     "bomb.png: 400,000,000 pixels"),
+    ("finetune bomb", ["finetune", T, "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
+    ("evaluate bomb", ["evaluate", T, "--dataset", "folder", "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
+    ("data info bomb", ["data", "info", "--dataset", "folder", "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
 ]
 
 
@@ -123,6 +152,7 @@ def build(args: list[str], tmp: Path, trained: Path) -> list[str]:
         "@empty": lambda: empty_folder(tmp), "@cifar": lambda: garbage_cifar(tmp),
         "@unreadable": lambda: unreadable(tmp), "@imgs": lambda: build_image_folder(tmp / "ft"),
         "@other": lambda: other_arch(tmp), "@text": lambda: text_file(tmp),
+        "@bomb": lambda: write_bomb(tmp / "bomb.png"), "@bombs": lambda: bomb_folder(tmp),
     }
     out = []
     for a in args:
@@ -141,8 +171,34 @@ def tree(root: Path) -> list[tuple[str, int]]:
     return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*"))
 
 
-def test_the_matrix_has_at_least_25_rows():
-    assert len(MATRIX) >= 25
+def cli_commands() -> dict[str, list]:
+    """Every command of the real typer app, by its words ("train", "data info"), with its parameters."""
+    import typer
+
+    from tui.cli import app  # importing tui.cli registers every command module's commands
+
+    def walk(group, prefix: tuple[str, ...]):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from walk(command, (*prefix, name))
+            else:
+                yield " ".join((*prefix, name)), command.params
+
+    return dict(walk(typer.main.get_command(app), ()))
+
+
+def test_every_command_that_takes_input_has_a_bad_input_row():
+    """Adding a command (or a value to one that had none) without a row here fails this test."""
+    commands = cli_commands()
+    assert {"train", "finetune", "predict", "data info"} <= set(commands)  # the walk reaches groups too
+    takes_input = {
+        name for name, params in commands.items()
+        if any(p.param_type_name == "argument" or not getattr(p, "is_flag", False) for p in params)
+    }
+    assert "models" not in takes_input  # --json only: nothing can be wrong with it
+    covered = {" ".join(argv[:n]) for _, argv, _ in MATRIX for n in (1, 2)}
+    missing = sorted(takes_input - covered)
+    assert not missing, f"commands without a row in MATRIX: {missing}"
 
 
 @pytest.mark.parametrize("args,expected", [m[1:] for m in MATRIX], ids=[m[0] for m in MATRIX])
@@ -164,3 +220,19 @@ def test_bad_input(capsys, tmp_path, monkeypatch, trained, args, expected):
     assert not noise and "Traceback" not in out + err
     assert tree(tmp_path) == before, "something was written"
     assert tree(trained) == trained_before
+
+
+def test_a_bomb_is_skipped_and_counted_with_skip_bad_images(capsys, tmp_path, monkeypatch):
+    import json
+
+    import torch as _torch
+
+    monkeypatch.setattr(_torch.cuda, "is_available", lambda: False)
+    folder = bomb_folder(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--dataset", "folder", "--data", str(folder), "--skip-bad-images", "--arch", "simplecnn",
+              "--epochs", "1", "--batch-size", "6", "--device", "cpu", "--run-dir", str(tmp_path / "runs"), "--json"])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 0, err
+    assert "skipped 1 unreadable image in train/" in err and "Traceback" not in err
+    assert json.loads(out)["status"] == "completed"
