@@ -23,6 +23,12 @@ DEVICES = [("cpu  (test)", "cpu")]
 @pytest.fixture(autouse=True)
 def _app_home(tmp_path, monkeypatch):
     monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
+    # A fresh home has no model-stats cache: the app would compute the stats of every model (resnet1202
+    # included) in a background thread, seconds of CPU competing with the training under test. Those
+    # stats only label the architecture list (test_snapshots.py shows them).
+    from tui import catalog
+
+    monkeypatch.setattr(catalog, "compute_stats", catalog.cached_stats)
 
 
 def make_app(tmp_path: Path, **cfg) -> ResnetTui:
