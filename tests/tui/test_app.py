@@ -20,15 +20,7 @@ from tui.widgets.confusion import ConfusionMatrix
 DEVICES = [("cpu  (test)", "cpu")]
 
 
-@pytest.fixture(autouse=True)
-def _app_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
-    # A fresh home has no model-stats cache: the app would compute the stats of every model (resnet1202
-    # included) in a background thread, seconds of CPU competing with the training under test. Those
-    # stats only label the architecture list (test_snapshots.py shows them).
-    from tui import catalog
-
-    monkeypatch.setattr(catalog, "compute_stats", catalog.cached_stats)
+pytestmark = pytest.mark.usefixtures("app_home", "one_torch_thread")
 
 
 def make_app(tmp_path: Path, **cfg) -> ResnetTui:
@@ -37,9 +29,18 @@ def make_app(tmp_path: Path, **cfg) -> ResnetTui:
 
 
 async def type_into(pilot, selector: str, text: str) -> None:
+    """Clear the field and type ``text`` key by key; a long text (a path) is pasted, as a person would
+    (Pilot waits for the app to go idle after every key: ~0.1 s a key)."""
+    from textual import events
+
     widget = pilot.app.screen.query_one(selector, Input)
     widget.focus()
-    await pilot.press("end", "ctrl+u", *list(text))
+    if len(text) <= 12:
+        await pilot.press("end", "ctrl+u", *list(text))
+    else:
+        await pilot.press("end", "ctrl+u")
+        pilot.app.post_message(events.Paste(text))
+        await pilot.pause()
 
 
 async def choose(pilot, selector: str, *keys: str) -> None:

@@ -41,26 +41,7 @@ TINY = dict(dataset="synthetic", arch="simplecnn", epochs=2, batch_size=40, lr=0
 STEPS = 4  # TINY's steps in all
 
 
-@pytest.fixture(autouse=True)
-def _app_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
-    # A fresh home has no model-stats cache, so the app would compute the stats of every model in a
-    # background thread (tens of seconds of CPU, competing with the training under test). Labels only.
-    from tui import catalog
-
-    monkeypatch.setattr(catalog, "compute_stats", catalog.cached_stats)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a busy 2-core machine two threads spin against each other and a tiny
-    step takes ten times longer. Restored afterwards (it is process-wide)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("app_home", "one_torch_thread")
 
 
 def make_app(tmp_path: Path, **cfg) -> ResnetTui:
