@@ -13,6 +13,7 @@ known point; the keys themselves still do the work.
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -478,3 +479,17 @@ async def test_the_real_device_list_offers_cpu_and_a_run_on_it_completes(tmp_pat
         await finish(pilot)
         assert app.live.status == "completed" and app.live.device == "cpu"
     assert epochs_in_metrics(tmp_path / "runs" / "dev") == [1]
+
+
+async def test_the_training_screen_shows_the_process_memory(tmp_path):
+    """README: the training screen shows process (or GPU) memory, polled every 2 s while the app runs."""
+    app = ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=True, base_config=TrainConfig(**TINY), devices=DEVICES)
+    gate = Gate(app, at_step(1))
+    async with drive(app) as pilot:
+        await start_held(pilot, gate)
+        await wait_until(pilot, lambda: "RAM" in app.screen.query_one(ProgressPanel).text(), seconds=15)
+        shown = re.search(r"RAM (\d+\.\d\d) GiB \(process\)", app.screen.query_one(ProgressPanel).text())
+        assert shown and 0.05 < float(shown[1]) < 64
+        gate.open()
+        await finish(pilot)
+        assert app.live.status == "completed"
