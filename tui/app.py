@@ -86,8 +86,18 @@ class ResnetTui(App):
             stats = catalog.compute_stats()
             self.call_from_thread(self._update_arch_labels, catalog.arch_choices(stats))
 
-    def _update_arch_labels(self, choices: list[tuple[str, str]]) -> None:
-        if not self.setup_screen.is_attached:
+    def _update_arch_labels(self, choices: list[tuple[str, str]], tries: int = 100) -> None:
+        from textual.css.query import NoMatches
+
+        try:
+            select = self.setup_screen.query_one("#f-arch")
+        except NoMatches:
+            select = None
+        if select is None or not select.is_mounted:
+            # The stats came before the form was built: a Select given options before it is mounted
+            # falls back to its first option, so the chosen architecture would be lost. Try again later.
+            if tries > 0:
+                self.call_after_refresh(self._update_arch_labels, choices, tries - 1)
             return
         self.setup_screen.set_choices("arch", choices)
 

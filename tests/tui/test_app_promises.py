@@ -483,13 +483,36 @@ async def test_the_real_device_list_offers_cpu_and_a_run_on_it_completes(tmp_pat
 
 async def test_the_training_screen_shows_the_process_memory(tmp_path):
     """README: the training screen shows process (or GPU) memory, polled every 2 s while the app runs."""
-    app = ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=True, base_config=TrainConfig(**TINY), devices=DEVICES)
-    gate = Gate(app, at_step(1))
+    long_run = TrainConfig(**(TINY | {"train_subset": 4000, "epochs": 3}))  # long enough for a few polls
+    app = ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=True, base_config=long_run, devices=DEVICES)
     async with drive(app) as pilot:
-        await start_held(pilot, gate)
-        await wait_until(pilot, lambda: "RAM" in app.screen.query_one(ProgressPanel).text(), seconds=15)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "RAM" in app.screen.query_one(ProgressPanel).text() or app.live.finished,
+                         seconds=30)
         shown = re.search(r"RAM (\d+\.\d\d) GiB \(process\)", app.screen.query_one(ProgressPanel).text())
-        assert shown and 0.05 < float(shown[1]) < 64
-        gate.open()
+        assert shown and 0.05 < float(shown[1]) < 64, app.screen.query_one(ProgressPanel).text()
+        app.control.request_stop()
         await finish(pilot)
-        assert app.live.status == "completed"
+
+
+async def test_model_stats_arriving_before_the_form_is_built_keep_the_chosen_arch(tmp_path):
+    """The architecture labels (params, MFLOPs) come from a background worker; when they arrive before
+    the setup form is mounted, the form keeps its architecture and still gets the labels."""
+    labelled = [(f"{name} 1.00M 1 MFLOPs", name) for _, name in __import__("tui.catalog").catalog.arch_choices({})]
+
+    class Early(ResnetTui):
+        CSS_PATH = str(Path(__import__("tui.app").app.__file__).with_name("app.tcss"))
+
+        def on_mount(self) -> None:
+            super().on_mount()
+            self._update_arch_labels(labelled)  # before the pushed setup screen has mounted its widgets
+
+        def _load_model_stats(self) -> None:  # (the stand-in above is the only delivery of labels)
+            pass
+
+    app = Early(run_dir=str(tmp_path / "runs"), poll_memory=False, base_config=TrainConfig(**TINY), devices=DEVICES)
+    async with drive(app) as pilot:
+        select = app.screen.query_one("#f-arch", Select)
+        label = select.query_one("SelectCurrent #label")
+        await wait_until(pilot, lambda: "MFLOPs" in str(label.render()), seconds=5)  # the shown label has the stats
+        assert select.value == "simplecnn"
