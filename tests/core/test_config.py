@@ -28,13 +28,32 @@ def test_defaults_are_valid():
     assert validate_config(TrainConfig(), MODELS) == []
 
 
+# what each message must say is allowed
+ALLOWED = {
+    "lr": "> 0 and <= 10", "epochs": "from 1 to 100000", "batch_size": "from 1 to 65536",
+    "arch": "one of resnet20, resnet18, simplecnn", "dataset": "one of cifar10, folder, synthetic",
+    "optimizer": "one of sgd, adam, adamw", "schedule": "one of onecycle, cosine, multistep, constant",
+    "momentum": "in [0, 1)", "weight_decay": "from 0 to 1", "label_smoothing": "in [0, 1)",
+    "val_split": ("a fraction below 1 or a whole number of images", "at most half of the training set"),
+    "train_subset": "from 0 to", "device": "auto, cpu, mps, cuda or cuda:N", "precision": "one of auto, fp32, bf16, fp16",
+    "channels_last": "one of auto, on, off", "seed": "from 0 to 4294967295", "image_size": "from 8 to 1024",
+    "crop_padding": "from 0 to 16", "rotate": "from 0 to 180", "name": "letters, digits, '.', '_' or '-'",
+    "warmup_epochs": "not exceed --epochs", "milestones": "increasing epochs between 1 and epochs-1",
+    "gamma": "in (0, 1]", "data": "a path", "run_dir": "a path", "progress_interval": ">= 0",
+}
+
+
 @pytest.mark.parametrize("field,value", BAD)
 def test_bad_values_are_named_with_what_is_allowed(field, value):
     errors = validate_config(TrainConfig(**{field: value}), MODELS)
     assert errors, f"{field}={value!r} was accepted"
     assert errors[0].field == field
     text = str(errors[0])
-    assert text.startswith("--" + field.replace("_", "-"))
+    assert text.startswith("--" + field.replace("_", "-") + " must ")
+    allowed = ALLOWED[field] if isinstance(ALLOWED[field], tuple) else (ALLOWED[field],)
+    assert any(a in text for a in allowed), text
+    if field not in ("data", "run_dir"):
+        assert text.endswith(f"(got {value!r})"), text  # and what was given
     assert "\n" not in text
 
 

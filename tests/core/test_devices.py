@@ -40,3 +40,84 @@ def test_bad_syntax(spec):
 def test_list_devices_ends_with_cpu():
     devices = list_devices()
     assert devices[-1].spec == "cpu"
+
+
+# ------------------------------------------------------------------ the device list the setup screen offers
+GIB = 2**30
+FAKE_GPUS = [("NVIDIA H200", int(139.25 * GIB), 143 * GIB), ("NVIDIA A100-SXM4-80GB", int(12.5 * GIB), 80 * GIB)]
+
+
+def _fake_index(device=None) -> int:
+    """torch.cuda's reading of a device argument: None (the current device), an int, 'cuda:N' or a torch.device."""
+    if device is None:
+        return 0
+    if isinstance(device, str):
+        device = torch.device(device)
+    if isinstance(device, torch.device):
+        if device.type != "cuda":
+            raise ValueError(f"Expected a cuda device, but got: {device}")
+        device = 0 if device.index is None else device.index
+    if not 0 <= device < len(FAKE_GPUS):
+        raise AssertionError("Invalid device id")  # what torch.cuda raises for an index out of range
+    return device
+
+
+@pytest.fixture
+def two_fake_gpus(monkeypatch):
+    """torch.cuda as seen on a machine with two GPUs (same signatures as torch's own functions)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: len(FAKE_GPUS))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: FAKE_GPUS[_fake_index(device)][0])
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: FAKE_GPUS[_fake_index(device)][1:])
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    return FAKE_GPUS
+
+
+def test_list_devices_offers_each_gpu_with_its_name_and_free_memory_then_cpu(two_fake_gpus):
+    devices = list_devices()
+    assert [d.spec for d in devices] == ["cuda:0", "cuda:1", "cpu"]  # best first: the GPUs, in order
+    h200, a100, cpu = devices
+    assert h200.label.startswith("cuda:0") and "NVIDIA H200" in h200.label and "139.2 GiB free" in h200.label
+    assert a100.label.startswith("cuda:1") and "NVIDIA A100-SXM4-80GB" in a100.label and "12.5 GiB free" in a100.label
+    assert "H200" not in a100.label and "A100" not in h200.label
+    assert (h200.free_bytes, a100.free_bytes) == (two_fake_gpus[0][1], two_fake_gpus[1][1])
+    assert cpu.label.startswith("cpu") and "cores" in cpu.label
+
+
+def test_a_gpu_whose_free_memory_cannot_be_read_is_still_offered(two_fake_gpus, monkeypatch):
+    def mem_get_info(device=None):
+        if _fake_index(device) == 1:
+            raise RuntimeError("CUDA error: out of memory")  # e.g. a GPU that is full or in exclusive mode
+        return two_fake_gpus[0][1:]
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
+    devices = list_devices()
+    assert [d.spec for d in devices] == ["cuda:0", "cuda:1", "cpu"]
+    assert "NVIDIA A100-SXM4-80GB" in devices[1].label and "GiB" not in devices[1].label
+    assert devices[1].free_bytes is None
+
+
+async def test_the_setup_screen_offers_the_gpus_and_preselects_the_first(two_fake_gpus, tmp_path, monkeypatch):
+    """The app's own device list (devices=None -> tui.catalog.device_choices -> list_devices) with --device auto.
+    Nothing is started: the fake GPUs are never trained on."""
+    from textual.widgets import Select
+    from textual.widgets._select import SelectCurrent
+
+    from core.config import TrainConfig
+    from tui import catalog
+    from tui.app import ResnetTui
+
+    monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(catalog, "compute_stats", catalog.cached_stats)  # no background stats of every model
+    base = TrainConfig(dataset="synthetic", arch="resnet20", epochs=1, device="auto")
+    app = ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=False, base_config=base, devices=None)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert screen.choices["device"] == ["cuda:0", "cuda:1", "cpu"]
+        select = screen.query_one("#f-device", Select)
+        assert select.value == "cuda:0"
+        assert "NVIDIA H200" in str(select.query_one(SelectCurrent).label)
+        assert screen.config.device == "cuda:0"
+        assert not app.is_training

@@ -253,18 +253,22 @@ def test_fp16_needs_cuda(tmp_path):
 
 
 def test_pause_resume_and_save_now(tmp_path):
+    import time
+
     from core.control import TrainControl
     from core.events import Notice
 
     control = TrainControl()
     rec = Recorder()
+    stamps = []
 
     def sink(event):
         rec(event)
+        stamps.append((time.perf_counter(), event))
         if isinstance(event, BatchProgress) and event.global_step == 3:
             control.save_now.set()
             control.toggle_pause()
-            threading.Timer(0.3, control.toggle_pause).start()
+            threading.Timer(0.4, control.toggle_pause).start()
 
     result = fit(config(tmp_path, epochs=1), sink, control=control, data=tiny_bundle())
     assert result.status == "completed"
@@ -272,7 +276,13 @@ def test_pause_resume_and_save_now(tmp_path):
     assert any(m.startswith("paused at epoch 1, batch 3/8") for m in notices) and "resumed" in notices
     saves = rec.of(CheckpointSaved)
     assert saves[0].mid_epoch and saves[0].epoch == 0  # the save-now checkpoint, inside epoch 1
-    assert result.train_seconds < 5
+    # the pause really held the training: batch 4 came only after it, and its time is not training time
+    paused_at = next(t for t, e in stamps if isinstance(e, Notice) and e.message.startswith("paused"))
+    batch4_at = next(t for t, e in stamps if isinstance(e, BatchProgress) and e.global_step == 4)
+    assert batch4_at - paused_at >= 0.35
+    started = next(t for t, e in stamps if isinstance(e, EpochStarted))
+    last_batch = next(t for t, e in stamps if isinstance(e, BatchProgress) and e.global_step == 8)
+    assert rec.of(EpochEnded)[0].train_seconds <= (last_batch - started) - 0.35
 
 
 def test_stop_while_paused_is_immediate(tmp_path):

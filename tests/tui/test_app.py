@@ -12,6 +12,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select
 from core.checkpoint import load_checkpoint
 from core.config import TrainConfig
 from core.runs import read_metrics
+from pilot_helpers import Gate, at_step
 from tui.app import ResnetTui
 from tui.screens.runs import RunsScreen
 from tui.screens.training import TrainingScreen
@@ -124,10 +125,12 @@ async def test_fill_the_form_with_keys_train_and_watch(tmp_path):
 
 async def test_pause_stop_then_resume_from_the_runs_screen(tmp_path):
     app = make_app(tmp_path, epochs=3, train_subset=600, batch_size=60, name="sr")
+    gate = Gate(app, at_step(2))  # holds the trainer inside step 2 while the key is pressed
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: app.live.global_step >= 1)
+        await wait_until(pilot, gate.reached.is_set)
         await pilot.press("p")
+        gate.open()
         await wait_until(pilot, lambda: app.live.status == "paused")
         await pilot.press("s")
         await pilot.pause()
@@ -159,16 +162,18 @@ async def test_pause_stop_then_resume_from_the_runs_screen(tmp_path):
 
 async def test_quit_while_training_stops_cleanly_and_saves(tmp_path):
     app = make_app(tmp_path, epochs=5, train_subset=600, batch_size=60, name="q")
+    gate = Gate(app, at_step(3))  # holds the trainer inside step 3 while q and y are pressed
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: app.live.global_step >= 1)
+        await wait_until(pilot, gate.reached.is_set)
         await pilot.press("q")
         await pilot.pause()
         await pilot.press("y")
+        gate.open()
         await wait_until(pilot, lambda: not app.is_running or app.live.status == "stopped")
     run = tmp_path / "runs" / "q"
     assert json.loads((run / "run.json").read_text())["status"] == "stopped"
-    assert_stopped_mid_epoch(run)
+    assert_stopped_mid_epoch(run, epoch=1, batch=3)  # the batch it was in when the answer came
 
 
 def assert_stopped_mid_epoch(run: Path, epoch: int | None = None, batch: int | None = None) -> None:

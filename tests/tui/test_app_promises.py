@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Select
 
 from core.config import TrainConfig
 from core.events import BatchProgress, CheckpointSaved
+from pilot_helpers import Gate, at_step
 from core.runs import list_runs, read_metrics
 from tui.app import ResnetTui
 from tui.screens.confirm import Confirm
@@ -48,31 +49,6 @@ pytestmark = pytest.mark.usefixtures("app_home", "one_torch_thread")
 def make_app(tmp_path: Path, **cfg) -> ResnetTui:
     return ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=False, base_config=TrainConfig(**(TINY | cfg)),
                      devices=DEVICES)
-
-
-class Gate:
-    """Holds the training thread inside the engine's event callback the first time ``when(event)`` is
-    true, until opened. Install before the run starts."""
-
-    def __init__(self, app: ResnetTui, when) -> None:
-        self.reached, self._open = threading.Event(), threading.Event()
-        inner = app._sink
-
-        def sink(event) -> None:
-            inner(event)
-            if not self.reached.is_set() and when(event):
-                self.reached.set()
-                self._open.wait(120)
-
-        app._sink = sink  # type: ignore[method-assign]
-        app.gates = [*getattr(app, "gates", []), self]  # type: ignore[attr-defined]
-
-    def open(self) -> None:
-        self._open.set()
-
-
-def at_step(step: int):
-    return lambda event: isinstance(event, BatchProgress) and event.global_step == step
 
 
 @asynccontextmanager

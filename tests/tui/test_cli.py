@@ -31,8 +31,8 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 def test_help_lists_the_commands_and_no_command_opens_the_app(capsys, monkeypatch):
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("train", "evaluate", "predict", "models", "data"):
-        assert command in out
+    for command in ("train", "finetune", "evaluate", "predict", "export", "models", "data"):
+        assert f"│ {command} " in out, command
     opened = []
     monkeypatch.setattr("tui.app.run_app", lambda run_dir: opened.append(run_dir))
     assert run(capsys)[0] == 0 and opened == ["checkpoints"]
@@ -246,3 +246,16 @@ def test_a_second_ctrl_c_aborts_at_once_and_keeps_the_last_good_state(tmp_path):
     assert last["partial"] is None and last["global_step"] == 20 * last["epoch"]  # an epoch boundary, whole
     assert not [p for p in os.listdir(runs / "s") if ".tmp-" in p]
     _resume_to_the_end(runs)
+
+
+def test_val_split_holds_out_a_stratified_validation_set(capsys, tmp_path):
+    code, out, err = run(capsys, "train", *QUICK, "--lr", "0.02", "--val-split", "0.1", "--epochs", "2",
+                         "--run-dir", tmp_path, "--name", "v", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    rows = [json.loads(line) for line in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
+    # epoch 1 shows the validation matrix: 10% of the 5000 synthetic training images, 50 of each class
+    assert rows[0]["eval_split"] == "val" and [sum(r) for r in rows[0]["confusion"]] == [50] * 10
+    assert result["best_val_acc"] == max(r["val_acc"] for r in rows) and rows[-1]["test_acc"] is not None
+    saved = json.loads((tmp_path / "v" / "config.json").read_text())["data"]
+    assert (saved["train_size"], saved["val_size"]) == (200, 500)  # held out before the 200-image subset

@@ -31,11 +31,6 @@ def spawn(args: list[str]) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def spawn(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tui.cli", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-
-
 def temp_files(run: Path, prefix: str = "") -> list[str]:
     try:
         return [p for p in os.listdir(run) if ".tmp-" in p and p.startswith(prefix)]
@@ -125,7 +120,7 @@ def test_sigkill_while_training_and_while_saving_loses_nothing(tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(1, 9)), log
     assert not temp_files(run)  # the stray temp files of the killed saves were cleaned up
-    assert len(epoch_checkpoints(run)) <= 3  # keep-last 2, plus at most the one a resume came from
+    assert 2 <= len(epoch_checkpoints(run)) <= 3  # keep-last 2, plus at most the one a resume came from
 
     straight = spawn(["train", *ARGS, "--run-dir", str(runs), "--name", "straight"])
     _, err = straight.communicate(timeout=300)
