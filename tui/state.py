@@ -1,6 +1,7 @@
 """The app's small memory between sessions: the last config that was started.
 
-Kept in $RESNET_TUI_HOME (default ~/.config/resnet-tui); a broken file is ignored, never fatal.
+Kept in $RESNET_TUI_HOME, else $XDG_CONFIG_HOME/resnet-tui, else ~/.config/resnet-tui; a broken file is
+ignored, never fatal.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def test_list_devices_ends_with_cpu():
 
 # ------------------------------------------------------------------ the device list the setup screen offers
 GIB = 2**30
-FAKE_GPUS = [("NVIDIA H200", int(139.25 * GIB), 143 * GIB), ("NVIDIA A100-SXM4-80GB", int(12.5 * GIB), 80 * GIB)]
+FAKE_GPUS = [("NVIDIA H200", int(139.3 * GIB), 143 * GIB), ("NVIDIA A100-SXM4-80GB", int(12.5 * GIB), 80 * GIB)]
 
 
 def _fake_index(device=None) -> int:
@@ -78,7 +78,7 @@ def test_list_devices_offers_each_gpu_with_its_name_and_free_memory_then_cpu(two
     devices = list_devices()
     assert [d.spec for d in devices] == ["cuda:0", "cuda:1", "cpu"]  # best first: the GPUs, in order
     h200, a100, cpu = devices
-    assert h200.label.startswith("cuda:0") and "NVIDIA H200" in h200.label and "139.2 GiB free" in h200.label
+    assert h200.label.startswith("cuda:0") and "NVIDIA H200" in h200.label and "139.3 GiB free" in h200.label
     assert a100.label.startswith("cuda:1") and "NVIDIA A100-SXM4-80GB" in a100.label and "12.5 GiB free" in a100.label
     assert "H200" not in a100.label and "A100" not in h200.label
     assert (h200.free_bytes, a100.free_bytes) == (two_fake_gpus[0][1], two_fake_gpus[1][1])

@@ -22,7 +22,6 @@ from core.inference import load_trained, predict_images
 from tui.cli import main
 
 TOP_K = 3
-PER_CLASS = 1  # one image of each class the model gets right
 MIN_CLASSES = 4
 
 
