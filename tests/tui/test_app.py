@@ -80,6 +80,7 @@ async def test_invalid_values_keep_start_disabled_and_say_why(tmp_path):
         assert not start.disabled
 
 
+@pytest.mark.slow
 async def test_folder_dataset_path_is_checked_in_the_form(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -91,6 +92,7 @@ async def test_folder_dataset_path_is_checked_in_the_form(tmp_path):
         assert "is not a folder" in str(app.screen.query_one("#r-data", Label).render())
 
 
+@pytest.mark.slow
 async def test_fill_the_form_with_keys_train_and_watch(tmp_path):
     app = make_app(tmp_path, arch="resnet20", dataset="cifar10")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -123,6 +125,7 @@ async def test_fill_the_form_with_keys_train_and_watch(tmp_path):
         assert remembered["arch"] == "simplecnn" and remembered["epochs"] == 2
 
 
+@pytest.mark.slow
 async def test_pause_stop_then_resume_from_the_runs_screen(tmp_path):
     app = make_app(tmp_path, epochs=3, train_subset=600, batch_size=60, name="sr")
     gate = Gate(app, at_step(2))  # holds the trainer inside step 2 while the key is pressed
@@ -160,6 +163,7 @@ async def test_pause_stop_then_resume_from_the_runs_screen(tmp_path):
         assert app.screen.query_one("#epochs", DataTable).row_count == 3
 
 
+@pytest.mark.slow
 async def test_quit_while_training_stops_cleanly_and_saves(tmp_path):
     app = make_app(tmp_path, epochs=5, train_subset=600, batch_size=60, name="q")
     gate = Gate(app, at_step(3))  # holds the trainer inside step 3 while q and y are pressed
@@ -214,6 +218,7 @@ async def test_runs_screen_opens_and_deletes_a_run(tmp_path):
         assert app.screen.query_one("#runs", DataTable).row_count == 0
 
 
+@pytest.mark.slow
 async def test_finetune_screen_from_the_runs_list(tmp_path):
     from helpers import build_image_folder, tiny_bundle
 
@@ -273,6 +278,7 @@ FORM_RULES = [
 ]
 
 
+@pytest.mark.slow
 async def test_the_form_applies_the_cli_s_rules(tmp_path):
     """The same rules as the CLI's bad-input matrix, typed into the setup form: a reason under the
     field, Start disabled; fixing the value enables Start again."""
@@ -291,6 +297,7 @@ async def test_the_form_applies_the_cli_s_rules(tmp_path):
             assert not start.disabled, (field, screen.errors)
 
 
+@pytest.mark.slow
 async def test_a_nan_loss_shows_a_failed_state_not_a_frozen_screen(tmp_path, monkeypatch):
     from helpers import poison_loss
 

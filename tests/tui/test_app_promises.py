@@ -149,6 +149,7 @@ async def test_presets_fill_the_form(tmp_path):
         assert shown(screen, paper) == paper
 
 
+@pytest.mark.slow
 async def test_a_run_started_from_a_preset_gets_the_values_the_form_does_not_show(tmp_path):
     app = make_app(tmp_path)
     gate = Gate(app, at_step(1))
@@ -193,6 +194,7 @@ async def test_ctrl_f_on_the_setup_screen_opens_fine_tuning(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- memory
+@pytest.mark.slow
 async def test_the_last_started_config_is_restored_on_the_next_start(tmp_path):
     first = make_app(tmp_path, epochs=1, lr=0.02, batch_size=20, train_subset=60, seed=7, weight_decay=0.001,
                      name="remembered")
@@ -212,7 +214,8 @@ async def test_the_last_started_config_is_restored_on_the_next_start(tmp_path):
 
 @pytest.mark.parametrize(
     "content",
-    [b"{not json", b"\xff\xfe\x00garbage", b"[1, 2, 3]", b'{"milestones": 5}'],
+    [b"{not json", pytest.param(b"\xff\xfe\x00garbage", marks=pytest.mark.slow),
+     pytest.param(b"[1, 2, 3]", marks=pytest.mark.slow), pytest.param(b'{"milestones": 5}', marks=pytest.mark.slow)],
     ids=["not-json", "not-utf8", "not-a-dict", "bad-value"],
 )
 async def test_a_broken_remembered_config_is_ignored(tmp_path, content):
@@ -249,6 +252,7 @@ async def test_c_saves_a_mid_epoch_checkpoint_and_the_run_goes_on(tmp_path):
     assert epochs_in_metrics(tmp_path / "runs" / "c") == [1, 2]
 
 
+@pytest.mark.slow
 async def test_p_twice_pauses_then_resumes_and_the_run_completes(tmp_path):
     app = make_app(tmp_path, name="p")
     gate = Gate(app, at_step(1))
@@ -268,6 +272,7 @@ async def test_p_twice_pauses_then_resumes_and_the_run_completes(tmp_path):
     assert epochs_in_metrics(tmp_path / "runs" / "p") == [1, 2]
 
 
+@pytest.mark.slow
 async def test_n_refuses_while_training_and_opens_the_setup_screen_after(tmp_path):
     app = make_app(tmp_path, name="n")
     gate = Gate(app, at_step(1))
@@ -287,6 +292,7 @@ async def test_n_refuses_while_training_and_opens_the_setup_screen_after(tmp_pat
 
 
 # ---------------------------------------------------------------------------------------- "no" to a confirm
+@pytest.mark.slow
 async def test_answering_no_to_stop_or_quit_keeps_the_run_training(tmp_path):
     app = make_app(tmp_path, name="keep")
     gate = Gate(app, at_step(1))
@@ -307,6 +313,7 @@ async def test_answering_no_to_stop_or_quit_keeps_the_run_training(tmp_path):
     assert epochs_in_metrics(run) == [1, 2] and (run / "final.pt").is_file()
 
 
+@pytest.mark.slow
 async def test_answering_no_to_delete_keeps_the_run(tmp_path):
     from core.train import fit
 
@@ -329,6 +336,7 @@ async def test_answering_no_to_delete_keeps_the_run(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- leaving the screen
+@pytest.mark.slow
 async def test_leaving_the_training_screen_does_not_touch_the_run(tmp_path):
     app = make_app(tmp_path, name="away")
     gate = Gate(app, at_step(1))
@@ -362,6 +370,7 @@ async def test_leaving_the_training_screen_does_not_touch_the_run(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- resuming
+@pytest.mark.slow
 async def test_a_failed_run_resumes_from_the_runs_screen_and_a_completed_one_refuses(tmp_path, monkeypatch):
     from helpers import poison_loss
 
@@ -440,6 +449,7 @@ async def test_an_interrupted_run_resumes_from_the_runs_screen(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- real devices
+@pytest.mark.slow
 async def test_the_real_device_list_offers_cpu_and_a_run_on_it_completes(tmp_path):
     app = ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=False,
                     base_config=TrainConfig(**(TINY | dict(epochs=1, device="auto", name="dev"))))
@@ -457,6 +467,7 @@ async def test_the_real_device_list_offers_cpu_and_a_run_on_it_completes(tmp_pat
     assert epochs_in_metrics(tmp_path / "runs" / "dev") == [1]
 
 
+@pytest.mark.slow
 async def test_the_training_screen_shows_the_process_memory(tmp_path):
     """README: the training screen shows process (or GPU) memory, polled every 2 s while the app runs."""
     long_run = TrainConfig(**(TINY | {"train_subset": 4000, "epochs": 3}))  # long enough for a few polls

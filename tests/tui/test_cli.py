@@ -45,6 +45,7 @@ def test_train_help_shows_defaults(capsys, monkeypatch):
     assert code == 0 and "(default: resnet20)" in out and "(default: 0.1)" in out
 
 
+@pytest.mark.slow
 def test_train_json_resume_evaluate_predict(capsys, tmp_path):
     runs = tmp_path / "runs"
     quick = [*QUICK, "--train-subset", "2000", "--lr", "0.02"]  # (simplecnn diverges at the default lr 0.1)
@@ -123,6 +124,7 @@ def test_preset_then_overrides(capsys, tmp_path):
     assert (saved["dataset"], saved["arch"], saved["epochs"], saved["lr"]) == ("synthetic", "simplecnn", 1, 0.05)
 
 
+@pytest.mark.slow
 def test_models_lists_params_and_flops(capsys):
     code, out, _ = run(capsys, "models", "--json")
     rows = {r["name"]: r for r in json.loads(out)}

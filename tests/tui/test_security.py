@@ -97,6 +97,7 @@ def test_a_poisoned_data_cache_is_a_miss_not_an_execution(tmp_path):
     assert len(train) == 18 and not marker.exists()
 
 
+@pytest.mark.slow
 def test_export_safetensors_round_trips_and_serves_evaluate_and_predict(capsys, tmp_path, trained):
     from safetensors.torch import load_file
 

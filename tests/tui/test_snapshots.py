@@ -22,7 +22,7 @@ from tui.messages import TrainerEvent
 from tui.screens.runs import RunsScreen
 from tui.screens.training import TrainingScreen
 
-SIZES = [(80, 24), (120, 40)]
+SIZES = [(80, 24), pytest.param((120, 40), marks=pytest.mark.slow)]  # the fast loop draws 80x24 only
 DEVICES = [("cuda:0  NVIDIA H200  (139.2 GiB free)", "cuda:0"), ("cpu  (16 cores)", "cpu")]
 BASE = TrainConfig(dataset="cifar10", arch="resnet20", epochs=30, lr=0.1, batch_size=128, device="cuda:0")
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

@@ -91,6 +91,7 @@ async def test_curves_tab_shows_each_epochs_loss_and_accuracy():
         assert tabs.active == "progress" and screen.query_one(ContentSwitcher).current == "progress"
 
 
+@pytest.mark.slow
 async def test_curves_follow_a_run_without_validation():
     """A run without a validation split draws train and test only (no empty val series)."""
     app = make_app()

@@ -14,6 +14,7 @@ from core.data.cache import CACHE_DIR
 from core.errors import DataError
 
 
+@pytest.mark.slow
 def test_checksums_are_torchvision_s():
     from torchvision.datasets import CIFAR10
 

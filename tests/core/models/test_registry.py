@@ -95,7 +95,7 @@ def test_zero_init_residual_zeroes_last_bn_of_every_block(name):
     assert any(torch.count_nonzero(last_bn(m).weight) > 0 for m in blocks(plain))
 
 
-@pytest.mark.parametrize("name,paper", PAPER_PARAMS.items())
+@pytest.mark.parametrize("name,paper", [pytest.param(n, v, marks=pytest.mark.slow) if n in HEAVY else (n, v) for n, v in PAPER_PARAMS.items()])
 def test_he_cifar_parameter_counts_match_the_paper(name, paper):
     params, _ = model_stats(name)
     assert abs(params / 1e6 - paper) / paper < 0.02

@@ -1,0 +1,49 @@
+"""The two bench scripts gpu_check.sh does not run, run tiny on the CPU so they do not rot: each prints
+JSON lines that describe the machine and give measured figures whose ratio is the one it reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def records(script: str, *args: str) -> list[dict]:
+    proc = subprocess.run([sys.executable, f"bench/{script}", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def check_machine(rows: list[dict]) -> None:
+    machine = rows[0]["machine"]
+    import torch
+
+    assert machine["torch"] == str(torch.__version__) and machine["cpu_count"] >= 1 and "cuda" in machine
+
+
+@pytest.mark.slow
+def test_loop_overhead_measures_the_loop_against_a_bare_step(tmp_path):
+    rows = records("loop_overhead.py", "--arch", "simplecnn", "--device", "cpu", "--batch-size", "32",
+                   "--train-subset", "256", "--epochs", "2", "--steps", "5", "--warmup", "1")
+    check_machine(rows)
+    bare = next(r for r in rows if r.get("bench") == "bare_step")["images_per_sec"]
+    loop = next(r for r in rows if r.get("bench") == "train_loop")["images_per_sec"]
+    ratio = next(r for r in rows if "loop_over_bare" in r)["loop_over_bare"]
+    assert bare > 0 and loop > 0 and ratio == pytest.approx(loop / bare, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_app_vs_headless_runs_both_and_compares_them(tmp_path):
+    rows = records("app_vs_headless.py", "--arch", "simplecnn", "--device", "cpu", "--batch-size", "32",
+                   "--train-subset", "256", "--epochs", "2", "--repeats", "1")
+    check_machine(rows)
+    runs = {r["run"]: r["images_per_sec"] for r in rows if "run" in r}
+    assert set(runs) == {"headless", "app"} and all(v > 0 for v in runs.values())
+    summary = rows[-1]
+    assert summary["app_over_headless"] == pytest.approx(runs["app"] / runs["headless"], abs=1e-3)
