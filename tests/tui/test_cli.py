@@ -178,7 +178,7 @@ def _spawn(args: list[str], cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-SIGNAL_RUN = ["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "4000", "--epochs", "2",
+SIGNAL_RUN = ["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "4000", "--epochs", "1",
               "--batch-size", "200", "--device", "cpu", "--name", "s"]  # 20 batches of ~0.2 s an epoch
 
 
@@ -197,9 +197,9 @@ def _resume_to_the_end(runs: Path) -> None:
     proc = _spawn(["train", "--resume", str(runs / "s"), "--json"], ROOT)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    assert json.loads(out)["epochs_completed"] == 2
+    assert json.loads(out)["epochs_completed"] == 1
     rows = [json.loads(line) for line in (runs / "s" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1, 2]
+    assert [r["epoch"] for r in rows] == [1]
 
 
 @pytest.mark.slow
