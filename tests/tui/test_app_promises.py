@@ -232,6 +232,7 @@ async def test_a_broken_remembered_config_is_ignored(tmp_path, content):
 
 
 # ---------------------------------------------------------------------------------------- training keys
+@pytest.mark.slow
 async def test_c_saves_a_mid_epoch_checkpoint_and_the_run_goes_on(tmp_path):
     from core.checkpoint import load_checkpoint
 

@@ -120,6 +120,7 @@ def test_training_screen_fed_canned_events(snap_compare, app_env, size):
 
 
 @SMALL
+@pytest.mark.slow  # the fast loop draws three screens; the full suite all six
 def test_training_confusion_tab(snap_compare, app_env, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=training_screen_with_canned_events("3"))
 
@@ -152,6 +153,7 @@ def test_runs_screen(snap_compare, app_env, size):
 
 
 @SMALL
+@pytest.mark.slow  # the fast loop draws three screens; the full suite all six
 def test_run_detail_screen(snap_compare, app_env, size):
     from tui.screens.runs import RunDetailScreen
 
@@ -176,6 +178,7 @@ def test_run_detail_screen(snap_compare, app_env, size):
 
 
 @SMALL
+@pytest.mark.slow  # the fast loop draws three screens; the full suite all six
 def test_finetune_screen(snap_compare, app_env, size):
     from helpers import build_image_folder
 

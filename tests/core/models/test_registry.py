@@ -8,9 +8,18 @@ from torch import nn
 
 from core.models import Bottleneck, Classifier, UnknownModelError, create_model, get_spec, list_models, model_stats
 
-HEAVY = {"resnet1202", "resnet101", "resnet152"}
+HEAVY = {"resnet1202", "resnet101", "resnet152"}  # seconds each: full suite only
+# ~0.5 s a test each: full suite only as well; resnet18, tv-resnet18 and the bottleneck test keep
+# their families in the fast loop
+MEDIUM = {"resnet34", "resnet50", "tv-resnet50"}
+
+
+def marked(names: list[str]) -> list:
+    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY | MEDIUM else n for n in names]
+
+
 FAST = [m for m in list_models() if m not in HEAVY]
-ALL = [pytest.param(m, marks=pytest.mark.slow) if m in HEAVY else m for m in list_models()]
+ALL = marked(list_models())
 
 # He et al. 2016, Table 6 (CIFAR-10): parameters in millions.
 PAPER_PARAMS = {"resnet20": 0.27, "resnet32": 0.46, "resnet44": 0.66, "resnet56": 0.85, "resnet110": 1.7, "resnet1202": 19.4}
@@ -51,7 +60,7 @@ def test_forward_backward_and_head_swap(name):
     assert all(torch.equal(after[k], v) for k, v in backbone_before.items()), "head swap must keep the backbone"
 
 
-@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("name", marked(FAST))
 def test_batchnorm_everywhere_and_kaiming_init(name):
     """Every convolution feeds straight into a BatchNorm of its width (so it needs no bias), and every
     convolution starts from Kaiming-normal (fan-out) weights."""
@@ -77,7 +86,7 @@ def test_batchnorm_everywhere_and_kaiming_init(name):
         assert conv.weight.std().item() == pytest.approx((2.0 / fan_out) ** 0.5, rel=0.15), conv
 
 
-@pytest.mark.parametrize("name", [n for n in FAST if n != "simplecnn"])
+@pytest.mark.parametrize("name", marked([n for n in FAST if n != "simplecnn"]))
 def test_zero_init_residual_zeroes_last_bn_of_every_block(name):
     import torchvision.models.resnet as tv
 
@@ -155,6 +164,6 @@ def test_resnet9_matches_page_s_net():
     assert mflops == pytest.approx(758.5, abs=0.1)  # performance notes: 758.5 forward MFLOPs
 
 
-@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("name", marked(FAST))
 def test_spec_stage_count_matches_the_model(name):
     assert get_spec(name).num_stages == len(create_model(name).stages)
