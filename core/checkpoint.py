@@ -126,14 +126,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return obj
 
 
+def run_weights(run_dir: str | Path, prefer: tuple[str, ...] = (FINAL, LAST)) -> Path | None:
+    """A run's weights file: its final weights, else its last state; None when it has neither."""
+    for name in prefer:
+        if (Path(run_dir) / name).is_file():
+            return Path(run_dir) / name
+    return None
+
+
 def resolve_checkpoint(run_or_ckpt: str | Path, prefer: tuple[str, ...] = (FINAL, LAST)) -> Path:
     """A run directory -> its final weights (else its last state); a file -> itself."""
     p = Path(run_or_ckpt).expanduser()
     if p.is_dir():
-        for name in prefer:
-            if (p / name).is_file():
-                return p / name
-        raise CheckpointError(f"{p} is not a run directory: it has no {' or '.join(prefer)}")
+        found = run_weights(p, prefer)
+        if found is None:
+            raise CheckpointError(f"{p} is not a run directory: it has no {' or '.join(prefer)}")
+        return found
     if p.is_file():
         return p
     raise CheckpointError(f"no run directory or checkpoint file at {p}")

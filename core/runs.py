@@ -22,8 +22,19 @@ from .errors import UserError
 CONFIG, METRICS, STATUS, ERROR_LOG = "config.json", "metrics.jsonl", "run.json", "error.log"
 
 
-def default_run_name(arch: str, dataset: str) -> str:
-    return f"{arch}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+def checkpoint_owner(path: str | Path) -> str:
+    """The run a checkpoint belongs to: its folder's name for a run's own files (final.pt, last.pt,
+    epoch_NNNN.pt), else the file's stem; a run folder names itself."""
+    p = Path(path)
+    if p.name in (FINAL, LAST) or (p.name.startswith("epoch_") and p.suffix == ".pt"):
+        return p.parent.name
+    return p.name if p.is_dir() else p.stem
+
+
+def default_run_name(cfg: Any) -> str:
+    """<arch>-<dataset>-<time>; a run started from another run's weights: <parent>-ft-<dataset>-<time>."""
+    stem = f"{checkpoint_owner(cfg.init_from)}-ft" if cfg.init_from else cfg.arch
+    return f"{stem}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def create_run_dir(parent: str | Path, name: str, explicit: bool) -> Path:

@@ -223,7 +223,7 @@ class _Trainer:
             self._load_state(self.ckpt)
         else:
             self.run_dir = runs.create_run_dir(
-                cfg.run_dir, cfg.name or runs.default_run_name(cfg.arch, cfg.dataset), explicit=bool(cfg.name)
+                cfg.run_dir, cfg.name or runs.default_run_name(cfg), explicit=bool(cfg.name)
             )
 
     def _load_state(self, ckpt: dict[str, Any]) -> None:

@@ -166,16 +166,14 @@ def finetune(
         precision=precision, channels_last=channels_last, tta=tta, eval_every=eval_every, keep_last=keep_last,
         deterministic=deterministic, auto_batch_size=auto_batch_size, seed=seed, run_dir=run_dir, name=name,
     )
-    target = given.get("dataset", "folder")
-    if target == "folder" and "data" not in given:
-        raise CliError("--data is required: the folder with train/<class>/ and test/<class>/ to fine-tune on")
-    from core.config import TrainConfig
+    from core.finetune_config import finetune_base, from_parent
 
-    probe = TrainConfig(dataset=target).replace(**given)
+    probe = finetune_base(**given)
+    if probe.dataset == "folder" and "data" not in given:
+        raise CliError("--data is required: the folder with train/<class>/ and test/<class>/ to fine-tune on")
     _check(probe)  # values first, before the parent checkpoint is read (which needs torch)
     from core.errors import UserError
     from core.finetune import read_parent
-    from core.runs import default_run_name
 
     try:
         parent, _ = read_parent(run_or_ckpt)
@@ -183,13 +181,7 @@ def finetune(
         raise CliError(str(e)) from None
     if arch is not None and arch != parent.arch:
         raise CliError(f"--arch {arch}: {parent.path} is a {parent.arch} checkpoint; fine-tuning keeps its architecture")
-    stem = parent.path.parent.name if parent.path.name in ("final.pt", "last.pt") else parent.path.stem
-    base = TrainConfig(
-        arch=parent.arch, init_from=str(parent.path), dataset=target, image_size=parent.image_size,
-        crop_padding=max(1, parent.image_size // 8), epochs=5, lr=0.01, schedule="cosine",
-        name=default_run_name(f"{stem}-ft", target),
-    )
-    cfg = base.replace(**given)
+    cfg = from_parent(probe, parent, given)
     _check(cfg)
     raise typer.Exit(_run_training(cfg, None, given, as_json))
 

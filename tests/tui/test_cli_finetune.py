@@ -140,3 +140,20 @@ def test_pretrained_offline_is_one_line_naming_the_file(capsys, tmp_path, monkey
 def test_pretrained_is_for_torchvision_models_only(capsys, tmp_path):
     code, _, err = run(capsys, "train", "--arch", "resnet20", "--pretrained", "--dataset", "synthetic", "--run-dir", tmp_path)
     assert code == 2 and "--pretrained" in err
+
+
+def test_two_finetunes_in_the_same_second_get_two_runs(capsys, tmp_path, parent, monkeypatch):
+    """The generated <parent>-ft-<dataset>-<time> name is not the user's: a clash takes a suffix (it was
+    treated as an explicit --name, so the second fine-tune of a second failed)."""
+    import core.runs
+
+    monkeypatch.setattr(core.runs.time, "strftime", lambda fmt, *a: "20261129-120000")
+    folder = build_image_folder(tmp_path / "pets")
+    dirs = []
+    for _ in range(2):
+        code, out, err = run(capsys, "finetune", parent, "--data", folder, "--epochs", "1", "--batch-size", "6",
+                             "--device", "cpu", "--run-dir", tmp_path / "runs", "--json")
+        assert code == 0, err
+        dirs.append(os.path.basename(json.loads(out)["run_dir"]))
+    stem = f"{parent.name}-ft-folder-20261129-120000"
+    assert dirs == [stem, f"{stem}-2"]

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
 from core.config import TrainConfig
+from core.finetune_config import finetune_base, from_parent
 
 from ..form import FINETUNE_FIELDS
 from .form_screen import FormScreen
@@ -26,13 +27,13 @@ TYPED = "__typed__"  # the runs list entry that means "use the path typed below"
 
 def run_choices(run_dir: str) -> list[tuple[str, str]]:
     """Runs with trained weights, newest first, as (label, path to final.pt or last.pt)."""
-    from core.checkpoint import FINAL, LAST
+    from core.checkpoint import run_weights
     from core.runs import list_runs
 
     out = []
     for r in list_runs(run_dir):
-        weights = r.path / FINAL if (r.path / FINAL).is_file() else r.path / LAST
-        if weights.is_file():
+        weights = run_weights(r.path)
+        if weights is not None:
             acc = f"  test {100 * r.final_test_acc:.1f}%" if r.final_test_acc is not None else ""
             out.append((f"{r.name}  ({r.arch}, {r.status}){acc}", str(weights)))
     return out + [("a path typed below", TYPED)]
@@ -55,10 +56,7 @@ class FinetuneScreen(FormScreen):
     def __init__(self, run_dir: str, device_choices: list[tuple[str, str]], parent: str | None = None) -> None:
         runs = run_choices(run_dir)
         first = parent or (runs[0][1] if runs[0][1] != TYPED else "")
-        base = TrainConfig(
-            init_from=first, dataset="folder", data="", epochs=5, lr=0.01, schedule="cosine", batch_size=64,
-            run_dir=run_dir, device=device_choices[0][1],
-        )
+        base = finetune_base(init_from=first, data="", run_dir=run_dir, device=device_choices[0][1])
         super().__init__(base, {"device": device_choices, "freeze": freeze_choices(4)})
         self.runs = runs
         self.parent_info = None  # core.finetune.Parent of the chosen checkpoint, once read
@@ -176,18 +174,10 @@ class FinetuneScreen(FormScreen):
         return {}
 
     def config_for_start(self, cfg: TrainConfig) -> TrainConfig:
-        """The form's config plus what the parent decides: architecture, input size, default name."""
-        from core.runs import default_run_name
-
-        parent = self.parent_info
-        assert parent is not None
-        stem = parent.path.parent.name if parent.path.name in ("final.pt", "last.pt") else parent.path.stem
-        return cfg.replace(
-            arch=parent.arch,
-            image_size=parent.image_size,
-            crop_padding=max(1, parent.image_size // 8),
-            name=cfg.name or default_run_name(f"{stem}-ft", cfg.dataset),
-        )
+        """The form's config plus what the parent decides (core.finetune_config): architecture, input size.
+        An empty name stays empty: the run gets a generated <parent>-ft-<dataset>-<time> one."""
+        assert self.parent_info is not None
+        return from_parent(cfg, self.parent_info)
 
     def summary(self, cfg: TrainConfig) -> str:
         arch = self.parent_info.arch if self.parent_info else "?"

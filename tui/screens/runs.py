@@ -113,13 +113,10 @@ class RunsScreen(Screen):
 
     def action_finetune(self) -> None:
         run = self.selected()
-        weights = None
-        if run is not None:
-            for name in ("final.pt", "last.pt"):
-                if (run.path / name).is_file():
-                    weights = str(run.path / name)
-                    break
-        self.app.action_finetune(weights)
+        from core.checkpoint import run_weights
+
+        weights = run_weights(run.path) if run is not None else None
+        self.app.action_finetune(str(weights) if weights is not None else None)
 
     def action_delete(self) -> None:
         run = self.selected()

@@ -1,0 +1,54 @@
+"""Fine-tune defaults and naming live once in core (core.finetune_config, core.runs.default_run_name):
+the CLI's `finetune` and the app's fine-tune screen get the same config for the same parent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.config import TrainConfig
+from core.finetune_config import FINETUNE_DEFAULTS, finetune_base, from_parent
+from core.runs import checkpoint_owner, default_run_name
+
+
+@dataclass
+class FakeParent:
+    path: Path
+    arch: str = "resnet56"
+    image_size: int = 48
+
+
+def test_the_defaults_sit_over_train_s_and_under_what_is_given():
+    cfg = finetune_base()
+    assert (cfg.dataset, cfg.epochs, cfg.lr, cfg.schedule) == ("folder", 5, 0.01, "cosine")
+    assert cfg.batch_size == TrainConfig().batch_size and cfg.name == ""  # the rest are train's
+    assert finetune_base(epochs=2, lr=0.5).epochs == 2 and finetune_base(lr=0.5).lr == 0.5
+    assert set(FINETUNE_DEFAULTS) <= set(TrainConfig().to_dict())
+
+
+def test_the_parent_fixes_arch_weights_and_input_size(tmp_path):
+    parent = FakeParent(tmp_path / "base" / "final.pt")
+    cfg = from_parent(finetune_base(arch="resnet20"), parent)
+    assert (cfg.arch, cfg.init_from, cfg.image_size, cfg.crop_padding) == ("resnet56", str(parent.path), 48, 6)
+    given = from_parent(finetune_base(image_size=64), parent, given={"image_size"})
+    assert (given.image_size, given.crop_padding) == (64, 8)  # padding follows the size asked for
+    padded = from_parent(finetune_base(crop_padding=0), parent, given={"crop_padding"})
+    assert (padded.image_size, padded.crop_padding) == (48, 0)
+
+
+@pytest.mark.parametrize("path,owner", [
+    ("runs/base/final.pt", "base"), ("runs/base/last.pt", "base"), ("runs/base/epoch_0003.pt", "base"),
+    ("weights/pets-v2.pt", "pets-v2"), ("exported.safetensors", "exported"),
+])
+def test_a_checkpoint_is_named_after_its_run(path, owner):
+    assert checkpoint_owner(path) == owner
+
+
+def test_generated_names(monkeypatch):
+    monkeypatch.setattr("time.strftime", lambda fmt, *a: "20261129-120000")
+    assert default_run_name(TrainConfig(arch="resnet20", dataset="cifar10")) == "resnet20-cifar10-20261129-120000"
+    tuned = TrainConfig(arch="resnet20", dataset="folder", init_from="runs/base/final.pt")
+    assert default_run_name(tuned) == "base-ft-folder-20261129-120000"
+
