@@ -75,13 +75,18 @@ def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _check(cfg) -> None:
-    """The cheap rules, before torch is imported, so a typo answers at once."""
+def _check(cfg, models: Optional[list[str]] = None, file: Optional[str] = None,
+           from_file: Optional[dict[str, Any]] = None, given: Optional[dict[str, Any]] = None) -> None:
+    """The cheap rules, before torch is imported, so a typo answers at once. A bad value that came
+    from a config file (and no option replaced) is reported with the file's name and the key."""
     from core.config import validate_config
 
-    errors = validate_config(cfg)
+    errors = validate_config(cfg, models)
     if errors:
-        raise CliError(str(errors[0]))
+        error = errors[0]
+        if file is not None and error.field in (from_file or {}) and error.field not in (given or {}):
+            raise CliError(f"{file}: {error.field} {error.message}")
+        raise CliError(str(error))
 
 
 @app.command()
@@ -102,10 +107,15 @@ def train(
     deterministic: Deterministic = None, auto_batch_size: AutoBatch = None, seed: Seed = None,
     run_dir: RunDir = None, name: Name = None,
     preset: Annotated[Optional[str], typer.Option(help="Start from a preset; options given override it: quick-look (synthetic, resnet20, 2 epochs), paper (He et al.'s CIFAR recipe for resnet20-110), speed94 (resnet9, Page's DAWNBench recipe, for a GPU), cpu10 (resnet20 tuned for 10 minutes on a 2-core CPU).")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", help="Read settings from a JSON or TOML file (a run's config.json works as is); options given override it.")] = None,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config as JSON and exit without training.")] = False,
     resume: Annotated[Optional[str], typer.Option(help="Continue the run in this directory (add --epochs N to extend it).")] = None,
     as_json: Json = False,
 ) -> None:
-    """Train a model headless (scripts, nohup, batch jobs). Ctrl-C stops after the current batch and saves."""
+    """Train a model headless (scripts, nohup, batch jobs). Ctrl-C stops after the current batch and saves.
+
+    Settings come from, in order: the defaults, --preset, --config FILE, then the options given.
+    """
     given = _given(
         arch=arch, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
         nesterov=nesterov, schedule=schedule, warmup_epochs=warmup_epochs, milestones=milestones, gamma=gamma,
@@ -125,15 +135,34 @@ def train(
         if preset is not None and preset not in PRESETS:
             raise CliError(f"--preset must be one of {', '.join(PRESETS)} (got {preset!r})")
         base = TrainConfig(**PRESETS[preset].values) if preset else TrainConfig()
-        if given.get("pretrained") or given.get("weights"):
+        from_file: dict[str, Any] = {}
+        if config is not None:
+            from core.config_file import load_config_file
+            from core.errors import UserError
+
+            try:
+                from_file = load_config_file(config)
+            except UserError as e:
+                raise CliError(str(e)) from None
+        chosen = from_file | given
+        if chosen.get("pretrained") or chosen.get("weights"):
             # ImageNet weights come with their input size: 224 unless asked otherwise.
-            size = given.get("image_size", 224)
+            size = chosen.get("image_size", 224)
             base = base.replace(image_size=size, crop_padding=max(1, size // 8))
-        cfg = base.replace(**given)
-        _check(cfg)
+        cfg = base.replace(**from_file).replace(**given)
+        _check(cfg, file=config, from_file=from_file, given=given)
+        if config is not None or print_config:
+            from core.models import list_models  # the architecture too, before anything is written
+
+            _check(cfg, list_models(), file=config, from_file=from_file, given=given)
+        if print_config:
+            typer.echo(json.dumps(cfg.to_dict(), indent=2))
+            raise typer.Exit(0)
     else:
-        if preset is not None:
-            raise CliError("--preset cannot be combined with --resume (the run's config fixes its settings)")
+        for flag, used in (("--preset", preset is not None), ("--config", config is not None),
+                           ("--print-config", print_config)):
+            if used:
+                raise CliError(f"{flag} cannot be combined with --resume (the run's config fixes its settings)")
         cfg = TrainConfig()
     raise typer.Exit(_run_training(cfg, resume, given, as_json))
 

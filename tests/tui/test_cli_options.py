@@ -64,6 +64,8 @@ ELSEWHERE = {
     "preset": "tests/tui/test_cli.py::test_preset_then_overrides",
     "resume": "tests/tui/test_cli.py::test_train_json_resume_evaluate_predict",
     "as_json": "every --json test",
+    "config": "tests/tui/test_cli_config_file.py",
+    "print_config": "tests/tui/test_cli_config_file.py",
 }
 FINETUNE_ONLY = {"run_or_ckpt"}  # the parent: checked through config.json's "parent"
 FINETUNE_ELSEWHERE = {"as_json"}
