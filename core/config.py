@@ -1,5 +1,7 @@
 """The training configuration: every default in one place, and the validation rules that
-the CLI and the app both use (so a value is judged the same way everywhere).
+the CLI and the app both use (so a value is judged the same way everywhere). Each option's
+group, help, choices and ranges are declared in core.options; the rules here are those that
+need code.
 
 Importing this module is cheap: no torch.
 """
@@ -139,11 +141,13 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
     ``models`` is the list of known architectures (pass ``core.models.list_models()``);
     it is a parameter so this module stays free of torch imports.
     """
+    from .options import declared_rule_errors  # (options imports this module)
+
     errors: list[FieldError] = []
     if models is not None and cfg.arch not in models:
         errors.append(FieldError("arch", f"must be one of {', '.join(models)} (got {cfg.arch!r})"))
+    errors += declared_rule_errors(cfg)
 
-    _int_range(errors, "num_classes", cfg.num_classes, 0, 100_000)
     if not isinstance(cfg.freeze, str) or not FREEZE_PATTERN.match(cfg.freeze):
         errors.append(FieldError("freeze", f"must be none, backbone or stages:K with K >= 1 (got {cfg.freeze!r})"))
     if not _finite(cfg.backbone_lr_mult) or not 0 < cfg.backbone_lr_mult <= 10:
@@ -155,7 +159,6 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
                                  f"applies to torchvision models only (tv-resnet18, tv-resnet50); {opt} cannot start {cfg.arch}"))
     if cfg.init_from and (cfg.pretrained or cfg.weights):
         errors.append(FieldError("init_from", "cannot be combined with --pretrained or --weights: pick one set of starting weights"))
-    _choice(errors, "dataset", cfg.dataset, DATASETS)
     if not isinstance(cfg.data, str) or not cfg.data.strip():
         errors.append(FieldError("data", "must be a path"))
     if not _finite(cfg.val_split) or cfg.val_split < 0 or (cfg.val_split >= 1 and cfg.val_split != int(cfg.val_split)):
@@ -164,8 +167,6 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
         )
     elif 0 < cfg.val_split < 1 and cfg.val_split > 0.5:
         errors.append(FieldError("val_split", f"must hold out at most half of the training set (got {cfg.val_split!r})"))
-    _int_range(errors, "train_subset", cfg.train_subset, 0, 10**9)
-    _int_range(errors, "image_size", cfg.image_size, 8, 1024)
     if _is_int(cfg.image_size):
         _int_range(errors, "crop_padding", cfg.crop_padding, 0, max(0, cfg.image_size // 2))
     if _is_int(cfg.image_size):
@@ -173,16 +174,12 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
     if not _finite(cfg.rotate) or not 0 <= cfg.rotate <= 180:
         errors.append(FieldError("rotate", f"must be a number of degrees from 0 to 180 (got {cfg.rotate!r})"))
 
-    _int_range(errors, "epochs", cfg.epochs, 1, 100_000)
-    _int_range(errors, "batch_size", cfg.batch_size, 1, 65_536)
     if not _finite(cfg.lr) or not 0 < cfg.lr <= 10:
         errors.append(FieldError("lr", f"must be a finite number > 0 and <= 10 (got {cfg.lr!r})"))
-    _choice(errors, "optimizer", cfg.optimizer, OPTIMIZERS)
     if not _finite(cfg.momentum) or not 0 <= cfg.momentum < 1:
         errors.append(FieldError("momentum", f"must be a number in [0, 1) (got {cfg.momentum!r})"))
     if not _finite(cfg.weight_decay) or not 0 <= cfg.weight_decay <= 1:
         errors.append(FieldError("weight_decay", f"must be a finite number from 0 to 1 (got {cfg.weight_decay!r})"))
-    _choice(errors, "schedule", cfg.schedule, SCHEDULES)
     if not _finite(cfg.warmup_epochs) or cfg.warmup_epochs < 0:
         errors.append(FieldError("warmup_epochs", f"must be a finite number >= 0 (got {cfg.warmup_epochs!r})"))
     elif _is_int(cfg.epochs) and cfg.warmup_epochs > cfg.epochs:
@@ -202,11 +199,6 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
 
     if not isinstance(cfg.device, str) or not DEVICE_PATTERN.match(cfg.device):
         errors.append(FieldError("device", f"must be auto, cpu, mps, cuda or cuda:N (got {cfg.device!r})"))
-    _choice(errors, "precision", cfg.precision, PRECISIONS)
-    _choice(errors, "channels_last", cfg.channels_last, SWITCHES)
-    _int_range(errors, "seed", cfg.seed, 0, MAX_SEED)
-    _int_range(errors, "eval_every", cfg.eval_every, 0, 100_000)
-    _int_range(errors, "keep_last", cfg.keep_last, 0, 1000)
 
     if not isinstance(cfg.run_dir, str) or not cfg.run_dir.strip():
         errors.append(FieldError("run_dir", "must be a path"))

@@ -5,10 +5,12 @@ No Textual here: the setup screen renders FIELDS and calls ``form_to_config`` on
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import DATASETS, OPTIMIZERS, SCHEDULES, TrainConfig, check_paths, validate_config
+from core.config import TrainConfig, check_paths, validate_config
+from core.options import BY_FIELD
 
 
 @dataclass(frozen=True)
@@ -20,38 +22,31 @@ class Field:
     help: str = ""
 
 
-FIELDS: tuple[Field, ...] = (
-    Field("arch", "Architecture", "choice"),
-    Field("dataset", "Dataset", "choice", DATASETS),
-    Field("data", "Data path", "text", help="cifar10: where the archive goes; folder: has train/ and test/"),
-    Field("epochs", "Epochs", "int"),
-    Field("lr", "Learning rate", "float"),
-    Field("batch_size", "Batch size", "int"),
-    Field("optimizer", "Optimiser", "choice", OPTIMIZERS),
-    Field("schedule", "LR schedule", "choice", SCHEDULES),
-    Field("weight_decay", "Weight decay", "float"),
-    Field("label_smoothing", "Label smoothing", "float"),
-    Field("val_split", "Validation split", "float", help="fraction (<1) or number of images; 0 = none"),
-    Field("train_subset", "Train subset", "int", help="first N images, class-balanced; 0 = all"),
-    Field("seed", "Seed", "int"),
-    Field("name", "Run name", "text", help="empty = <arch>-<dataset>-<time>"),
-    Field("device", "Device", "choice"),
-)
-BY_NAME = {f.name: f for f in FIELDS}
+# Which options each form shows, with their labels and hints, is declared in core.options; the order
+# on screen is a layout matter and lives here (a test checks both name the same fields).
+SETUP_ORDER = ("arch", "dataset", "data", "epochs", "lr", "batch_size", "optimizer", "schedule", "weight_decay",
+               "label_smoothing", "val_split", "train_subset", "seed", "name", "device")
+FINETUNE_ORDER = ("init_from", "dataset", "data", "freeze", "backbone_lr_mult", "epochs", "lr", "batch_size", "name",
+                  "device")
+PICKED = ("arch", "device", "freeze")  # choices the screen makes at run time (models, devices, the parent's stages)
 
+
+def _field(name: str, finetune: bool) -> Field:
+    option = BY_FIELD[name]
+    kind = _KINDS[_TYPES[name]]
+    if option.choices or name in PICKED:
+        kind = "choice"
+    label = option.finetune_form if finetune else option.form
+    hint = option.finetune_form_help if finetune else option.form_help
+    return Field(name, label, kind, option.choices, hint)
+
+
+_TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
+_KINDS = {"int": "int", "float": "float", "str": "text"}
+FIELDS: tuple[Field, ...] = tuple(_field(name, finetune=False) for name in SETUP_ORDER)
+BY_NAME = {f.name: f for f in FIELDS}
 # The fine-tune screen's fields (the checkpoint comes from a list or a path).
-FINETUNE_FIELDS: tuple[Field, ...] = (
-    Field("init_from", "Checkpoint path", "text", help="a run folder or a .pt file"),
-    Field("dataset", "Dataset", "choice", DATASETS),
-    Field("data", "Data path", "text", help="a folder with train/<class>/ and test/<class>/"),
-    Field("freeze", "Freeze", "choice"),
-    Field("backbone_lr_mult", "Backbone LR x", "float", help="the backbone learns at lr times this"),
-    Field("epochs", "Epochs", "int"),
-    Field("lr", "Learning rate", "float"),
-    Field("batch_size", "Batch size", "int"),
-    Field("name", "Run name", "text", help="empty = <parent>-ft-<dataset>-<time>"),
-    Field("device", "Device", "choice"),
-)
+FINETUNE_FIELDS: tuple[Field, ...] = tuple(_field(name, finetune=True) for name in FINETUNE_ORDER)
 
 
 def _format(value: Any) -> str:

@@ -68,7 +68,7 @@ ELSEWHERE = {
     "print_config": "tests/tui/test_cli_config_file.py",
 }
 FINETUNE_ONLY = {"run_or_ckpt"}  # the parent: checked through config.json's "parent"
-FINETUNE_ELSEWHERE = {"as_json"}
+FINETUNE_ELSEWHERE = {"as_json", "compile"}  # compile: one compiled run (train's) is enough for the suite
 
 
 def options_of(command: str) -> set[str]:
