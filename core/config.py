@@ -66,6 +66,7 @@ class TrainConfig:
     milestones: list[int] = field(default_factory=list)  # multistep: epochs where lr *= gamma; [] = 50%, 75%
     gamma: float = 0.1  # multistep decay factor
     label_smoothing: float = 0.0
+    grad_clip: float = 0.0  # clip the global gradient norm to this before each step; 0 = off
 
     # -- hardware and reproducibility --
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
@@ -196,6 +197,8 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
         errors.append(FieldError("gamma", f"must be a number in (0, 1] (got {cfg.gamma!r})"))
     if not _finite(cfg.label_smoothing) or not 0 <= cfg.label_smoothing < 1:
         errors.append(FieldError("label_smoothing", f"must be a number in [0, 1) (got {cfg.label_smoothing!r})"))
+    if not _finite(cfg.grad_clip) or cfg.grad_clip < 0:
+        errors.append(FieldError("grad_clip", f"must be a finite number >= 0; 0 = off (got {cfg.grad_clip!r})"))
 
     if not isinstance(cfg.device, str) or not DEVICE_PATTERN.match(cfg.device):
         errors.append(FieldError("device", f"must be auto, cpu, mps, cuda or cuda:N (got {cfg.device!r})"))

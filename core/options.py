@@ -100,6 +100,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("milestones", "optimisation", "multistep: epochs where lr *= gamma, e.g. 91,136.",
            default_text="50%,75%"),
     Option("gamma", "optimisation", "multistep decay factor."),
+    Option("grad_clip", "optimisation", "Clip the global gradient norm to this before each step (0 = off)."),
     # -- regularisation and augmentation --
     Option("weight_decay", "regularisation", "Weight decay (not on BN and biases).", form="Weight decay"),
     Option("label_smoothing", "regularisation", "Label smoothing in [0, 1).", form="Label smoothing"),

@@ -514,10 +514,15 @@ class _Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 if self.scaler is not None:
                     self.scaler.scale(loss).backward()
+                    if cfg.grad_clip:
+                        self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                     self.scaler.step(self.optimizer)
                     self.scaler.update()
                 else:
                     loss.backward()
+                    if cfg.grad_clip:
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                     self.optimizer.step()
                 self.scheduler.step()
                 self.global_step += 1

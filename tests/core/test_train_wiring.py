@@ -183,3 +183,22 @@ def test_train_subset_takes_the_first_images_of_each_class():
     for c in range(10):
         first = full.train.images[full.train.labels == c][:10]
         assert torch.equal(sub.train.images[sub.train.labels == c], first)
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.2])
+def test_grad_clip_bounds_the_gradient_the_optimiser_steps_with(tmp_path, monkeypatch, clip):
+    norms = []
+    real_step = torch.optim.SGD.step
+
+    def step(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", step)
+    fit(config(tmp_path, grad_clip=clip, lr=0.2), data=tiny_bundle())
+    assert len(norms) == 8
+    if clip:
+        assert max(norms) <= clip * (1 + 1e-4)
+    else:  # the control: unclipped, these gradients are larger than the clip above
+        assert max(norms) > 0.2

@@ -108,6 +108,7 @@ MATRIX = [
     ("seed too big", ["train", "--dataset", S, "--seed", "4294967296"], "--seed"),
     ("val split", ["train", "--dataset", S, "--val-split", "0.9"], "--val-split"),
     ("milestones", ["train", "--dataset", S, "--milestones", "a,b"], "--milestones"),
+    ("grad clip negative", ["train", "--dataset", S, "--grad-clip", "-1"], "--grad-clip must be a finite number >= 0"),
     ("config missing", ["train", "--config", "@missing"], "does not exist"),
     ("config is text", ["train", "--config", "@text"], "is neither JSON nor TOML"),
     ("device syntax", ["train", "--dataset", S, "--device", "gpu"], "--device"),

@@ -27,6 +27,7 @@ TRAIN = {
     "warmup_epochs": (["--warmup-epochs", "0.5"], "warmup_epochs", 0.5),
     "milestones": (["--milestones", "1"], "milestones", [1]),
     "gamma": (["--gamma", "0.5"], "gamma", 0.5),
+    "grad_clip": (["--grad-clip", "2.5"], "grad_clip", 2.5),
     "weight_decay": (["--weight-decay", "0.001"], "weight_decay", 0.001),
     "label_smoothing": (["--label-smoothing", "0.05"], "label_smoothing", 0.05),
     "zero_init_residual": (["--zero-init-residual"], "zero_init_residual", True),
