@@ -88,7 +88,7 @@ def main() -> None:
     cfg = TrainConfig(
         arch=args.arch, batch_size=args.batch_size, device=args.device, precision=args.precision,
         channels_last=args.channels_last, dataset=args.dataset, data=args.data, train_subset=args.train_subset,
-        epochs=args.epochs, progress_interval=0.5,
+        epochs=args.epochs,
     )
     emit({"machine": hardware()})
     bare = bare_images_per_sec(cfg, args.steps, args.warmup)
@@ -99,7 +99,7 @@ def main() -> None:
     from core.train import fit
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = fit(cfg.replace(run_dir=tmp))
+        result = fit(cfg.replace(run_dir=tmp), progress_interval=0.5)
     loop = result.images_per_sec or 0.0
     emit({"bench": "train_loop", "arch": cfg.arch, "batch_size": cfg.batch_size, "dataset": cfg.dataset,
           "train_subset": cfg.train_subset, "epochs": cfg.epochs, "images_per_sec": loop,

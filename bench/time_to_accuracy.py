@@ -41,7 +41,7 @@ def one_seed(cfg, target: float) -> dict:
                     clock["reached"] = (event.epoch, clock["train"])
 
     wall = time.perf_counter()
-    result = fit(cfg, sink)
+    result = fit(cfg, sink, progress_interval=1.0)
     return {
         "seed": cfg.seed,
         "final_test_acc": result.final_test_acc,
@@ -70,7 +70,7 @@ def main() -> None:
 
     from core.presets import apply_preset
 
-    cfg = apply_preset(args.preset).replace(device=args.device, eval_every=1, progress_interval=1.0)
+    cfg = apply_preset(args.preset).replace(device=args.device, eval_every=1)
     overrides = {k: v for k, v in {"dataset": args.dataset, "data": args.data, "epochs": args.epochs,
                                    "precision": args.precision}.items() if v is not None}
     if args.smoke:

@@ -83,7 +83,6 @@ class TrainConfig:
     keep_last: int = 0  # also keep the last K epoch-end checkpoints as epoch_NNNN.pt (hard links); 0 = only last.pt
     deterministic: bool = False  # deterministic kernels (slower): bit-identical runs for one seed
     auto_batch_size: bool = False  # halve the batch size until a training step fits in device memory
-    progress_interval: float = 0.1  # seconds between batch progress events
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -209,8 +208,6 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
         errors.append(
             FieldError("name", f"must be 1-100 letters, digits, '.', '_' or '-', not starting with a dot (got {cfg.name!r})")
         )
-    if not _finite(cfg.progress_interval) or cfg.progress_interval < 0:
-        errors.append(FieldError("progress_interval", f"must be a number of seconds >= 0 (got {cfg.progress_interval!r})"))
     return errors
 
 

@@ -20,6 +20,10 @@ class ConfigFileError(UserError):
     """A config file that cannot be used; the message names the file (and the key)."""
 
 
+# Settings that older runs wrote into their config.json and that are no longer part of a run's
+# config: skipped, so every run's own config.json stays usable.
+RETIRED = frozenset({"progress_interval"})  # a viewer's setting now: fit(progress_interval=...)
+
 # The type each field's value must have in a file (the annotations are strings: `from __future__`).
 _TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
 
@@ -87,6 +91,8 @@ def load_config_file(file: str | Path) -> dict[str, Any]:
         data = data["train"]
     values: dict[str, Any] = {}
     for key, value in data.items():
+        if key in RETIRED:
+            continue
         if key not in _TYPES:
             raise ConfigFileError(f"{path}: unknown setting {key!r} (settings are TrainConfig fields, e.g. epochs, lr, arch)")
         problem = _type_problem(_TYPES[key], value)

@@ -129,7 +129,6 @@ OPTIONS: tuple[Option, ...] = (
            finetune_default_text="parent-ft-dataset-time",
            form="Run name", finetune_form="Run name", form_help="empty = <arch>-<dataset>-<time>",
            finetune_form_help="empty = <parent>-ft-<dataset>-<time>"),
-    Option("progress_interval", "run", "Seconds between batch progress events (a UI setting).", commands=()),
 )
 
 BY_FIELD = {o.field: o for o in OPTIONS}

@@ -16,7 +16,7 @@ from .config import TrainConfig
 from .errors import CheckpointError, UserError
 
 # Options that may differ on --resume; everything else comes from the run's own config.
-RESUME_OVERRIDES = frozenset({"epochs", "device", "progress_interval", "compile", "keep_last"})
+RESUME_OVERRIDES = frozenset({"epochs", "device", "compile", "keep_last"})
 
 
 @dataclass
@@ -63,7 +63,7 @@ def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) 
     bad = sorted(set(overrides) - RESUME_OVERRIDES)
     if bad:
         opts = ", ".join("--" + b.replace("_", "-") for b in bad)
-        allowed = ", ".join("--" + o.replace("_", "-") for o in sorted(RESUME_OVERRIDES - {"progress_interval"}))
+        allowed = ", ".join("--" + o.replace("_", "-") for o in sorted(RESUME_OVERRIDES))
         raise UserError(f"{opts} cannot change on --resume (the run's config fixes it); these can: {allowed}")
     cfg = TrainConfig.from_dict(ckpt["config"]).replace(**overrides)
     done = int(ckpt["epoch"])

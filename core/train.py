@@ -88,6 +88,9 @@ def check_config(cfg: TrainConfig, paths: bool = True) -> None:
         raise UserError(str(errors[0]))
 
 
+PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events unless fit() is told otherwise
+
+
 class _Trainer:
     def __init__(
         self,
@@ -97,8 +100,10 @@ class _Trainer:
         data: DataBundle | None,
         resume: str | Path | None,
         resume_overrides: dict[str, Any] | None,
+        progress_interval: float,
     ) -> None:
         self.sink = sink
+        self.progress_interval = progress_interval
         self.control = control
         self.stop = control.stop
         self.cfg = cfg
@@ -465,7 +470,7 @@ class _Trainer:
         cfg, stream = self.cfg, self.stream
         steps = stream.steps_per_epoch
         total_steps = cfg.epochs * steps
-        interval = cfg.progress_interval
+        interval = self.progress_interval
         self._train_mode()
         for epoch in range(self.epochs_done + 1, cfg.epochs + 1):
             if self.stop.is_set() and self.partial is None:
@@ -769,17 +774,22 @@ def fit(
     data: DataBundle | None = None,
     resume: str | Path | None = None,
     resume_overrides: dict[str, Any] | None = None,
+    progress_interval: float | None = None,
 ) -> RunResult:
     """Train as ``cfg`` says (or continue the run at ``resume``), in the calling thread.
 
     ``stop`` (or ``control.stop``) ends the run after the current batch, saving ``last.pt``;
     ``control`` also offers pause and save-now. Raises UserError (after a RunFinished("failed")
     event) when the request is invalid, before anything is written. Failures during training
-    are returned as status "failed".
+    are returned as status "failed". ``progress_interval``: seconds between BatchProgress events
+    (default PROGRESS_INTERVAL); how often a viewer wants news is the viewer's business, not the run's.
     """
     if control is None:
         control = TrainControl(stop=stop or threading.Event())
     elif stop is not None:
         raise ValueError("pass either stop or control, not both")
-    trainer = _Trainer(cfg, safe_sink(sink), control, data, resume, resume_overrides)
+    interval = PROGRESS_INTERVAL if progress_interval is None else progress_interval
+    if not interval >= 0:
+        raise ValueError(f"progress_interval must be >= 0 seconds (got {interval!r})")
+    trainer = _Trainer(cfg, safe_sink(sink), control, data, resume, resume_overrides, interval)
     return trainer.execute()

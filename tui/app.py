@@ -123,7 +123,7 @@ class ResnetTui(App):
         self.control = TrainControl()
         self.is_training = True
         self._show_training_screen()
-        self._train(cfg.replace(progress_interval=self.progress_interval), resume, self.control)
+        self._train(cfg, resume, self.control)
 
     def resume_run(self, path: str | Path) -> None:
         self.start_run(TrainConfig(), resume=path)
@@ -136,7 +136,7 @@ class ResnetTui(App):
         if fit is None:
             from core.train import fit
         try:
-            fit(cfg, self._sink, control=control, resume=resume)
+            fit(cfg, self._sink, control=control, resume=resume, progress_interval=self.progress_interval)
         except UserError:
             pass  # already reported through a RunFinished("failed") event
         except Exception as e:  # noqa: BLE001 - never let the worker die silently

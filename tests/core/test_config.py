@@ -20,7 +20,7 @@ BAD = [
     ("device", "gpu"), ("device", "cuda:-1"), ("device", "cuda:x"), ("precision", "fp8"), ("channels_last", "yes"),
     ("seed", -1), ("seed", 2**32), ("image_size", 4), ("crop_padding", 17), ("rotate", 200.0),
     ("name", "../evil"), ("name", "a/b"), ("name", ".hidden"), ("warmup_epochs", 11.0), ("milestones", [5, 3]),
-    ("milestones", [10]), ("gamma", 0.0), ("data", ""), ("run_dir", " "), ("progress_interval", -1.0),
+    ("milestones", [10]), ("gamma", 0.0), ("data", ""), ("run_dir", " ")
 ]
 
 
@@ -39,7 +39,7 @@ ALLOWED = {
     "channels_last": "one of auto, on, off", "seed": "from 0 to 4294967295", "image_size": "from 8 to 1024",
     "crop_padding": "from 0 to 16", "rotate": "from 0 to 180", "name": "letters, digits, '.', '_' or '-'",
     "warmup_epochs": "not exceed --epochs", "milestones": "increasing epochs between 1 and epochs-1",
-    "gamma": "in (0, 1]", "data": "a path", "run_dir": "a path", "progress_interval": ">= 0",
+    "gamma": "in (0, 1]", "data": "a path", "run_dir": "a path"
 }
 
 

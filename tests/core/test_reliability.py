@@ -13,6 +13,7 @@ import pytest
 import torch
 from helpers import tiny_bundle
 
+import core.train as train_module
 from core import checkpoint
 from core.checkpoint import epoch_checkpoints, load_checkpoint
 from core.config import TrainConfig
@@ -21,9 +22,16 @@ from core.runs import read_metrics
 from core.train import fit
 
 
+
+@pytest.fixture(autouse=True)
+def every_batch_reported(monkeypatch):
+    """Progress after every batch (fit's default is every 0.1 s), so tests can count steps."""
+    monkeypatch.setattr(train_module, "PROGRESS_INTERVAL", 0.0)
+
+
 def config(tmp_path, **kw) -> TrainConfig:
     base = dict(arch="simplecnn", epochs=3, batch_size=32, lr=0.05, device="cpu", run_dir=str(tmp_path / "runs"),
-                name="r", progress_interval=0.0, image_size=16, dataset="synthetic")
+                name="r", image_size=16, dataset="synthetic")
     return TrainConfig(**(base | kw))
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from helpers import tiny_bundle
 
+import core.train as train_module
 from core.checkpoint import load_checkpoint
 from core.config import TrainConfig
 from core.errors import CheckpointError, UserError
@@ -26,9 +27,16 @@ from core.runs import read_metrics
 from core.train import fit
 
 
+
+@pytest.fixture(autouse=True)
+def every_batch_reported(monkeypatch):
+    """Progress after every batch (fit's default is every 0.1 s), so tests can count steps."""
+    monkeypatch.setattr(train_module, "PROGRESS_INTERVAL", 0.0)
+
+
 def config(tmp_path, **kw) -> TrainConfig:
     base = dict(arch="simplecnn", epochs=2, batch_size=32, lr=0.05, device="cpu", run_dir=str(tmp_path / "runs"),
-                name="t", progress_interval=0.0, image_size=16, dataset="synthetic")
+                name="t", image_size=16, dataset="synthetic")
     base.update(kw)
     return TrainConfig(**base)
 
@@ -364,3 +372,22 @@ def test_eval_every_skips_evaluations_but_never_the_last(tmp_path):
     assert [(e.epoch, e.split) for e in rec.of(EvalEnded)] == [(3, "val"), (3, "test")]
     ended = rec.of(EpochEnded)
     assert ended[0].val_acc is None and ended[0].test_acc is None
+
+
+def test_the_viewer_chooses_how_often_progress_comes(tmp_path, monkeypatch):
+    """progress_interval is fit()'s (a viewer's wish), not the run's: it is not in config.json."""
+    def progress_steps(**kw):
+        steps = []
+        fit(config(tmp_path, epochs=1, name=f"p{len(kw)}{kw.get('progress_interval', '')}"),
+            lambda e: steps.append(e.global_step) if isinstance(e, BatchProgress) else None,
+            data=tiny_bundle(), **kw)
+        return steps
+
+    assert progress_steps(progress_interval=0.0) == list(range(1, 9))  # 256 images / 32: every batch
+    assert progress_steps(progress_interval=1000.0) == [1, 8]  # the first and the epoch's last only
+    monkeypatch.setattr(train_module, "PROGRESS_INTERVAL", 1000.0)
+    assert progress_steps() == [1, 8]  # the default, when the caller says nothing
+    saved = json.loads((tmp_path / "runs" / "p0" / "config.json").read_text())["train"]
+    assert "progress_interval" not in saved
+    with pytest.raises(ValueError, match="progress_interval"):
+        fit(config(tmp_path), data=tiny_bundle(), progress_interval=-1.0)

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from helpers import tiny_bundle
 
+import core.train as train_module
 from core import train
 from core.checkpoint import load_checkpoint
 from core.config import TrainConfig
@@ -18,9 +19,16 @@ from core.models.base import Classifier
 from core.train import fit
 
 
+
+@pytest.fixture(autouse=True)
+def every_batch_reported(monkeypatch):
+    """Progress after every batch (fit's default is every 0.1 s), so tests can count steps."""
+    monkeypatch.setattr(train_module, "PROGRESS_INTERVAL", 0.0)
+
+
 def config(tmp_path, **kw) -> TrainConfig:
     base = dict(arch="simplecnn", epochs=1, batch_size=32, lr=0.05, device="cpu", run_dir=str(tmp_path / "runs"),
-                name="w", progress_interval=0.0, image_size=16, dataset="synthetic")
+                name="w", image_size=16, dataset="synthetic")
     return TrainConfig(**(base | kw))
 
 

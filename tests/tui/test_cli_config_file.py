@@ -124,3 +124,14 @@ def test_an_unreadable_config_file(capsys, tmp_path):
 def test_resume_takes_the_run_s_own_config(capsys, tmp_path, flag):
     code, _, err = run(capsys, "train", "--resume", tmp_path, *flag)
     assert code == 2 and f"{flag[0]} cannot be combined with --resume" in err
+
+
+def test_an_older_run_s_config_json_still_reads(capsys, tmp_path):
+    """Runs before progress_interval left the run's config wrote it into config.json: it is skipped."""
+    file = tmp_path / "config.json"
+    file.write_text(json.dumps({"train": {"arch": "simplecnn", "epochs": 3, "progress_interval": 0.1},
+                                "classes": ["a", "b"], "created": "2026-11-01T10:00:00+0000"}))
+    code, out, err = run(capsys, "train", "--config", file, "--print-config")
+    assert code == 0, err
+    printed = json.loads(out)
+    assert (printed["arch"], printed["epochs"]) == ("simplecnn", 3) and "progress_interval" not in printed

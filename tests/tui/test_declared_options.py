@@ -15,7 +15,7 @@ from core.options import GROUPS, OPTIONS
 from tui.form import FIELDS, FINETUNE_FIELDS, FINETUNE_ORDER, SETUP_ORDER
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI_LESS = {o.field for o in OPTIONS if not o.commands}  # init_from (finetune's argument), progress_interval
+CLI_LESS = {o.field for o in OPTIONS if not o.commands}  # init_from: finetune's argument
 
 
 def help_of(command: str, columns: int = 80) -> str:
@@ -43,7 +43,7 @@ def test_every_field_is_a_train_option_unless_declared_otherwise():
     text = help_of("train", columns=200)
     shown = {o.field for o in OPTIONS if re.search(rf"{re.escape(o.option)}\s", text)}
     assert shown == {o.field for o in OPTIONS} - CLI_LESS
-    assert CLI_LESS == {"init_from", "progress_interval"}
+    assert CLI_LESS == {"init_from"}
 
 
 def test_the_forms_show_exactly_the_declared_fields():
