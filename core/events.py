@@ -10,11 +10,23 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable, Literal, Union
+from enum import StrEnum
+from typing import Any, Callable, Union
 
 log = logging.getLogger(__name__)
 
-Status = Literal["completed", "stopped", "failed"]
+class RunStatus(StrEnum):
+    """A run's state as run.json and RunFinished give it (a str: it compares and serialises as its value)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"  # by a request (Ctrl-C, SIGTERM, the app's stop); resumable
+    FAILED = "failed"  # an error (NaN loss, out of memory, disk full, ...); resumable from last.pt
+    INTERRUPTED = "interrupted"  # run.json says running but its process is gone (never written, only read)
+
+
+RESUMABLE = (RunStatus.STOPPED, RunStatus.FAILED, RunStatus.INTERRUPTED)
+# Keyword-only: events and results with many fields of one type cannot take a swapped argument silently.
 
 
 @dataclass(frozen=True)
@@ -24,7 +36,7 @@ class Notice:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunStarted:
     run_name: str
     run_dir: str
@@ -42,14 +54,14 @@ class RunStarted:
     test_size: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EpochStarted:
     epoch: int  # 1-based
     epochs: int
     lr: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BatchProgress:
     """Sent at most every ``progress_interval`` seconds; each one carries the full picture, so dropping some loses nothing."""
 
@@ -68,7 +80,7 @@ class BatchProgress:
     eta: float  # seconds to the end of the run, from the current rate (evaluation not included)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EvalEnded:
     epoch: int
     split: str  # "val" or "test"
@@ -79,7 +91,7 @@ class EvalEnded:
     classes: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EpochEnded:
     epoch: int
     epochs: int
@@ -95,7 +107,7 @@ class EpochEnded:
     images_per_sec: float  # training throughput of this epoch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CheckpointSaved:
     path: str
     epoch: int  # finished epochs it holds
@@ -103,9 +115,9 @@ class CheckpointSaved:
     mid_epoch: bool = False  # True when saved by a stop inside an epoch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunFinished:
-    status: Status
+    status: RunStatus
     run_dir: str
     epochs_completed: int
     final_test_acc: float | None

@@ -18,6 +18,7 @@ from typing import Any
 from .atomic import append_line, atomic_write_bytes, atomic_write_json, remove_stale_temps
 from .checkpoint import FINAL, LAST
 from .errors import UserError
+from .events import RunStatus
 
 CONFIG, METRICS, STATUS, ERROR_LOG = "config.json", "metrics.jsonl", "run.json", "error.log"
 
@@ -147,8 +148,8 @@ def summarize(run_dir: Path) -> RunSummary | None:
     st = read_json(run_dir / STATUS) or {}
     train_cfg = cfg.get("train", cfg)
     status = str(st.get("status", "unknown"))
-    if status == "running" and not _alive(st.get("pid")):
-        status = "interrupted"  # its process died (killed, crashed, power loss) without a word
+    if status == RunStatus.RUNNING and not _alive(st.get("pid")):
+        status = RunStatus.INTERRUPTED  # its process died (killed, crashed, power loss) without a word
     return RunSummary(
         path=run_dir,
         name=run_dir.name,

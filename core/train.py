@@ -46,6 +46,7 @@ from .events import (
     Notice,
     RunFinished,
     RunStarted,
+    RunStatus,
     null_sink,
     safe_sink,
 )
@@ -57,9 +58,9 @@ class NonFiniteLoss(Exception):
     pass
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunResult:
-    status: str  # completed | stopped | failed
+    status: RunStatus  # completed | stopped | failed
     run_dir: Path | None
     epochs_completed: int
     epochs: int
@@ -288,7 +289,7 @@ class _Trainer:
             },
         )
 
-    def _status(self, status: str, error: str | None = None) -> None:
+    def _status(self, status: RunStatus, error: str | None = None) -> None:
         assert self.run_dir is not None
         runs.write_status(
             self.run_dir,
@@ -329,7 +330,7 @@ class _Trainer:
         }
         save_checkpoint(self.run_dir / LAST, payload)
         if announce:
-            self.sink(CheckpointSaved(str(self.run_dir / LAST), self.epochs_done, "last", mid_epoch=partial is not None))
+            self.sink(CheckpointSaved(path=str(self.run_dir / LAST), epoch=self.epochs_done, kind="last", mid_epoch=partial is not None))
 
     def _save_final(self) -> None:
         assert self.run_dir is not None
@@ -341,7 +342,7 @@ class _Trainer:
             "final_test_acc": self.final_test_acc,
         }
         save_checkpoint(self.run_dir / FINAL, payload)
-        self.sink(CheckpointSaved(str(self.run_dir / FINAL), self.epochs_done, "final"))
+        self.sink(CheckpointSaved(path=str(self.run_dir / FINAL), epoch=self.epochs_done, kind="final"))
 
     # ---------------------------------------------------------------- the loop
     def images_per_sec(self) -> float | None:
@@ -455,13 +456,13 @@ class _Trainer:
         )
         self.sink(
             EvalEnded(
-                epoch,
-                split,
-                result.loss,
-                result.accuracy,
-                result.per_class_accuracy,
-                result.confusion,
-                tuple(self.data.classes),
+                epoch=epoch,
+                split=split,
+                loss=result.loss,
+                accuracy=result.accuracy,
+                per_class_accuracy=result.per_class_accuracy,
+                confusion=result.confusion,
+                classes=tuple(self.data.classes),
             )
         )
         return result
@@ -474,7 +475,7 @@ class _Trainer:
         self._train_mode()
         for epoch in range(self.epochs_done + 1, cfg.epochs + 1):
             if self.stop.is_set() and self.partial is None:
-                return "stopped"  # at an epoch boundary last.pt already holds this exact state
+                return RunStatus.STOPPED  # at an epoch boundary last.pt already holds this exact state
             train_done = False
             if self.partial is not None:  # resuming inside this epoch
                 part = self.partial
@@ -488,7 +489,7 @@ class _Trainer:
                 loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
                 correct = torch.zeros((), dtype=torch.int64, device=self.device)
                 seen, epoch_train = 0, 0.0
-            self.sink(EpochStarted(epoch, cfg.epochs, self._lr()))
+            self.sink(EpochStarted(epoch=epoch, epochs=cfg.epochs, lr=self._lr()))
             self.last_checked_step = self.global_step
             epoch_start = time.perf_counter()
             seen_at_start = seen
@@ -507,7 +508,7 @@ class _Trainer:
             if self.stop.is_set():
                 self._save_last(partial_state(0.0, train_done))
                 self.stopped_at = (epoch, stream.batch_in_epoch, steps)
-                return "stopped"
+                return RunStatus.STOPPED
             for x, y in ([] if train_done else stream.epoch_batches()):
                 first_compiled_step = self.compile_seconds is None and self.train_model is not self.model
                 if first_compiled_step:
@@ -560,19 +561,19 @@ class _Trainer:
                     sps = (batch - batch_at_start) / elapsed if elapsed > 0 else 0.0
                     self.sink(
                         BatchProgress(
-                            epoch,
-                            cfg.epochs,
-                            batch,
-                            steps,
-                            self.global_step,
-                            total_steps,
-                            loss_value,
-                            float(loss_sum) / max(1, seen),
-                            int(correct) / max(1, seen),
-                            self._lr(),
-                            rate,
-                            self.train_seconds + elapsed,
-                            remaining / sps if sps > 0 else float("nan"),
+                            epoch=epoch,
+                            epochs=cfg.epochs,
+                            batch=batch,
+                            batches=steps,
+                            global_step=self.global_step,
+                            total_steps=total_steps,
+                            loss=loss_value,
+                            epoch_loss=float(loss_sum) / max(1, seen),
+                            epoch_acc=int(correct) / max(1, seen),
+                            lr=self._lr(),
+                            images_per_sec=rate,
+                            elapsed=self.train_seconds + elapsed,
+                            eta=remaining / sps if sps > 0 else float("nan"),
                         )
                     )
                 if self.control.save_now.is_set():
@@ -593,7 +594,7 @@ class _Trainer:
                     self.session_epochs.append((seen - seen_at_start, elapsed))
                     self._save_last(partial_state(elapsed))
                     self.stopped_at = (epoch, batch, steps)
-                    return "stopped"
+                    return RunStatus.STOPPED
 
             self._sync()
             elapsed = time.perf_counter() - epoch_start
@@ -616,7 +617,7 @@ class _Trainer:
                 # Training of this epoch is done; resume redoes only its evaluation.
                 self._save_last(partial_state(0.0, done=True) | {"train_seconds": epoch_train})
                 self.stopped_at = (epoch, steps, steps)
-                return "stopped"
+                return RunStatus.STOPPED
             eval_seconds = time.perf_counter() - eval_start
             self._train_mode()  # evaluate() restores plain train mode
 
@@ -648,39 +649,39 @@ class _Trainer:
             runs.append_metrics(self.run_dir, row)
             self.sink(
                 EpochEnded(
-                    epoch,
-                    cfg.epochs,
-                    train_loss,
-                    train_acc,
-                    row["val_loss"],
-                    row["val_acc"],
-                    row["test_loss"],
-                    row["test_acc"],
-                    row["lr"],
-                    epoch_train + eval_seconds,
-                    epoch_train,
-                    row["images_per_sec"] or 0.0,
+                    epoch=epoch,
+                    epochs=cfg.epochs,
+                    train_loss=train_loss,
+                    train_acc=train_acc,
+                    val_loss=row["val_loss"],
+                    val_acc=row["val_acc"],
+                    test_loss=row["test_loss"],
+                    test_acc=row["test_acc"],
+                    lr=row["lr"],
+                    seconds=epoch_train + eval_seconds,
+                    train_seconds=epoch_train,
+                    images_per_sec=row["images_per_sec"] or 0.0,
                 )
             )
             self._save_last(None)
             keep_epoch_copy(self.run_dir, epoch, cfg.keep_last, {self.resumed_from} if self.resumed_from else None)
-            self._status("running")
+            self._status(RunStatus.RUNNING)
         self._save_final()
-        return "completed"
+        return RunStatus.COMPLETED
 
     def execute(self) -> RunResult:
         try:
             self.prepare()
         except Cancelled:  # stopped while the data was loading: nothing was written
             self._restore_determinism()
-            self.sink(RunFinished("stopped", "", 0, None, None, 0.0, None, None))
-            return RunResult("stopped", None, 0, self.cfg.epochs, None, None, 0.0, None)
+            self.sink(RunFinished(status=RunStatus.STOPPED, run_dir="", epochs_completed=0, final_test_acc=None, best_val_acc=None, train_seconds=0.0, images_per_sec=None, error=None))
+            return RunResult(status=RunStatus.STOPPED, run_dir=None, epochs_completed=0, epochs=self.cfg.epochs, final_test_acc=None, best_val_acc=None, train_seconds=0.0, images_per_sec=None)
         except Exception as e:
             self._restore_determinism()
-            self.sink(RunFinished("failed", str(self.run_dir or ""), 0, None, None, 0.0, None, str(e)))
+            self.sink(RunFinished(status=RunStatus.FAILED, run_dir=str(self.run_dir or ""), epochs_completed=0, final_test_acc=None, best_val_acc=None, train_seconds=0.0, images_per_sec=None, error=str(e)))
             raise
         assert self.run_dir is not None and self.data is not None
-        status, error = "failed", None
+        status, error = RunStatus.FAILED, None
         try:
             runs.clean_temps(self.run_dir)
             if self.ckpt is None:
@@ -690,7 +691,7 @@ class _Trainer:
             else:
                 runs.truncate_metrics(self.run_dir, self.epochs_done)
                 self.sink(Notice(f"resuming {self.run_dir.name} after epoch {self.epochs_done} (step {self.global_step})"))
-            self._status("running")
+            self._status(RunStatus.RUNNING)
             self.sink(
                 RunStarted(
                     run_name=self.run_dir.name,
@@ -716,7 +717,7 @@ class _Trainer:
             error = self._write_error(e)
         except KeyboardInterrupt:
             # A second Ctrl-C aborts at once: last.pt still holds the last finished epoch.
-            status, error = "stopped", "aborted (a second Ctrl-C); last.pt holds the last finished epoch"
+            status, error = RunStatus.STOPPED, "aborted (a second Ctrl-C); last.pt holds the last finished epoch"
             raise
         except Exception as e:  # noqa: BLE001 - reported, logged with its traceback, never swallowed silently
             if is_out_of_memory(e):
@@ -748,18 +749,18 @@ class _Trainer:
                 train_seconds=self.train_seconds,
                 images_per_sec=self.images_per_sec(),
                 error=error,
-                stopped_at=self.stopped_at if status == "stopped" else None,
+                stopped_at=self.stopped_at if status == RunStatus.STOPPED else None,
             )
             self.sink(
                 RunFinished(
-                    status,  # type: ignore[arg-type]
-                    str(self.run_dir),
-                    self.epochs_done,
-                    self.final_test_acc,
-                    self.best_val_acc,
-                    self.train_seconds,
-                    result.images_per_sec,
-                    error,
+                    status=status,  # type: ignore[arg-type]
+                    run_dir=str(self.run_dir),
+                    epochs_completed=self.epochs_done,
+                    final_test_acc=self.final_test_acc,
+                    best_val_acc=self.best_val_acc,
+                    train_seconds=self.train_seconds,
+                    images_per_sec=result.images_per_sec,
+                    error=error,
                 )
             )
         return result

@@ -18,7 +18,7 @@ from textual.binding import Binding
 
 from core.config import TrainConfig
 from core.control import TrainControl
-from core.events import RunFinished
+from core.events import RunFinished, RunStatus
 
 from .live import LiveRun
 from .messages import TrainerEvent
@@ -140,7 +140,10 @@ class ResnetTui(App):
         except UserError:
             pass  # already reported through a RunFinished("failed") event
         except Exception as e:  # noqa: BLE001 - never let the worker die silently
-            self.post_message(TrainerEvent(RunFinished("failed", "", 0, None, None, 0.0, None, f"{type(e).__name__}: {e}")))
+            failed = RunFinished(status=RunStatus.FAILED, run_dir="", epochs_completed=0, final_test_acc=None,
+                                 best_val_acc=None, train_seconds=0.0, images_per_sec=None,
+                                 error=f"{type(e).__name__}: {e}")
+            self.post_message(TrainerEvent(failed))
 
     def _sink(self, event) -> None:
         self.post_message(TrainerEvent(event))
@@ -150,9 +153,9 @@ class ResnetTui(App):
         self.live.apply(event)
         if isinstance(event, RunFinished):
             self.is_training = False
-            if event.status == "failed":
+            if event.status == RunStatus.FAILED:
                 self.notify(event.error or "training failed", title="run failed", severity="error", timeout=10)
-            elif event.status == "stopped":
+            elif event.status == RunStatus.STOPPED:
                 self.notify(f"stopped; resume it from the runs screen (r) or with resnet-tui train --resume {event.run_dir}")
         for screen in self.screen_stack:
             if isinstance(screen, TrainingScreen):

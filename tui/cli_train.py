@@ -120,6 +120,7 @@ def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bo
     import threading
 
     from core.errors import UserError
+    from core.events import RunStatus
     from core.train import fit
 
     from .console import PlainSink, RichSink
@@ -166,10 +167,10 @@ def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bo
                 }
             )
         )
-    if result.status == "stopped" and result.run_dir is None:
+    if result.status == RunStatus.STOPPED and result.run_dir is None:
         print("stopped before training started; nothing was written", file=sys.stderr)
         return EXIT_SIGTERM if received and received[0] == signal.SIGTERM else EXIT_SIGINT
-    if result.status == "stopped":
+    if result.status == RunStatus.STOPPED:
         if result.stopped_at is not None:
             epoch, batch, steps = result.stopped_at
             where = f"at epoch {epoch}, batch {batch}/{steps}"
@@ -182,7 +183,7 @@ def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bo
             file=sys.stderr,
         )
         return EXIT_SIGTERM if received and received[0] == signal.SIGTERM else EXIT_SIGINT
-    if result.status == "failed":
+    if result.status == RunStatus.FAILED:
         err(f"training failed: {result.error}")
         return EXIT_FAILED
     return 0

@@ -19,6 +19,7 @@ from core.events import (
     Event,
     Notice,
     RunFinished,
+    RunStatus,
     RunStarted,
 )
 
@@ -35,7 +36,7 @@ class LiveRun:
     classes: tuple[str, ...] = ()
     epochs: int = 0
     steps_per_epoch: int = 0
-    status: str = "starting"  # starting | running | paused | completed | stopped | failed
+    status: str = "starting"  # starting | paused (the view's own) or a RunStatus: running | completed | stopped | failed
     epoch: int = 0  # the epoch in progress (1-based)
     batch: int = 0
     global_step: int = 0
@@ -61,7 +62,7 @@ class LiveRun:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "stopped", "failed")
+        return self.status in (RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.FAILED)
 
     def apply(self, event: Event) -> None:
         if isinstance(event, Notice):
@@ -69,7 +70,7 @@ class LiveRun:
             if event.message.startswith("paused"):
                 self.status = "paused"
             elif event.message == "resumed":
-                self.status = "running"
+                self.status = RunStatus.RUNNING
         elif isinstance(event, RunStarted):
             self.name, self.run_dir, self.arch = event.run_name, event.run_dir, event.arch
             self.device, self.precision, self.classes = event.device, event.precision, tuple(event.classes)
@@ -78,7 +79,7 @@ class LiveRun:
             self.global_step = event.start_epoch * event.steps_per_epoch
             self.epoch = event.start_epoch
             self.config = dict(event.config)
-            self.status = "running"
+            self.status = RunStatus.RUNNING
         elif isinstance(event, EpochStarted):
             self.epoch, self.batch = event.epoch, 0
             self.lr = event.lr
@@ -135,10 +136,10 @@ class LiveRun:
                 train_seconds = float(row.get("train_seconds", 0.0))
                 live.rows.append(
                     EpochEnded(
-                        int(row["epoch"]), live.epochs, float(row["train_loss"]), float(row["train_acc"]),
-                        row.get("val_loss"), row.get("val_acc"), row.get("test_loss"), row.get("test_acc"),
-                        float(row.get("lr", 0.0)), train_seconds + float(row.get("eval_seconds", 0.0)),
-                        train_seconds, float(row.get("images_per_sec") or 0.0),
+                        epoch=int(row["epoch"]), epochs=live.epochs, train_loss=float(row["train_loss"]), train_acc=float(row["train_acc"]),
+                        val_loss=row.get("val_loss"), val_acc=row.get("val_acc"), test_loss=row.get("test_loss"), test_acc=row.get("test_acc"),
+                        lr=float(row.get("lr", 0.0)), seconds=train_seconds + float(row.get("eval_seconds", 0.0)),
+                        train_seconds=train_seconds, images_per_sec=float(row.get("images_per_sec") or 0.0),
                     )
                 )
             except (KeyError, TypeError, ValueError):

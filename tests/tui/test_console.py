@@ -7,16 +7,16 @@ import io
 from core.events import BatchProgress, EpochEnded, EpochStarted, Notice, RunFinished, RunStarted
 from tui.console import PlainSink, RichSink
 
-STARTED = RunStarted("r", "/runs/r", "resnet20", {}, ("a", "b"), 270000, "cpu", "fp32", 2, 0, 10, 1000, 0, 200)
-BATCH = BatchProgress(1, 2, 5, 10, 5, 20, 1.5, 1.6, 0.42, 0.1, 800.0, 1.0, 2.0)
-ENDED = EpochEnded(1, 2, 1.2, 0.55, None, None, 1.1, 0.6, 0.05, 3.0, 2.5, 812.0)
-FINISHED = RunFinished("completed", "/runs/r", 2, 0.6, None, 5.0, 812.0)
+STARTED = RunStarted(run_name="r", run_dir="/runs/r", arch="resnet20", config={}, classes=("a", "b"), num_params=270000, device="cpu", precision="fp32", epochs=2, start_epoch=0, steps_per_epoch=10, train_size=1000, val_size=0, test_size=200)
+BATCH = BatchProgress(epoch=1, epochs=2, batch=5, batches=10, global_step=5, total_steps=20, loss=1.5, epoch_loss=1.6, epoch_acc=0.42, lr=0.1, images_per_sec=800.0, elapsed=1.0, eta=2.0)
+ENDED = EpochEnded(epoch=1, epochs=2, train_loss=1.2, train_acc=0.55, val_loss=None, val_acc=None, test_loss=1.1, test_acc=0.6, lr=0.05, seconds=3.0, train_seconds=2.5, images_per_sec=812.0)
+FINISHED = RunFinished(status="completed", run_dir="/runs/r", epochs_completed=2, final_test_acc=0.6, best_val_acc=None, train_seconds=5.0, images_per_sec=812.0)
 
 
 def test_plain_sink_prints_one_line_per_epoch_and_nothing_per_batch():
     out = io.StringIO()
     sink = PlainSink(out)
-    for e in (Notice("loading"), STARTED, EpochStarted(1, 2, 0.1), BATCH, BATCH, ENDED, FINISHED):
+    for e in (Notice("loading"), STARTED, EpochStarted(epoch=1, epochs=2, lr=0.1), BATCH, BATCH, ENDED, FINISHED):
         sink(e)
     lines = out.getvalue().splitlines()
     assert lines[0] == "loading"
@@ -30,7 +30,7 @@ def test_plain_sink_prints_one_line_per_epoch_and_nothing_per_batch():
 
 def test_plain_sink_is_silent_about_a_run_that_never_started():
     out = io.StringIO()
-    PlainSink(out)(RunFinished("failed", "", 0, None, None, 0.0, None, "bad lr"))
+    PlainSink(out)(RunFinished(status="failed", run_dir="", epochs_completed=0, final_test_acc=None, best_val_acc=None, train_seconds=0.0, images_per_sec=None, error="bad lr"))
     assert out.getvalue() == ""
 
 
@@ -39,7 +39,7 @@ def test_rich_sink_draws_the_bar_with_loss_accuracy_and_speed():
 
     buf = io.StringIO()
     sink = RichSink(Console(file=buf, force_terminal=True, width=120))
-    for e in (STARTED, EpochStarted(1, 2, 0.1), BATCH, ENDED, FINISHED):
+    for e in (STARTED, EpochStarted(epoch=1, epochs=2, lr=0.1), BATCH, ENDED, FINISHED):
         sink(e)
     text = buf.getvalue()
     assert "epoch 1/2" in text and "acc 42.0%" in text and "800 img/s" in text and "loss 1.600" in text

@@ -72,13 +72,13 @@ async def settle(pilot) -> None:
 
 
 def canned_events():
-    yield RunStarted("resnet20-cifar10-demo", "checkpoints/resnet20-cifar10-demo", "resnet20", BASE.to_dict(), CLASSES,
-                     269722, "cuda:0", "bf16", 30, 0, 390, 50000, 0, 10000)
-    yield EpochStarted(1, 30, 0.004)
+    yield RunStarted(run_name="resnet20-cifar10-demo", run_dir="checkpoints/resnet20-cifar10-demo", arch="resnet20", config=BASE.to_dict(), classes=CLASSES,
+                     num_params=269722, device="cuda:0", precision="bf16", epochs=30, start_epoch=0, steps_per_epoch=390, train_size=50000, val_size=0, test_size=10000)
+    yield EpochStarted(epoch=1, epochs=30, lr=0.004)
     losses = [2.31, 2.2, 2.05, 1.93, 1.85, 1.74, 1.69, 1.6, 1.52, 1.49, 1.41, 1.38]
     for i, loss in enumerate(losses, 1):
-        yield BatchProgress(1, 30, i * 32, 390, i * 32, 11700, loss, loss + 0.2, 0.3 + 0.02 * i, 0.004 * i,
-                            21000.0, 0.8 * i, 90.0)
+        yield BatchProgress(epoch=1, epochs=30, batch=i * 32, batches=390, global_step=i * 32, total_steps=11700, loss=loss, epoch_loss=loss + 0.2, epoch_acc=0.3 + 0.02 * i, lr=0.004 * i,
+                            images_per_sec=21000.0, elapsed=0.8 * i, eta=90.0)
     confusion = []
     for t in range(10):
         row = [4 + ((t * 7 + p * 3) % 9) for p in range(10)]
@@ -88,10 +88,10 @@ def canned_events():
         confusion.append(tuple(row))
     per_class = tuple(confusion[i][i] / 1000 for i in range(10))
     acc = sum(per_class) / 10
-    yield EvalEnded(1, "test", 1.12, acc, per_class, tuple(confusion), CLASSES)
-    yield EpochEnded(1, 30, 1.55, 0.43, None, None, 1.12, acc, 0.0494, 2.6, 2.3, 21500.0)
-    yield EpochStarted(2, 30, 0.0494)
-    yield BatchProgress(2, 30, 117, 390, 507, 11700, 1.02, 1.08, 0.61, 0.056, 22300.0, 3.4, 84.0)
+    yield EvalEnded(epoch=1, split="test", loss=1.12, accuracy=acc, per_class_accuracy=per_class, confusion=tuple(confusion), classes=CLASSES)
+    yield EpochEnded(epoch=1, epochs=30, train_loss=1.55, train_acc=0.43, val_loss=None, val_acc=None, test_loss=1.12, test_acc=acc, lr=0.0494, seconds=2.6, train_seconds=2.3, images_per_sec=21500.0)
+    yield EpochStarted(epoch=2, epochs=30, lr=0.0494)
+    yield BatchProgress(epoch=2, epochs=30, batch=117, batches=390, global_step=507, total_steps=11700, loss=1.02, epoch_loss=1.08, epoch_acc=0.61, lr=0.056, images_per_sec=22300.0, elapsed=3.4, eta=84.0)
 
 
 @SMALL

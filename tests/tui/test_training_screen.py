@@ -31,10 +31,10 @@ EPOCHS = [
 
 
 def events():
-    yield RunStarted("demo", "runs/demo", "resnet20", BASE.to_dict(), CLASSES, 272474, "cpu", "fp32", 5, 0, 4, 200, 50, 100)
+    yield RunStarted(run_name="demo", run_dir="runs/demo", arch="resnet20", config=BASE.to_dict(), classes=CLASSES, num_params=272474, device="cpu", precision="fp32", epochs=5, start_epoch=0, steps_per_epoch=4, train_size=200, val_size=50, test_size=100)
     for epoch, tl, ta, vl, va, sl, sa in EPOCHS:
-        yield EpochStarted(epoch, 5, 0.05)
-        yield EpochEnded(epoch, 5, tl, ta, vl, va, sl, sa, 0.05, 1.5, 1.2, 160.0)
+        yield EpochStarted(epoch=epoch, epochs=5, lr=0.05)
+        yield EpochEnded(epoch=epoch, epochs=5, train_loss=tl, train_acc=ta, val_loss=vl, val_acc=va, test_loss=sl, test_acc=sa, lr=0.05, seconds=1.5, train_seconds=1.2, images_per_sec=160.0)
 
 
 def make_app() -> ResnetTui:
@@ -101,9 +101,9 @@ async def test_curves_follow_a_run_without_validation():
         await pilot.pause()
         for event in events():
             if isinstance(event, EpochEnded):
-                event = EpochEnded(event.epoch, event.epochs, event.train_loss, event.train_acc, None, None,
-                                   event.test_loss, event.test_acc, event.lr, event.seconds, event.train_seconds,
-                                   event.images_per_sec)
+                event = EpochEnded(epoch=event.epoch, epochs=event.epochs, train_loss=event.train_loss, train_acc=event.train_acc, val_loss=None, val_acc=None,
+                                   test_loss=event.test_loss, test_acc=event.test_acc, lr=event.lr, seconds=event.seconds, train_seconds=event.train_seconds,
+                                   images_per_sec=event.images_per_sec)
             app.post_message(TrainerEvent(event))
         await pilot.pause()
         await pilot.press("2")

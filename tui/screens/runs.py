@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from core.events import RESUMABLE
 from core.runs import RunSummary, list_runs
 
 from ..live import LiveRun
@@ -19,7 +20,6 @@ from ..widgets.confusion import ConfusionMatrix
 from ..widgets.curves import Curves
 from .confirm import Confirm
 
-RESUMABLE = ("stopped", "failed", "interrupted")
 
 
 def _pct(v) -> str:

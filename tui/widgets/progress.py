@@ -15,6 +15,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
+from core.events import RunStatus
+
 from ..live import LiveRun
 
 SPARK_EVERY = 3  # redraw the sparkline on every 3rd progress update (about 3 times a second)
@@ -69,10 +71,10 @@ class ProgressText(Widget):
         lr = "-" if live.lr is None else f"{live.lr:.4g}"
         speed = "-" if live.images_per_sec is None else f"{live.images_per_sec:.0f}"
         stats = Text(f"loss {loss}  acc {acc}  lr {lr}  {speed} img/s  elapsed {clock(live.elapsed)}  ETA {clock(live.eta)}")
-        if live.status == "failed":
+        if live.status == RunStatus.FAILED:
             status = Text("failed: ", style="bold red")
             status.append(live.error or "")
-        elif live.status in ("completed", "stopped"):
+        elif live.status in (RunStatus.COMPLETED, RunStatus.STOPPED):
             status = Text(live.status, style="bold")
             if live.final_test_acc is not None:
                 status.append(f"  final test acc {100 * live.final_test_acc:.2f}%")
