@@ -45,8 +45,8 @@ from tui.app import ResnetTui
 async def main():
     cfg = TrainConfig(dataset={args.dataset!r}, data={args.data!r}, arch={args.arch!r}, epochs={args.epochs},
                       train_subset={args.train_subset}, batch_size={args.batch_size}, device={args.device!r},
-                      run_dir={str(run_dir)!r}, name="app")
-    app = ResnetTui(run_dir={str(run_dir)!r}, base_config=cfg)
+                      runs_dir={str(run_dir)!r}, name="app")
+    app = ResnetTui(runs_dir={str(run_dir)!r}, base_config=cfg)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         app.start_run(cfg)

@@ -99,7 +99,7 @@ def main() -> None:
     from core.train import fit
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = fit(cfg.replace(run_dir=tmp), progress_interval=0.5)
+        result = fit(cfg.replace(runs_dir=tmp), progress_interval=0.5)
     loop = result.images_per_sec or 0.0
     emit({"bench": "train_loop", "arch": cfg.arch, "batch_size": cfg.batch_size, "dataset": cfg.dataset,
           "train_subset": cfg.train_subset, "epochs": cfg.epochs, "images_per_sec": loop,

@@ -82,7 +82,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
-            row = one_seed(cfg.replace(seed=seed, run_dir=tmp, name=f"seed{seed}"), args.target)
+            row = one_seed(cfg.replace(seed=seed, runs_dir=tmp, name=f"seed{seed}"), args.target)
             rows.append(row)
             emit(row)
     reached = [r["seconds_to_target"] for r in rows if r["reached"]]

@@ -24,6 +24,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 FREEZE_PATTERN = re.compile(r"^(none|backbone|stages:[1-9][0-9]*)$")
 TORCHVISION_PREFIX = "tv-"
 MAX_SEED = 2**32 - 1
+RENAMED = {"run_dir": "runs_dir"}  # fields of older runs' config.json and checkpoints, under their new names
 
 
 @dataclass
@@ -78,7 +79,7 @@ class TrainConfig:
     # -- evaluation and output --
     eval_tta: bool = False  # average predictions over the image and its horizontal flip
     eval_every: int = 1  # evaluate every N epochs (and always after the last); 0 = only after the last
-    run_dir: str = "checkpoints"  # parent folder of run directories
+    runs_dir: str = "checkpoints"  # the folder that holds runs, each in its own folder (CLI: --run-dir)
     name: str = ""  # run name; "" = <arch>-<dataset>-<timestamp>
     keep_last: int = 0  # also keep the last K epoch-end checkpoints as epoch_NNNN.pt (hard links); 0 = only last.pt
     deterministic: bool = False  # deterministic kernels (slower): bit-identical runs for one seed
@@ -91,6 +92,7 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """Build from a dict (a saved config.json); unknown keys are ignored, missing ones take defaults."""
         known = {f.name for f in dataclasses.fields(cls)}
+        values = {RENAMED.get(k, k): v for k, v in values.items()}
         cfg = cls(**{k: v for k, v in values.items() if k in known})
         cfg.milestones = list(cfg.milestones)
         return cfg
@@ -106,8 +108,11 @@ class FieldError:
 
     @property
     def option(self) -> str:
-        """The CLI spelling of the field."""
-        return "--" + self.field.replace("_", "-")
+        """The CLI spelling of the field (as core.options declares it)."""
+        from .options import BY_FIELD  # (options imports this module)
+
+        spec = BY_FIELD.get(self.field)
+        return spec.option if spec is not None else "--" + self.field.replace("_", "-")
 
     def __str__(self) -> str:
         return f"{self.option} {self.message}"
@@ -202,8 +207,8 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
     if not isinstance(cfg.device, str) or not DEVICE_PATTERN.match(cfg.device):
         errors.append(FieldError("device", f"must be auto, cpu, mps, cuda or cuda:N (got {cfg.device!r})"))
 
-    if not isinstance(cfg.run_dir, str) or not cfg.run_dir.strip():
-        errors.append(FieldError("run_dir", "must be a path"))
+    if not isinstance(cfg.runs_dir, str) or not cfg.runs_dir.strip():
+        errors.append(FieldError("runs_dir", "must be a path"))
     if cfg.name and (not isinstance(cfg.name, str) or not NAME_PATTERN.match(cfg.name)):
         errors.append(
             FieldError("name", f"must be 1-100 letters, digits, '.', '_' or '-', not starting with a dot (got {cfg.name!r})")
@@ -236,14 +241,14 @@ def check_paths(cfg: TrainConfig) -> list[FieldError]:
         )
         if not present:
             errors.append(FieldError("data", f"CIFAR-10 is not in {data} and downloading is off; put cifar-10-python.tar.gz there"))
-    run_dir = os.path.expanduser(cfg.run_dir)
+    run_dir = os.path.expanduser(cfg.runs_dir)
     existing = os.path.abspath(run_dir)
     while not os.path.exists(existing):  # the nearest folder that exists is where it would be created
         existing = os.path.dirname(existing)
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
-        errors.append(FieldError("run_dir", f"{run_dir} exists and is not a folder"))
+        errors.append(FieldError("runs_dir", f"{run_dir} exists and is not a folder"))
     elif not os.access(existing, os.W_OK):
-        errors.append(FieldError("run_dir", f"{run_dir}: {existing} is not writable"))
+        errors.append(FieldError("runs_dir", f"{run_dir}: {existing} is not writable"))
     elif cfg.name and os.path.isdir(os.path.join(run_dir, cfg.name)) and os.listdir(os.path.join(run_dir, cfg.name)):
         errors.append(FieldError("name", f"a run named {cfg.name} already exists in {run_dir}; pick another name"))
     return errors

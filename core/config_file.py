@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
+from .config import RENAMED, TrainConfig
 from .errors import UserError
 
 
@@ -93,6 +93,7 @@ def load_config_file(file: str | Path) -> dict[str, Any]:
     for key, value in data.items():
         if key in RETIRED:
             continue
+        key = RENAMED.get(key, key)
         if key not in _TYPES:
             raise ConfigFileError(f"{path}: unknown setting {key!r} (settings are TrainConfig fields, e.g. epochs, lr, arch)")
         problem = _type_problem(_TYPES[key], value)

@@ -124,7 +124,7 @@ OPTIONS: tuple[Option, ...] = (
            int_range=(0, 100_000)),
     Option("keep_last", "run", "Also keep the last K epoch-end checkpoints as epoch_NNNN.pt.",
            int_range=(0, 1000)),
-    Option("run_dir", "run", "Parent folder of run directories."),
+    Option("runs_dir", "run", "Parent folder of run directories.", flag="run_dir"),
     Option("name", "run", "Run name.", default_text="arch-dataset-time",
            finetune_default_text="parent-ft-dataset-time",
            form="Run name", finetune_form="Run name", form_help="empty = <arch>-<dataset>-<time>",

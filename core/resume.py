@@ -62,8 +62,10 @@ def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) 
     overrides = dict(overrides or {})
     bad = sorted(set(overrides) - RESUME_OVERRIDES)
     if bad:
-        opts = ", ".join("--" + b.replace("_", "-") for b in bad)
-        allowed = ", ".join("--" + o.replace("_", "-") for o in sorted(RESUME_OVERRIDES))
+        from .options import BY_FIELD
+
+        opts = ", ".join(BY_FIELD[b].option if b in BY_FIELD else b for b in bad)
+        allowed = ", ".join(BY_FIELD[o].option for o in sorted(RESUME_OVERRIDES))
         raise UserError(f"{opts} cannot change on --resume (the run's config fixes it); these can: {allowed}")
     cfg = TrainConfig.from_dict(ckpt["config"]).replace(**overrides)
     done = int(ckpt["epoch"])

@@ -137,7 +137,7 @@ class _Trainer:
         check_config(cfg, paths=self.ckpt is None)
         if self.ckpt is None:
             # Saved configs hold absolute paths, so a run can be resumed or evaluated from anywhere.
-            absolute = {k: str(Path(getattr(cfg, k)).expanduser().resolve()) for k in ("data", "run_dir", "init_from", "weights") if getattr(cfg, k)}
+            absolute = {k: str(Path(getattr(cfg, k)).expanduser().resolve()) for k in ("data", "runs_dir", "init_from", "weights") if getattr(cfg, k)}
             cfg = self.cfg = cfg.replace(**absolute)
         self.parent = None
         parent_state = None
@@ -229,7 +229,7 @@ class _Trainer:
             self._load_state(self.ckpt)
         else:
             self.run_dir = runs.create_run_dir(
-                cfg.run_dir, cfg.name or runs.default_run_name(cfg), explicit=bool(cfg.name)
+                cfg.runs_dir, cfg.name or runs.default_run_name(cfg), explicit=bool(cfg.name)
             )
 
     def _load_state(self, ckpt: dict[str, Any]) -> None:

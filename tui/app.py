@@ -41,7 +41,7 @@ class ResnetTui(App):
 
     def __init__(
         self,
-        run_dir: str = "checkpoints",
+        runs_dir: str = "checkpoints",
         fit_fn: FitFn | None = None,
         poll_memory: bool = True,
         base_config: TrainConfig | None = None,
@@ -50,7 +50,7 @@ class ResnetTui(App):
         """``fit_fn``, ``poll_memory``, ``base_config`` and ``devices`` exist for tests and benchmarks."""
         super().__init__()
         self.devices = devices
-        self.run_dir = run_dir
+        self.runs_dir = runs_dir  # the folder that holds the runs (each run has its own folder in it)
         self.fit_fn = fit_fn
         self.poll_memory = poll_memory
         self.base_config = base_config
@@ -71,7 +71,7 @@ class ResnetTui(App):
         devices = self.devices or catalog.device_choices()
         if base.device not in [spec for _, spec in devices]:
             base = base.replace(device=devices[0][1])
-        base = base.replace(run_dir=self.run_dir)
+        base = base.replace(runs_dir=self.runs_dir)
         self.setup_screen = SetupScreen(base, catalog.arch_choices(), devices)
         self.push_screen(self.setup_screen)
         self._load_model_stats()
@@ -185,12 +185,12 @@ class ResnetTui(App):
         if self.is_training:
             self.notify("a run is training; stop it (s) before starting another", severity="warning")
             return
-        self.push_screen(FinetuneScreen(self.run_dir, self.devices or catalog.device_choices(), parent))
+        self.push_screen(FinetuneScreen(self.runs_dir, self.devices or catalog.device_choices(), parent))
 
     def action_show_runs(self) -> None:
         if isinstance(self.screen, RunsScreen):
             return
-        self.push_screen(RunsScreen(self.run_dir))
+        self.push_screen(RunsScreen(self.runs_dir))
 
     def action_new_run(self) -> None:
         if self.is_training:
@@ -239,5 +239,5 @@ class ResnetTui(App):
         self.push_screen(Confirm("Training is running. Stop it (a checkpoint is saved) and quit?", yes="Quit"), answer)
 
 
-def run_app(run_dir: str = "checkpoints") -> None:
-    ResnetTui(run_dir=run_dir).run()
+def run_app(runs_dir: str = "checkpoints") -> None:
+    ResnetTui(runs_dir=runs_dir).run()

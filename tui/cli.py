@@ -25,7 +25,7 @@ def _root(
     if ctx.invoked_subcommand is None:
         from .app import run_app
 
-        run_app(run_dir=run_dir)
+        run_app(runs_dir=run_dir)
         raise typer.Exit(0)
 
 

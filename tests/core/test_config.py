@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from core.options import BY_FIELD
 from core.config import TrainConfig, validate_config
 
 MODELS = ["resnet20", "resnet18", "simplecnn"]
@@ -20,7 +21,7 @@ BAD = [
     ("device", "gpu"), ("device", "cuda:-1"), ("device", "cuda:x"), ("precision", "fp8"), ("channels_last", "yes"),
     ("seed", -1), ("seed", 2**32), ("image_size", 4), ("crop_padding", 17), ("rotate", 200.0),
     ("name", "../evil"), ("name", "a/b"), ("name", ".hidden"), ("warmup_epochs", 11.0), ("milestones", [5, 3]),
-    ("milestones", [10]), ("gamma", 0.0), ("data", ""), ("run_dir", " ")
+    ("milestones", [10]), ("gamma", 0.0), ("data", ""), ("runs_dir", " ")
 ]
 
 
@@ -39,7 +40,7 @@ ALLOWED = {
     "channels_last": "one of auto, on, off", "seed": "from 0 to 4294967295", "image_size": "from 8 to 1024",
     "crop_padding": "from 0 to 16", "rotate": "from 0 to 180", "name": "letters, digits, '.', '_' or '-'",
     "warmup_epochs": "not exceed --epochs", "milestones": "increasing epochs between 1 and epochs-1",
-    "gamma": "in (0, 1]", "data": "a path", "run_dir": "a path"
+    "gamma": "in (0, 1]", "data": "a path", "runs_dir": "a path"
 }
 
 
@@ -49,10 +50,10 @@ def test_bad_values_are_named_with_what_is_allowed(field, value):
     assert errors, f"{field}={value!r} was accepted"
     assert errors[0].field == field
     text = str(errors[0])
-    assert text.startswith("--" + field.replace("_", "-") + " must ")
+    assert text.startswith(BY_FIELD[field].option + " must ")  # the CLI's spelling (runs_dir: --run-dir)
     allowed = ALLOWED[field] if isinstance(ALLOWED[field], tuple) else (ALLOWED[field],)
     assert any(a in text for a in allowed), text
-    if field not in ("data", "run_dir"):
+    if field not in ("data", "runs_dir"):
         assert text.endswith(f"(got {value!r})"), text  # and what was given
     assert "\n" not in text
 
@@ -85,15 +86,23 @@ def test_presets_are_valid_configs():
 def test_check_paths(tmp_path):
     from core.config import check_paths
 
-    assert check_paths(TrainConfig(dataset="synthetic", run_dir=str(tmp_path))) == []
+    assert check_paths(TrainConfig(dataset="synthetic", runs_dir=str(tmp_path))) == []
     errors = check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "nope")))
     assert errors[0].field == "data" and "is not a folder" in errors[0].message
     (tmp_path / "d" / "train").mkdir(parents=True)
     assert "no test/ folder" in check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "d")))[0].message
     (tmp_path / "d" / "test").mkdir()
-    assert check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "d"), run_dir=str(tmp_path))) == []
+    assert check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "d"), runs_dir=str(tmp_path))) == []
     assert check_paths(TrainConfig(dataset="cifar10", data=str(tmp_path), download=False))[0].field == "data"
     (tmp_path / "runs" / "taken").mkdir(parents=True)
     (tmp_path / "runs" / "taken" / "config.json").write_text("{}")
-    err = check_paths(TrainConfig(dataset="synthetic", run_dir=str(tmp_path / "runs"), name="taken"))
+    err = check_paths(TrainConfig(dataset="synthetic", runs_dir=str(tmp_path / "runs"), name="taken"))
     assert err[0].field == "name"
+
+
+def test_an_older_run_s_run_dir_is_read_as_runs_dir():
+    """run_dir meant the folder of runs in the config and the run's own folder elsewhere; the config's is
+    runs_dir now, and older config.json files and checkpoints are read with the new name."""
+    assert TrainConfig.from_dict({"run_dir": "/old/runs", "epochs": 3}).runs_dir == "/old/runs"
+    assert "run_dir" not in TrainConfig().to_dict()
+

@@ -111,7 +111,7 @@ async def test_the_setup_screen_offers_the_gpus_and_preselects_the_first(two_fak
     monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(catalog, "compute_stats", catalog.cached_stats)  # no background stats of every model
     base = TrainConfig(dataset="synthetic", arch="resnet20", epochs=1, device="auto")
-    app = ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=False, base_config=base, devices=None)
+    app = ResnetTui(runs_dir=str(tmp_path / "runs"), poll_memory=False, base_config=base, devices=None)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
         screen = app.screen

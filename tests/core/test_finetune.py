@@ -22,13 +22,13 @@ def parent_run(tmp_path):
     """A 10-class synthetic resnet20 run at 32x32, trained for one short epoch."""
     data = tiny_bundle(train=128, test=50, size=32)
     result = fit(TrainConfig(arch="resnet20", epochs=1, batch_size=32, device="cpu", dataset="synthetic",
-                             run_dir=str(tmp_path / "runs"), name="parent"), data=data)
+                             runs_dir=str(tmp_path / "runs"), name="parent"), data=data)
     return result.run_dir
 
 
 def finetune_cfg(tmp_path, parent, folder, **kw) -> TrainConfig:
     base = dict(arch="resnet20", init_from=str(parent), dataset="folder", data=str(folder), epochs=2,
-                batch_size=6, lr=0.05, device="cpu", run_dir=str(tmp_path / "runs"), name="child")
+                batch_size=6, lr=0.05, device="cpu", runs_dir=str(tmp_path / "runs"), name="child")
     return TrainConfig(**(base | kw))
 
 
@@ -139,7 +139,7 @@ def test_torchvision_transfer_from_a_local_weights_file(tmp_path):
     path, state = tv_weights_file(tmp_path)
     folder = build_image_folder(tmp_path / "pets")
     result = fit(TrainConfig(arch="tv-resnet18", weights=str(path), freeze="backbone", dataset="folder", data=str(folder),
-                             epochs=1, batch_size=6, lr=0.05, device="cpu", image_size=32, run_dir=str(tmp_path / "runs")))
+                             epochs=1, batch_size=6, lr=0.05, device="cpu", image_size=32, runs_dir=str(tmp_path / "runs")))
     assert result.status == "completed"
     after = weights(result.run_dir / "final.pt")
     assert torch.equal(after["layer4.1.conv2.weight"], state["layer4.1.conv2.weight"])

@@ -30,7 +30,7 @@ def every_batch_reported(monkeypatch):
 
 
 def config(tmp_path, **kw) -> TrainConfig:
-    base = dict(arch="simplecnn", epochs=3, batch_size=32, lr=0.05, device="cpu", run_dir=str(tmp_path / "runs"),
+    base = dict(arch="simplecnn", epochs=3, batch_size=32, lr=0.05, device="cpu", runs_dir=str(tmp_path / "runs"),
                 name="r", image_size=16, dataset="synthetic")
     return TrainConfig(**(base | kw))
 
@@ -109,7 +109,7 @@ def test_really_full_disk_at_save(tmp_path, small_disk):
 
     run_dir = small_disk / "runs" / "r"
 
-    result = fit(config(tmp_path, run_dir=str(small_disk / "runs")), sink, data=tiny_bundle())
+    result = fit(config(tmp_path, runs_dir=str(small_disk / "runs")), sink, data=tiny_bundle())
     assert result.status == "failed"
     run = result.run_dir
     assert f"cannot write {run / 'last.pt'}: No space left on device (0 MiB free)" in result.error, result.error

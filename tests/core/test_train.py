@@ -35,7 +35,7 @@ def every_batch_reported(monkeypatch):
 
 
 def config(tmp_path, **kw) -> TrainConfig:
-    base = dict(arch="simplecnn", epochs=2, batch_size=32, lr=0.05, device="cpu", run_dir=str(tmp_path / "runs"),
+    base = dict(arch="simplecnn", epochs=2, batch_size=32, lr=0.05, device="cpu", runs_dir=str(tmp_path / "runs"),
                 name="t", image_size=16, dataset="synthetic")
     base.update(kw)
     return TrainConfig(**base)
@@ -340,10 +340,10 @@ def test_saved_config_has_absolute_paths_so_runs_work_from_anywhere(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     build_image_folder(tmp_path / "pets")
     result = fit(TrainConfig(dataset="folder", data="pets", arch="simplecnn", epochs=1, batch_size=6, device="cpu",
-                             run_dir="runs", name="rel", image_size=16))
+                             runs_dir="runs", name="rel", image_size=16))
     assert result.status == "completed"
     saved = json.loads((tmp_path / "runs" / "rel" / "config.json").read_text())["train"]
-    assert saved["data"] == str(tmp_path / "pets") and saved["run_dir"] == str(tmp_path / "runs")
+    assert saved["data"] == str(tmp_path / "pets") and saved["runs_dir"] == str(tmp_path / "runs")
     monkeypatch.chdir("/")
     ev, _ = evaluate_trained(load_trained(tmp_path / "runs" / "rel", "cpu"))
     assert ev.count == 9

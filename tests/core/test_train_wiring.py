@@ -27,7 +27,7 @@ def every_batch_reported(monkeypatch):
 
 
 def config(tmp_path, **kw) -> TrainConfig:
-    base = dict(arch="simplecnn", epochs=1, batch_size=32, lr=0.05, device="cpu", run_dir=str(tmp_path / "runs"),
+    base = dict(arch="simplecnn", epochs=1, batch_size=32, lr=0.05, device="cpu", runs_dir=str(tmp_path / "runs"),
                 name="w", image_size=16, dataset="synthetic")
     return TrainConfig(**(base | kw))
 

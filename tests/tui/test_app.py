@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("app_home", "one_torch_thread")
 
 def make_app(tmp_path: Path, **cfg) -> ResnetTui:
     base = TrainConfig(dataset="synthetic", arch="resnet20", epochs=2, batch_size=50, lr=0.05, train_subset=200)
-    return ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=False, base_config=base.replace(**cfg), devices=DEVICES)
+    return ResnetTui(runs_dir=str(tmp_path / "runs"), poll_memory=False, base_config=base.replace(**cfg), devices=DEVICES)
 
 
 async def type_into(pilot, selector: str, text: str, paste: bool = False) -> None:
@@ -195,7 +195,7 @@ async def test_runs_screen_opens_and_deletes_a_run(tmp_path):
     from core.train import fit
 
     fit(TrainConfig(dataset="synthetic", arch="simplecnn", epochs=1, train_subset=100, batch_size=50,
-                    run_dir=str(tmp_path / "runs"), name="old", device="cpu"))
+                    runs_dir=str(tmp_path / "runs"), name="old", device="cpu"))
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
@@ -226,7 +226,7 @@ async def test_finetune_screen_from_the_runs_list(tmp_path):
     from tui.screens.finetune import FinetuneScreen
 
     fit(TrainConfig(dataset="synthetic", arch="resnet20", epochs=1, batch_size=32, device="cpu",
-                    run_dir=str(tmp_path / "runs"), name="base"), data=tiny_bundle(train=96, test=30, size=32))
+                    runs_dir=str(tmp_path / "runs"), name="base"), data=tiny_bundle(train=96, test=30, size=32))
     folder = build_image_folder(tmp_path / "pets")
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -47,7 +47,7 @@ pytestmark = pytest.mark.usefixtures("app_home", "one_torch_thread")
 
 
 def make_app(tmp_path: Path, **cfg) -> ResnetTui:
-    return ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=False, base_config=TrainConfig(**(TINY | cfg)),
+    return ResnetTui(runs_dir=str(tmp_path / "runs"), poll_memory=False, base_config=TrainConfig(**(TINY | cfg)),
                      devices=DEVICES)
 
 
@@ -203,7 +203,7 @@ async def test_the_last_started_config_is_restored_on_the_next_start(tmp_path):
         await finish(pilot)
         assert first.live.status == "completed"
 
-    again = ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=False, devices=DEVICES)  # no base_config
+    again = ResnetTui(runs_dir=str(tmp_path / "runs"), poll_memory=False, devices=DEVICES)  # no base_config
     async with drive(again) as pilot:
         await pilot.pause()
         assert isinstance(again.screen, SetupScreen)
@@ -224,7 +224,7 @@ async def test_a_broken_remembered_config_is_ignored(tmp_path, content):
     home = tmp_path / "home"
     home.mkdir()
     (home / "last-config.json").write_bytes(content)
-    app = ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=False, devices=DEVICES)
+    app = ResnetTui(runs_dir=str(tmp_path / "runs"), poll_memory=False, devices=DEVICES)
     async with drive(app) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, SetupScreen)
@@ -318,7 +318,7 @@ async def test_answering_no_to_stop_or_quit_keeps_the_run_training(tmp_path):
 async def test_answering_no_to_delete_keeps_the_run(tmp_path):
     from core.train import fit
 
-    fit(TrainConfig(**(TINY | dict(epochs=1, run_dir=str(tmp_path / "runs"), name="kept"))))
+    fit(TrainConfig(**(TINY | dict(epochs=1, runs_dir=str(tmp_path / "runs"), name="kept"))))
     app = make_app(tmp_path)
     async with drive(app) as pilot:
         await pilot.press("ctrl+r")
@@ -379,7 +379,7 @@ async def test_a_failed_run_resumes_from_the_runs_screen_and_a_completed_one_ref
 
     with monkeypatch.context() as m:  # a diverging run: the loss is NaN from its 3rd step (epoch 2)
         poison_loss(m, from_call=3)
-        result = fit(TrainConfig(**(TINY | dict(run_dir=str(tmp_path / "runs"), name="bad"))))
+        result = fit(TrainConfig(**(TINY | dict(runs_dir=str(tmp_path / "runs"), name="bad"))))
     assert result.status == "failed"
     run = tmp_path / "runs" / "bad"
     assert epochs_in_metrics(run) == [1]
@@ -419,7 +419,7 @@ KILLED_RUN = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
     fit(TrainConfig(dataset="synthetic", arch="simplecnn", epochs=2, batch_size=40, lr=0.05, train_subset=80,
-                    device="cpu", run_dir=sys.argv[1], name="killed"), sink)
+                    device="cpu", runs_dir=sys.argv[1], name="killed"), sink)
     """
 )
 
@@ -452,7 +452,7 @@ async def test_an_interrupted_run_resumes_from_the_runs_screen(tmp_path):
 # ---------------------------------------------------------------------------------------- real devices
 @pytest.mark.slow
 async def test_the_real_device_list_offers_cpu_and_a_run_on_it_completes(tmp_path):
-    app = ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=False,
+    app = ResnetTui(runs_dir=str(tmp_path / "runs"), poll_memory=False,
                     base_config=TrainConfig(**(TINY | dict(epochs=1, device="auto", name="dev"))))
     assert app.devices is None  # catalog.device_choices() and core.devices.list_devices() run for real
     async with drive(app) as pilot:
@@ -472,7 +472,7 @@ async def test_the_real_device_list_offers_cpu_and_a_run_on_it_completes(tmp_pat
 async def test_the_training_screen_shows_the_process_memory(tmp_path):
     """README: the training screen shows process (or GPU) memory, polled every 2 s while the app runs."""
     long_run = TrainConfig(**(TINY | {"train_subset": 4000, "epochs": 3}))  # long enough for a few polls
-    app = ResnetTui(run_dir=str(tmp_path / "runs"), poll_memory=True, base_config=long_run, devices=DEVICES)
+    app = ResnetTui(runs_dir=str(tmp_path / "runs"), poll_memory=True, base_config=long_run, devices=DEVICES)
     async with drive(app) as pilot:
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: "RAM" in app.screen.query_one(ProgressPanel).text() or app.live.finished,
@@ -498,7 +498,7 @@ async def test_model_stats_arriving_before_the_form_is_built_keep_the_chosen_arc
         def _load_model_stats(self) -> None:  # (the stand-in above is the only delivery of labels)
             pass
 
-    app = Early(run_dir=str(tmp_path / "runs"), poll_memory=False, base_config=TrainConfig(**TINY), devices=DEVICES)
+    app = Early(runs_dir=str(tmp_path / "runs"), poll_memory=False, base_config=TrainConfig(**TINY), devices=DEVICES)
     async with drive(app) as pilot:
         select = app.screen.query_one("#f-arch", Select)
         label = select.query_one("SelectCurrent #label")

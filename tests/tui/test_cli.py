@@ -34,7 +34,7 @@ def test_help_lists_the_commands_and_no_command_opens_the_app(capsys, monkeypatc
     for command in ("train", "finetune", "evaluate", "predict", "export", "models", "data"):
         assert f"│ {command} " in out, command
     opened = []
-    monkeypatch.setattr("tui.app.run_app", lambda run_dir: opened.append(run_dir))
+    monkeypatch.setattr("tui.app.run_app", lambda runs_dir: opened.append(runs_dir))
     assert run(capsys)[0] == 0 and opened == ["checkpoints"]
     assert run(capsys, "--run-dir", "elsewhere")[0] == 0 and opened[-1] == "elsewhere"
 

@@ -127,11 +127,13 @@ def test_resume_takes_the_run_s_own_config(capsys, tmp_path, flag):
 
 
 def test_an_older_run_s_config_json_still_reads(capsys, tmp_path):
-    """Runs before progress_interval left the run's config wrote it into config.json: it is skipped."""
+    """Older runs wrote progress_interval (now fit()'s) and run_dir (now runs_dir) into config.json."""
     file = tmp_path / "config.json"
-    file.write_text(json.dumps({"train": {"arch": "simplecnn", "epochs": 3, "progress_interval": 0.1},
+    file.write_text(json.dumps({"train": {"arch": "simplecnn", "epochs": 3, "progress_interval": 0.1,
+                                          "run_dir": str(tmp_path / "old-runs")},
                                 "classes": ["a", "b"], "created": "2026-11-01T10:00:00+0000"}))
     code, out, err = run(capsys, "train", "--config", file, "--print-config")
     assert code == 0, err
     printed = json.loads(out)
     assert (printed["arch"], printed["epochs"]) == ("simplecnn", 3) and "progress_interval" not in printed
+    assert printed["runs_dir"] == str(tmp_path / "old-runs") and "run_dir" not in printed  # the field's new name

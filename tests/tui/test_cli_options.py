@@ -54,7 +54,7 @@ TRAIN = {
     "deterministic": (["--deterministic"], "deterministic", True),
     "auto_batch_size": (["--auto-batch-size"], "auto_batch_size", True),
     "seed": (["--seed", "3"], "seed", 3),
-    "run_dir": (["--run-dir", "@tmp/runs"], "run_dir", "@tmp/runs"),
+    "run_dir": (["--run-dir", "@tmp/runs"], "runs_dir", "@tmp/runs"),
     "name": (["--name", "opts"], "name", "opts"),
 }
 # options this run cannot carry, and the test that holds each

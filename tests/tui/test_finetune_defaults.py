@@ -30,6 +30,6 @@ def test_the_cli_and_the_screen_build_the_same_config(tmp_path):
     assert set(errors) <= {"data"}  # pets does not exist here; nothing else is wrong
     screen.parent_info = parent
     from_screen = screen.config_for_start(form_cfg)
-    given = {"data": "pets", "epochs": 3, "device": "cpu", "run_dir": str(tmp_path)}
+    given = {"data": "pets", "epochs": 3, "device": "cpu", "runs_dir": str(tmp_path)}
     from_cli = from_parent(finetune_base(**given), parent, given)
     assert from_screen == from_cli

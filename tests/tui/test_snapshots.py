@@ -62,7 +62,7 @@ def app_env(tmp_path, monkeypatch, stats_home):
 
 
 def make_app() -> ResnetTui:
-    return ResnetTui(run_dir="checkpoints", poll_memory=False, base_config=BASE, devices=DEVICES)
+    return ResnetTui(runs_dir="checkpoints", poll_memory=False, base_config=BASE, devices=DEVICES)
 
 
 async def settle(pilot) -> None:

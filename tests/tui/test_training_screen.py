@@ -38,7 +38,7 @@ def events():
 
 
 def make_app() -> ResnetTui:
-    app = ResnetTui(run_dir="runs", poll_memory=False, base_config=BASE, devices=DEVICES)
+    app = ResnetTui(runs_dir="runs", poll_memory=False, base_config=BASE, devices=DEVICES)
     app.animation_level = "none"  # as TEXTUAL_ANIMATIONS=none: a tab switch need not wait ~0.4 s for its underline
     return app
 

@@ -25,13 +25,13 @@ from .form_screen import FormScreen
 TYPED = "__typed__"  # the runs list entry that means "use the path typed below"
 
 
-def run_choices(run_dir: str) -> list[tuple[str, str]]:
+def run_choices(runs_dir: str) -> list[tuple[str, str]]:
     """Runs with trained weights, newest first, as (label, path to final.pt or last.pt)."""
     from core.checkpoint import run_weights
     from core.runs import list_runs
 
     out = []
-    for r in list_runs(run_dir):
+    for r in list_runs(runs_dir):
         weights = run_weights(r.path)
         if weights is not None:
             acc = f"  test {100 * r.final_test_acc:.1f}%" if r.final_test_acc is not None else ""
@@ -53,10 +53,10 @@ class FinetuneScreen(FormScreen):
         Binding("escape", "app.back", "Back"),
     ]
 
-    def __init__(self, run_dir: str, device_choices: list[tuple[str, str]], parent: str | None = None) -> None:
-        runs = run_choices(run_dir)
+    def __init__(self, runs_dir: str, device_choices: list[tuple[str, str]], parent: str | None = None) -> None:
+        runs = run_choices(runs_dir)
         first = parent or (runs[0][1] if runs[0][1] != TYPED else "")
-        base = finetune_base(init_from=first, data="", run_dir=run_dir, device=device_choices[0][1])
+        base = finetune_base(init_from=first, data="", runs_dir=runs_dir, device=device_choices[0][1])
         super().__init__(base, {"device": device_choices, "freeze": freeze_choices(4)})
         self.runs = runs
         self.parent_info = None  # core.finetune.Parent of the chosen checkpoint, once read

@@ -52,9 +52,9 @@ class RunsScreen(Screen):
         Binding("escape", "app.back", "Back"),
     ]
 
-    def __init__(self, run_dir: str) -> None:
+    def __init__(self, runs_dir: str) -> None:
         super().__init__()
-        self.run_dir = run_dir
+        self.runs_dir = runs_dir
         self.runs: list[RunSummary] = []
 
     def compose(self) -> ComposeResult:
@@ -76,7 +76,7 @@ class RunsScreen(Screen):
     def action_refresh(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear()
-        self.runs = list_runs(self.run_dir)
+        self.runs = list_runs(self.runs_dir)
         for r in self.runs:
             table.add_row(
                 _shorten(r.name, 20), r.arch, f"{r.epochs_done}/{r.epochs}", _pct(r.best_val_acc),
@@ -84,9 +84,9 @@ class RunsScreen(Screen):
             )
         where = self.query_one("#runs-where", Static)
         if self.runs:
-            where.update(f"{len(self.runs)} runs in {self.run_dir}  (enter: open, r: resume, f: fine-tune)")
+            where.update(f"{len(self.runs)} runs in {self.runs_dir}  (enter: open, r: resume, f: fine-tune)")
         else:
-            where.update(f"No runs in {self.run_dir} yet: press n to set one up.")
+            where.update(f"No runs in {self.runs_dir} yet: press n to set one up.")
 
     def selected(self) -> RunSummary | None:
         table = self.query_one("#runs", DataTable)

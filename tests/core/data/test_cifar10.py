@@ -160,7 +160,7 @@ def test_fit_stopped_while_loading_writes_nothing(image_folder, tmp_path):
     stop.set()
     events = []
     result = fit(TrainConfig(dataset="folder", data=str(image_folder), arch="simplecnn", device="cpu",
-                             run_dir=str(tmp_path / "runs")), events.append, stop)
+                             runs_dir=str(tmp_path / "runs")), events.append, stop)
     assert result.status == "stopped" and result.run_dir is None
     assert isinstance(events[-1], RunFinished) and events[-1].status == "stopped"
     assert not (tmp_path / "runs").exists()
@@ -181,7 +181,7 @@ def test_a_cifar10_run_normalises_with_the_cifar_statistics(fake_cifar, tmp_path
     real = Classifier.forward
     monkeypatch.setattr(Classifier, "forward", lambda self, x: seen.append(x.detach().clone()) or real(self, x))
     result = fit(TrainConfig(dataset="cifar10", data=str(root), download=False, arch="simplecnn", epochs=1,
-                             batch_size=20, crop_padding=0, flip=False, device="cpu", run_dir=str(tmp_path / "runs")))
+                             batch_size=20, crop_padding=0, flip=False, device="cpu", runs_dir=str(tmp_path / "runs")))
     assert result.status == "completed"
     mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
