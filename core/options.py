@@ -10,6 +10,7 @@ uses it. No torch, no UI library here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from .config import (
@@ -27,6 +28,24 @@ GROUPS = {
 
 
 @dataclass(frozen=True)
+class Interval:
+    """A finite number between two bounds; ``says`` is how the error message puts it."""
+
+    says: str  # "a number in (0, 10]" -> "must be a number in (0, 10] (got 12.0)"
+    lo: float
+    hi: float | None = None  # None: no upper bound
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def admits(self, value: object) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return False
+        above = value > self.lo if self.lo_open else value >= self.lo
+        below = self.hi is None or (value < self.hi if self.hi_open else value <= self.hi)
+        return above and below
+
+
+@dataclass(frozen=True)
 class Option:
     field: str  # the TrainConfig field
     group: str  # a key of GROUPS
@@ -34,6 +53,7 @@ class Option:
     flag: str = ""  # the CLI spelling without dashes when it is not the field's (eval_tta -> tta)
     choices: tuple[str, ...] = ()  # the allowed values (a rule and the form's choice list)
     int_range: tuple[int, int] | None = None  # whole number from .. to (a rule)
+    interval: Interval | None = None  # a finite number within bounds (a rule)
     default_text: str = ""  # how --help shows the default when the value alone says too little
     finetune_default_text: str = ""  # the same for finetune, when it differs
     commands: tuple[str, ...] = ("train", "finetune")  # () = not an option of any command
@@ -68,6 +88,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("freeze", "model", "none | backbone (a linear probe) | stages:K (the last K stages and the head).",
            finetune_form="Freeze"),
     Option("backbone_lr_mult", "model", "The backbone's learning rate is --lr times this.",
+           interval=Interval("a number in (0, 10]", 0, 10, lo_open=True),
            finetune_form="Backbone LR x", finetune_form_help="the backbone learns at lr times this"),
     # -- data --
     Option("dataset", "data", "cifar10 | folder | synthetic.", choices=DATASETS, form="Dataset",
@@ -89,25 +110,31 @@ OPTIONS: tuple[Option, ...] = (
            finetune_form="Epochs"),
     Option("batch_size", "optimisation", "Images per step.", int_range=(1, 65_536), form="Batch size",
            finetune_form="Batch size"),
-    Option("lr", "optimisation", "Peak learning rate, in (0, 10].", form="Learning rate",
+    Option("lr", "optimisation", "Peak learning rate, in (0, 10].",
+           interval=Interval("a finite number > 0 and <= 10", 0, 10, lo_open=True), form="Learning rate",
            finetune_form="Learning rate"),
     Option("optimizer", "optimisation", "sgd | adam | adamw.", choices=OPTIMIZERS, form="Optimiser"),
-    Option("momentum", "optimisation", "SGD momentum."),
+    Option("momentum", "optimisation", "SGD momentum.", interval=Interval("a number in [0, 1)", 0, 1, hi_open=True)),
     Option("nesterov", "optimisation", "Nesterov momentum (SGD)."),
     Option("schedule", "optimisation", "onecycle | cosine | multistep | constant.", choices=SCHEDULES,
            form="LR schedule"),
-    Option("warmup_epochs", "optimisation", "Linear warm-up epochs (onecycle: the peak)."),
+    Option("warmup_epochs", "optimisation", "Linear warm-up epochs (onecycle: the peak).",
+           interval=Interval("a finite number >= 0", 0)),
     Option("milestones", "optimisation", "multistep: epochs where lr *= gamma, e.g. 91,136.",
            default_text="50%,75%"),
-    Option("gamma", "optimisation", "multistep decay factor."),
-    Option("grad_clip", "optimisation", "Clip the global gradient norm to this before each step (0 = off)."),
+    Option("gamma", "optimisation", "multistep decay factor.", interval=Interval("a number in (0, 1]", 0, 1, lo_open=True)),
+    Option("grad_clip", "optimisation", "Clip the global gradient norm to this before each step (0 = off).",
+           interval=Interval("a finite number >= 0; 0 = off", 0)),
     # -- regularisation and augmentation --
-    Option("weight_decay", "regularisation", "Weight decay (not on BN and biases).", form="Weight decay"),
-    Option("label_smoothing", "regularisation", "Label smoothing in [0, 1).", form="Label smoothing"),
+    Option("weight_decay", "regularisation", "Weight decay (not on BN and biases).", form="Weight decay",
+           interval=Interval("a finite number from 0 to 1", 0, 1)),
+    Option("label_smoothing", "regularisation", "Label smoothing in [0, 1).", form="Label smoothing",
+           interval=Interval("a number in [0, 1)", 0, 1, hi_open=True)),
     Option("crop_padding", "regularisation", "Random-crop padding in pixels (0 = no crop).",
            default_text="4, or image size / 8"),
     Option("flip", "regularisation", "Random horizontal flips."),
-    Option("rotate", "regularisation", "Random rotation in +-degrees (0 = off)."),
+    Option("rotate", "regularisation", "Random rotation in +-degrees (0 = off).",
+           interval=Interval("a number of degrees from 0 to 180", 0, 180)),
     Option("cutout", "regularisation", "Zero a random square of this side in each training image (0 = off)."),
     # -- hardware and speed --
     Option("device", "hardware", "auto | cpu | cuda | cuda:N | mps.", form="Device", finetune_form="Device"),
@@ -135,8 +162,8 @@ BY_FIELD = {o.field: o for o in OPTIONS}
 
 
 def declared_rule_errors(cfg: TrainConfig) -> list:
-    """The rules the declarations state (choices, whole-number ranges), in declaration order.
-    The rules that need code (a number's interval, patterns, rules between fields) are in
+    """The rules the declarations state (choices, whole-number ranges, number intervals), in declaration
+    order. The rules that need code (patterns, val_split's two forms, rules between fields) are in
     core.config.validate_config."""
     from .config import FieldError, _choice, _int_range
 
@@ -147,6 +174,8 @@ def declared_rule_errors(cfg: TrainConfig) -> list:
             _choice(errors, o.field, value, o.choices)
         if o.int_range is not None:
             _int_range(errors, o.field, value, *o.int_range)
+        if o.interval is not None and not o.interval.admits(value):
+            errors.append(FieldError(o.field, f"must be {o.interval.says} (got {value!r})"))
     return errors
 
 

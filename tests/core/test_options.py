@@ -37,3 +37,18 @@ def test_a_declared_range_is_a_rule(option):
 def test_declared_choices_are_a_rule(option):
     errors = [e for e in validate_config(TrainConfig().replace(**{option.field: "nope"})) if e.field == option.field]
     assert errors and errors[0].message == f"must be one of {', '.join(option.choices)} (got 'nope')"
+
+
+@pytest.mark.parametrize("option", [o for o in OPTIONS if o.interval], ids=lambda o: o.field)
+def test_a_declared_interval_is_a_rule_with_its_bounds(option):
+    iv = option.interval
+    bad = [iv.lo - 1, float("nan"), float("inf"), "x", True] + ([iv.lo] if iv.lo_open else [])
+    bad += [] if iv.hi is None else [iv.hi + 1] + ([iv.hi] if iv.hi_open else [])
+    for value in bad:
+        errors = [e for e in validate_config(TrainConfig().replace(**{option.field: value})) if e.field == option.field]
+        assert errors and errors[0].message == f"must be {iv.says} (got {value!r})", (option.field, value)
+    good = [] if iv.lo_open else [iv.lo]
+    good += [] if iv.hi is None or iv.hi_open else [iv.hi]
+    for value in good + [(iv.lo + (iv.hi if iv.hi is not None else iv.lo + 2)) / 2]:
+        cfg = TrainConfig().replace(**{option.field: value})
+        assert not [e for e in validate_config(cfg) if e.field == option.field], (option.field, value)
