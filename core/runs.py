@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from .atomic import append_line, atomic_write_bytes, atomic_write_json, remove_s
 from .checkpoint import FINAL, LAST
 from .errors import UserError
 from .events import RunStatus
+from .run_lock import lock_holder
 
 CONFIG, METRICS, STATUS, ERROR_LOG = "config.json", "metrics.jsonl", "run.json", "error.log"
 
@@ -129,18 +129,6 @@ class RunSummary:
     updated: float  # unix time
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def summarize(run_dir: Path) -> RunSummary | None:
     cfg = read_json(run_dir / CONFIG)
     if cfg is None:
@@ -148,7 +136,7 @@ def summarize(run_dir: Path) -> RunSummary | None:
     st = read_json(run_dir / STATUS) or {}
     train_cfg = cfg.get("train", cfg)
     status = str(st.get("status", "unknown"))
-    if status == RunStatus.RUNNING and not _alive(st.get("pid")):
+    if status == RunStatus.RUNNING and lock_holder(run_dir) is None:
         status = RunStatus.INTERRUPTED  # its process died (killed, crashed, power loss) without a word
     return RunSummary(
         path=run_dir,

@@ -52,6 +52,7 @@ from .events import (
 )
 from .models import create_model, list_models
 from .optim import build_optimizer, build_schedule, build_scheduler
+from .run_lock import RunLock
 from .resume import RESUME_OVERRIDES, ResumePoint, resume_config, rng_state, set_rng_state  # noqa: F401 - re-exported
 
 class NonFiniteLoss(Exception):
@@ -123,12 +124,15 @@ class _Trainer:
         self.resumed_from: Path | None = None
         self.last_checked_step = 0  # the loss is known finite up to here (CUDA checks at progress intervals)
         self.stopped_at: tuple[int, int, int] | None = None
+        self.lock: RunLock | None = None  # held while this trainer owns the run folder
 
     # ---------------------------------------------------------------- preparation (no writes)
     def prepare(self) -> None:
         require_safe_torch()
         if self.resume is not None:
             point = resume_config(self.resume, self.resume_overrides)
+            # Before anything else: one process trains a run at a time (a second one is refused here).
+            self.lock = RunLock.acquire(point.run_dir)
             self.cfg, self.ckpt, self.run_dir = point.cfg, point.ckpt, point.run_dir
             self.resumed_from = point.source
             if point.warning:
@@ -231,6 +235,7 @@ class _Trainer:
             self.run_dir = runs.create_run_dir(
                 cfg.runs_dir, cfg.name or runs.default_run_name(cfg), explicit=bool(cfg.name)
             )
+            self.lock = RunLock.acquire(self.run_dir)
 
     def _load_state(self, ckpt: dict[str, Any]) -> None:
         try:
@@ -793,4 +798,8 @@ def fit(
     if not interval >= 0:
         raise ValueError(f"progress_interval must be >= 0 seconds (got {interval!r})")
     trainer = _Trainer(cfg, safe_sink(sink), control, data, resume, resume_overrides, interval)
-    return trainer.execute()
+    try:
+        return trainer.execute()
+    finally:
+        if trainer.lock is not None:
+            trainer.lock.release()

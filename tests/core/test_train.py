@@ -74,7 +74,7 @@ def test_event_sequence_and_files(tmp_path):
     assert len(cm) == 10 and sum(map(sum, cm)) == 100 and all(isinstance(v, int) for r in cm for v in r)
     assert {c.kind for c in rec.of(CheckpointSaved)} == {"last", "final"}
     run = result.run_dir
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "final.pt", "last.pt", "metrics.jsonl", "run.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "final.pt", "last.pt", "metrics.jsonl", "run.json", "run.lock"]
     rows = read_metrics(run)
     assert [r["epoch"] for r in rows] == [1, 2]
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
