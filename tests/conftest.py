@@ -56,3 +56,11 @@ def image_folder(tmp_path: Path) -> Path:
 def trained_run(tmp_path_factory) -> Path:
     """One short real run shared by the tests that evaluate, predict, fine-tune or attack a run (read-only)."""
     return train_tiny_run(tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture
+def every_batch_reported(monkeypatch):
+    """Progress after every batch (fit's default is every 0.1 s), so a test can count steps."""
+    import core.train
+
+    monkeypatch.setattr(core.train, "PROGRESS_INTERVAL", 0.0)

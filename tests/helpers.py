@@ -104,3 +104,16 @@ def train_tiny_run(root: Path, name: str = "t") -> Path:
               "--epochs", "1", "--device", "cpu", "--run-dir", str(root), "--name", name])
     assert exit_info.value.code == 0
     return root / name
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """Run ``resnet-tui ARGS`` in this process: (exit code, stdout, stderr)."""
+    import pytest
+
+    from tui.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+

@@ -26,12 +26,7 @@ from core.events import (
 from core.runs import read_metrics
 from core.train import fit
 
-
-
-@pytest.fixture(autouse=True)
-def every_batch_reported(monkeypatch):
-    """Progress after every batch (fit's default is every 0.1 s), so tests can count steps."""
-    monkeypatch.setattr(train_module, "PROGRESS_INTERVAL", 0.0)
+pytestmark = pytest.mark.usefixtures("every_batch_reported")  # tests count steps
 
 
 def config(tmp_path, **kw) -> TrainConfig:

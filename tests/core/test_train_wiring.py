@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from helpers import tiny_bundle
 
-import core.train as train_module
 from core import train
 from core.checkpoint import load_checkpoint
 from core.config import TrainConfig
@@ -18,12 +17,7 @@ from core.events import BatchProgress
 from core.models.base import Classifier
 from core.train import fit
 
-
-
-@pytest.fixture(autouse=True)
-def every_batch_reported(monkeypatch):
-    """Progress after every batch (fit's default is every 0.1 s), so tests can count steps."""
-    monkeypatch.setattr(train_module, "PROGRESS_INTERVAL", 0.0)
+pytestmark = pytest.mark.usefixtures("every_batch_reported")  # tests count steps
 
 
 def config(tmp_path, **kw) -> TrainConfig:

@@ -13,19 +13,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import write_image
+from helpers import run_cli, write_image
 
-from tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50", "--device", "cpu"]
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)
 
 
 def test_help_lists_the_commands_and_no_command_opens_the_app(capsys, monkeypatch):

@@ -10,17 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tui.cli import main
+from helpers import run_cli
+
 
 TINY = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50",
         "--device", "cpu", "--lr", "0.02", "--seed", "3"]
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)
 
 
 def losses(run_dir: Path) -> list[float]:

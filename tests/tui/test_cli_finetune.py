@@ -8,16 +8,11 @@ import shutil
 
 import pytest
 import torch
-from helpers import build_image_folder, write_image
-
-from tui.cli import main
+from helpers import build_image_folder, run_cli, write_image
 
 
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+
+run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)
 
 
 @pytest.fixture

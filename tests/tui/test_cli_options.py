@@ -11,7 +11,8 @@ import pytest
 import typer
 
 from core.config import TrainConfig
-from tui.cli import main
+from helpers import run_cli
+
 from tui.cli_common import app
 
 # option -> (the arguments that set it, the TrainConfig field, the value expected in config.json)
@@ -80,11 +81,7 @@ def resolve(value, tmp):
     return str(tmp / value.removeprefix("@tmp/")) if isinstance(value, str) and value.startswith("@tmp/") else value
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)
 
 
 def test_the_train_table_covers_every_option():

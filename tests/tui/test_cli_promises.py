@@ -18,20 +18,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import build_image_folder, poison_loss
+from helpers import build_image_folder, poison_loss, run_cli
 
-from tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50", "--device", "cpu"]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)
 
 
 def rows_of(run_dir: Path) -> list[dict]:
