@@ -60,7 +60,7 @@ class RunLock:
             owner = _owner_of(fd)
             os.close(fd)
             raise RunBusyError(
-                f"{run_dir} is being trained by {describe(owner)}; watch it, or stop it before resuming"
+                f"{run_dir} is being trained by {describe(owner)}; let it finish, or stop it (Ctrl-C, or kill -TERM the pid) before resuming"
             ) from None
         except OSError as e:
             os.close(fd)
