@@ -22,8 +22,7 @@ from .errors import CheckpointError
 
 FORMAT = "resnet-tui/1"
 MIN_TORCH = (2, 6)
-LAST, FINAL = "last.pt", "final.pt"
-EPOCH_FILE = "epoch_{:04d}.pt"  # kept copies of last.pt at epoch ends (--keep-last K)
+from .run_files import EPOCH_FILE, FINAL, LAST  # noqa: E402,F401 - re-exported
 
 
 def torch_version_ok(version: str | None = None) -> bool:

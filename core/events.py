@@ -127,9 +127,45 @@ class RunFinished:
     error: str | None = None
 
 
-Event = Union[Notice, RunStarted, EpochStarted, BatchProgress, EvalEnded, EpochEnded, CheckpointSaved, RunFinished]
+@dataclass(frozen=True, kw_only=True)
+class Paused:
+    """The loop stopped between batches on a pause request (from the app or the control file)."""
+
+    epoch: int
+    batch: int
+    batches: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resumed:
+    epoch: int
+    batch: int
+    batches: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControlAck:
+    """The owner's answer to a request from the run's control file (core.remote), matched by ``id``."""
+
+    id: str
+    seq: int
+    request: str  # pause | continue | stop | checkpoint
+    outcome: str  # what happened, as a sentence: "paused at epoch 2, batch 14/390", "already paused", ...
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Written to the event stream when nothing else was for a while: the owner is alive (paused, evaluating, ...)."""
+
+
+Event = Union[Notice, RunStarted, EpochStarted, BatchProgress, EvalEnded, EpochEnded, CheckpointSaved, RunFinished,
+              Paused, Resumed, ControlAck, Heartbeat]
 EventSink = Callable[[Event], None]
-EVENT_TYPES = {cls.__name__: cls for cls in (Notice, RunStarted, EpochStarted, BatchProgress, EvalEnded, EpochEnded, CheckpointSaved, RunFinished)}
+EVENT_TYPES = {
+    cls.__name__: cls
+    for cls in (Notice, RunStarted, EpochStarted, BatchProgress, EvalEnded, EpochEnded, CheckpointSaved, RunFinished,
+                Paused, Resumed, ControlAck, Heartbeat)
+}
 
 
 def null_sink(event: Event) -> None:
@@ -156,17 +192,27 @@ def safe_sink(sink: EventSink) -> EventSink:
     return guarded
 
 
-def to_json(event: Event) -> str:
-    return json.dumps({"event": type(event).__name__, **asdict(event)})
+def to_dict(event: Event) -> dict[str, Any]:
+    return {"event": type(event).__name__, **asdict(event)}
 
 
-def from_json(line: str) -> Event:
-    raw = json.loads(line)
-    cls = EVENT_TYPES[raw.pop("event")]
+def from_dict(raw: dict[str, Any]) -> Event:
+    """The event a to_dict() made; KeyError for an unknown event name (a newer writer), TypeError/ValueError for a damaged one."""
+    cls = EVENT_TYPES[raw["event"]]
     values = {}
     for f in fields(cls):
         v = raw.get(f.name)
         if isinstance(v, list):
             v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
         values[f.name] = v
+    if cls is RunFinished:
+        values["status"] = RunStatus(values["status"])
     return cls(**values)
+
+
+def to_json(event: Event) -> str:
+    return json.dumps(to_dict(event))
+
+
+def from_json(line: str) -> Event:
+    return from_dict(json.loads(line))

@@ -92,3 +92,12 @@ def lock_holder(run_dir: str | Path) -> dict[str, Any] | None:
         return None
     finally:
         os.close(fd)
+
+
+def last_owner(run_dir: str | Path) -> dict[str, Any] | None:
+    """The owner record the last (or current) owner wrote, without asking whether it still holds the lock."""
+    try:
+        raw = json.loads((Path(run_dir) / LOCK).read_text() or "null")
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None

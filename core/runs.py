@@ -4,23 +4,46 @@
 - ``metrics.jsonl``: one row per finished epoch, appended and fsynced.
 - ``run.json``: a status summary (status, epochs done, accuracies, times), rewritten atomically.
 - ``last.pt``: everything an exact resume needs; ``final.pt``: the trained weights.
+- ``events.jsonl``: the event stream viewers follow (core.event_log); ``control.json``: requests to the owner
+  (core.remote); ``run.lock``: held by the owner (core.run_lock); ``launch.json`` + ``log.txt``: a background run's
+  request and console output.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .atomic import append_line, atomic_write_bytes, atomic_write_json, remove_stale_temps
-from .checkpoint import FINAL, LAST
+from .run_files import CONFIG, ERROR_LOG, FINAL, LAST, LAUNCH, LOG, METRICS, STATUS  # noqa: F401 - re-exported
 from .errors import UserError
 from .events import RunStatus
-from .run_lock import lock_holder
+from .event_log import STALE_AFTER, last_write_time
+from .run_lock import last_owner, lock_holder
 
-CONFIG, METRICS, STATUS, ERROR_LOG = "config.json", "metrics.jsonl", "run.json", "error.log"
+STARTING = "starting"  # a background run launched but not yet past its data loading (never written, only read)
+LAUNCH_GRACE = 120.0  # seconds a launched run may take to take its lock before it counts as failed to start
+
+
+def owner(run_dir: str | Path) -> dict[str, Any] | None:
+    """The live owner of a run (pid, host, since), or None when nobody trains it.
+
+    The lock decides. Only for an owner on another host (a shared filesystem that may not carry
+    locks between machines) does a fresh event stream count as life.
+    """
+    holder = lock_holder(run_dir)
+    if holder is not None:
+        return holder
+    last = last_owner(run_dir)
+    if last and last.get("host") != socket.gethostname():
+        t = last_write_time(run_dir)
+        if t is not None and time.time() - t < STALE_AFTER:
+            return last
+    return None
 
 
 def checkpoint_owner(path: str | Path) -> str:
@@ -127,17 +150,43 @@ class RunSummary:
     best_val_acc: float | None
     final_test_acc: float | None
     updated: float  # unix time
+    host: str | None = None  # where its owner runs (live runs) or last ran
+    pid: int | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status in (RunStatus.RUNNING, STARTING)
+
+
+def _launched(run_dir: Path, who: dict[str, Any] | None) -> RunSummary | None:
+    """A background run between its launch and its config.json: starting, or failed to start."""
+    launch = read_json(run_dir / LAUNCH)
+    if launch is None:
+        return None
+    train_cfg = launch.get("config") or {}
+    fresh = time.time() - float(launch.get("time", 0)) < LAUNCH_GRACE
+    return RunSummary(
+        path=run_dir, name=run_dir.name, arch=str(train_cfg.get("arch", "?")), dataset=str(train_cfg.get("dataset", "?")),
+        status=STARTING if who is not None or fresh else RunStatus.FAILED, epochs_done=0,
+        epochs=int(train_cfg.get("epochs", 0) or 0), best_val_acc=None, final_test_acc=None,
+        updated=float(launch.get("time", 0)), host=(who or {}).get("host") or launch.get("host"),
+        pid=(who or {}).get("pid") or launch.get("pid"),
+    )
 
 
 def summarize(run_dir: Path) -> RunSummary | None:
     cfg = read_json(run_dir / CONFIG)
+    who = owner(run_dir)
     if cfg is None:
-        return None
+        return _launched(run_dir, who)
     st = read_json(run_dir / STATUS) or {}
     train_cfg = cfg.get("train", cfg)
     status = str(st.get("status", "unknown"))
-    if status == RunStatus.RUNNING and lock_holder(run_dir) is None:
+    if status == RunStatus.RUNNING and who is None:
         status = RunStatus.INTERRUPTED  # its process died (killed, crashed, power loss) without a word
+    elif who is not None and status != RunStatus.RUNNING:
+        status = RunStatus.RUNNING  # resumed, its new session still loading: run.json tells the last session's end
+    last = who or last_owner(run_dir) or {}
     return RunSummary(
         path=run_dir,
         name=run_dir.name,
@@ -149,6 +198,8 @@ def summarize(run_dir: Path) -> RunSummary | None:
         best_val_acc=st.get("best_val_acc"),
         final_test_acc=st.get("final_test_acc"),
         updated=float(st.get("updated", (run_dir / CONFIG).stat().st_mtime)),
+        host=last.get("host"),
+        pid=last.get("pid") if who is not None else None,
     )
 
 
