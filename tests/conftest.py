@@ -61,6 +61,6 @@ def trained_run(tmp_path_factory) -> Path:
 @pytest.fixture
 def every_batch_reported(monkeypatch):
     """Progress after every batch (fit's default is every 0.1 s), so a test can count steps."""
-    import core.train
+    import core.train.loop
 
-    monkeypatch.setattr(core.train, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(core.train.loop, "PROGRESS_INTERVAL", 0.0)

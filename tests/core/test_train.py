@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers import tiny_bundle
 
-import core.train as train_module
+import core.train.loop as train_loop
 from core.checkpoint import load_checkpoint
 from core.config import TrainConfig
 from core.errors import CheckpointError, UserError
@@ -216,11 +216,11 @@ SCHEDULES = {
 @pytest.mark.parametrize("optimizer,schedule,cls", [("sgd", "cosine", torch.optim.SGD), ("adam", "multistep", torch.optim.Adam),
                                                     ("adamw", "constant", torch.optim.AdamW)])
 def test_optimizers_and_schedules_train(tmp_path, monkeypatch, optimizer, schedule, cls):
-    from core import train
+    from core.train import setup as train_setup
 
     built = []
-    real = train.build_optimizer
-    monkeypatch.setattr(train, "build_optimizer", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    real = train_setup.build_optimizer
+    monkeypatch.setattr(train_setup, "build_optimizer", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
     lr = 0.05 if optimizer == "sgd" else 1e-3
     cfg = config(tmp_path, optimizer=optimizer, schedule=schedule, lr=lr, warmup_epochs=0.5, label_smoothing=0.1)
     rec = Recorder()
@@ -380,7 +380,7 @@ def test_the_viewer_chooses_how_often_progress_comes(tmp_path, monkeypatch):
 
     assert progress_steps(progress_interval=0.0) == list(range(1, 9))  # 256 images / 32: every batch
     assert progress_steps(progress_interval=1000.0) == [1, 8]  # the first and the epoch's last only
-    monkeypatch.setattr(train_module, "PROGRESS_INTERVAL", 1000.0)
+    monkeypatch.setattr(train_loop, "PROGRESS_INTERVAL", 1000.0)
     assert progress_steps() == [1, 8]  # the default, when the caller says nothing
     saved = json.loads((tmp_path / "runs" / "p0" / "config.json").read_text())["train"]
     assert "progress_interval" not in saved

@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from helpers import tiny_bundle
 
-from core import train
 from core.checkpoint import load_checkpoint
 from core.config import TrainConfig
 from core.data import Augment, TrainStream
 from core.events import BatchProgress
 from core.models.base import Classifier
 from core.train import fit
+from core.train import setup as train_setup
 
 pytestmark = pytest.mark.usefixtures("every_batch_reported")  # tests count steps
 
@@ -29,8 +29,8 @@ def config(tmp_path, **kw) -> TrainConfig:
 @pytest.fixture
 def spy_optimizer(monkeypatch):
     built = []
-    real = train.build_optimizer
-    monkeypatch.setattr(train, "build_optimizer", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    real = train_setup.build_optimizer
+    monkeypatch.setattr(train_setup, "build_optimizer", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
     return built
 
 
@@ -88,14 +88,14 @@ def test_label_smoothing_is_the_loss_the_model_trains_on(tmp_path, monkeypatch):
 
 def test_zero_init_residual_reaches_the_model(tmp_path, monkeypatch):
     starts = []
-    real = train.create_model
+    real = train_setup.create_model
 
     def create(*args, **kwargs):  # the last BN of every residual branch, as fit() built the model
         model = real(*args, **kwargs)
         starts.append([b.last_bn.weight.detach().clone() for b in model.modules() if hasattr(b, "zero_init_last")])
         return model
 
-    monkeypatch.setattr(train, "create_model", create)
+    monkeypatch.setattr(train_setup, "create_model", create)
     data = tiny_bundle(train=64, test=20)
     fit(config(tmp_path, arch="resnet20", zero_init_residual=True, name="zero"), data=data)
     fit(config(tmp_path, arch="resnet20", zero_init_residual=False, name="plain"), data=tiny_bundle(train=64, test=20))

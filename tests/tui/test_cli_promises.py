@@ -113,7 +113,7 @@ def test_train_shows_a_live_bar_on_a_terminal_and_one_line_per_epoch_in_a_pipe(t
 
 # ----------------------------------------------------------------------------- 2. --json images_per_sec
 def _expected_rate(rows: list[dict]) -> float:
-    """images / seconds over the given epochs, as core.train's images_per_sec() does (rounded to 0.1)."""
+    """images / seconds over the given epochs, as core.train's TrainState.images_per_sec() does (rounded to 0.1)."""
     images = sum(round(r["images_per_sec"] * r["train_seconds"]) for r in rows)
     seconds = sum(r["train_seconds"] for r in rows)
     return round(images / seconds, 1)
@@ -245,10 +245,10 @@ def test_compile_runs_and_reports_its_warm_up_apart(capsys, tmp_path, monkeypatc
 
 # ----------------------------------------------------------------------------- 5. --precision auto on a CPU
 def test_precision_auto_is_plain_fp32_on_cpu(capsys, tmp_path, monkeypatch):
-    import core.train
+    import core.train.setup
 
     seen: list[tuple[torch.dtype, bool]] = []
-    real_create = core.train.create_model
+    real_create = core.train.setup.create_model
 
     def create_and_watch(*args, **kwargs):
         model = real_create(*args, **kwargs)
@@ -260,7 +260,7 @@ def test_precision_auto_is_plain_fp32_on_cpu(capsys, tmp_path, monkeypatch):
         model.register_forward_hook(hook)
         return model
 
-    monkeypatch.setattr(core.train, "create_model", create_and_watch)
+    monkeypatch.setattr(core.train.setup, "create_model", create_and_watch)
     code, out, err = run(capsys, "train", *QUICK, "--epochs", "1", "--precision", "auto", "--run-dir", tmp_path,
                          "--name", "p", "--json")
     assert code == 0, err

@@ -1,0 +1,229 @@
+"""fit() and a run's lifecycle: prepare (nothing written), open the run folder, train, and map every way
+a run can end (completed, stopped, failed, a second Ctrl-C) to its status, its RunFinished event and
+its RunResult."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import require_safe_torch
+from ..config import TrainConfig
+from ..control import TrainControl
+from ..data import DataBundle
+from ..devices import is_out_of_memory
+from ..errors import Cancelled
+from ..events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
+from ..resume import resume_config
+from . import loop
+from .setup import Determinism, Setup, build_setup
+from .state import NonFiniteLoss, TrainState
+from .store import RunStore
+
+
+@dataclass(kw_only=True)
+class RunResult:
+    status: RunStatus  # completed | stopped | failed
+    run_dir: Path | None
+    epochs_completed: int
+    epochs: int
+    final_test_acc: float | None
+    best_val_acc: float | None
+    train_seconds: float
+    images_per_sec: float | None
+    error: str | None = None
+    stopped_at: tuple[int, int, int] | None = None  # (epoch, batch, batches per epoch) of a mid-epoch stop
+
+
+class _Run:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        sink: EventSink,
+        control: TrainControl,
+        data: DataBundle | None,
+        resume: str | Path | None,
+        resume_overrides: dict[str, Any] | None,
+        progress_interval: float,
+    ) -> None:
+        self.cfg = cfg
+        self.sink = sink
+        self.control = control
+        self.data = data
+        self.resume = resume
+        self.resume_overrides = resume_overrides
+        self.progress_interval = progress_interval
+        self.determinism = Determinism()
+        self.store: RunStore | None = None  # once the run folder is known (and, on resume, owned)
+
+    def emit(self, event: Event) -> None:
+        (self.store.emit if self.store is not None else self.sink)(event)
+
+    def _notify(self, message: str) -> None:
+        self.emit(Notice(message))
+
+    # ---------------------------------------------------------------- preparation (no writes)
+    def prepare(self) -> tuple[RunStore, Setup, TrainState, bool]:
+        """The run's objects and state, its folder (created for a new run) owned; True when resuming."""
+        require_safe_torch()
+        ckpt = None
+        if self.resume is not None:
+            point = resume_config(self.resume, self.resume_overrides)
+            # Before anything else: one process trains a run at a time (a second one is refused here).
+            store = RunStore(point.run_dir, self.sink, resumed_from=point.source)
+            store.acquire_lock()
+            self.store = store
+            self.cfg, ckpt = point.cfg, point.ckpt
+            if point.warning:
+                self._notify(point.warning)
+        setup = build_setup(
+            self.cfg,
+            ckpt=ckpt,
+            run_dir=self.store.run_dir if self.store is not None else None,
+            data=self.data,
+            determinism=self.determinism,
+            notify=self._notify,
+            stop=self.control.stop,
+        )
+        self.cfg = setup.cfg
+        if ckpt is not None:
+            assert self.store is not None
+            return self.store, setup, TrainState.from_checkpoint(ckpt), True
+        self.store = RunStore.create(setup.cfg, self.sink)
+        self.store.acquire_lock()
+        return self.store, setup, TrainState(), False
+
+    # ---------------------------------------------------------------- the run
+    def execute(self) -> RunResult:
+        try:
+            store, setup, state, resuming = self.prepare()
+        except Cancelled:  # stopped while the data was loading: nothing was written
+            self.determinism.restore()
+            self.emit(RunFinished(status=RunStatus.STOPPED, run_dir="", epochs_completed=0, final_test_acc=None, best_val_acc=None, train_seconds=0.0, images_per_sec=None, error=None))
+            return RunResult(status=RunStatus.STOPPED, run_dir=None, epochs_completed=0, epochs=self.cfg.epochs, final_test_acc=None, best_val_acc=None, train_seconds=0.0, images_per_sec=None)
+        except Exception as e:
+            self.determinism.restore()
+            run_dir = self.store.run_dir if self.store is not None else ""
+            self.emit(RunFinished(status=RunStatus.FAILED, run_dir=str(run_dir), epochs_completed=0, final_test_acc=None, best_val_acc=None, train_seconds=0.0, images_per_sec=None, error=str(e)))
+            raise
+        cfg, data = setup.cfg, setup.data
+        status, error = RunStatus.FAILED, None
+        try:
+            store.clean_temps()
+            if not resuming:
+                store.write_config(setup)
+                # The starting state, so that a run killed in its first epoch can still be resumed.
+                store.save_last(setup, state, None, announce=False)
+            else:
+                store.truncate_metrics(state.epochs_done)
+                store.emit(Notice(f"resuming {store.run_dir.name} after epoch {state.epochs_done} (step {state.global_step})"))
+            store.write_status(RunStatus.RUNNING, state, cfg.epochs)
+            store.emit(
+                RunStarted(
+                    run_name=store.run_dir.name,
+                    run_dir=str(store.run_dir),
+                    arch=cfg.arch,
+                    config=cfg.to_dict(),
+                    classes=tuple(data.classes),
+                    num_params=sum(p.numel() for p in setup.model.parameters()),
+                    device=str(setup.device),
+                    precision=setup.precision,
+                    epochs=cfg.epochs,
+                    start_epoch=state.epochs_done,
+                    steps_per_epoch=setup.stream.steps_per_epoch,
+                    train_size=len(data.train),
+                    val_size=len(data.val) if data.val is not None else 0,
+                    test_size=len(data.test),
+                )
+            )
+            status = loop.TrainLoop(setup, state, store, self.control, self.progress_interval).run()
+        except NonFiniteLoss as e:
+            error = str(e)
+        except OSError as e:
+            error = store.write_error(e)
+        except KeyboardInterrupt:
+            # A second Ctrl-C aborts at once: last.pt still holds the last finished epoch.
+            status, error = RunStatus.STOPPED, "aborted (a second Ctrl-C); last.pt holds the last finished epoch"
+            raise
+        except Exception as e:  # noqa: BLE001 - reported, logged with its traceback, never swallowed silently
+            if is_out_of_memory(e):
+                bs = cfg.batch_size
+                error = (
+                    f"out of memory on {setup.device} at batch size {bs} ({cfg.arch}); "
+                    f"try --batch-size {max(1, bs // 2)} or --auto-batch-size"
+                )
+            else:
+                error = f"{type(e).__name__}: {e}"
+                try:
+                    error += f" (traceback in {store.write_error_log(traceback.format_exc())})"
+                except OSError:
+                    pass
+        finally:
+            self.determinism.restore()
+            try:
+                store.write_status(status, state, cfg.epochs, error)
+            except OSError:
+                pass
+            result = RunResult(
+                status=status,
+                run_dir=store.run_dir,
+                epochs_completed=state.epochs_done,
+                epochs=cfg.epochs,
+                final_test_acc=state.final_test_acc,
+                best_val_acc=state.best_val_acc,
+                train_seconds=state.train_seconds,
+                images_per_sec=state.images_per_sec(),
+                error=error,
+                stopped_at=state.stopped_at if status == RunStatus.STOPPED else None,
+            )
+            store.emit(
+                RunFinished(
+                    status=status,  # type: ignore[arg-type]
+                    run_dir=str(store.run_dir),
+                    epochs_completed=state.epochs_done,
+                    final_test_acc=state.final_test_acc,
+                    best_val_acc=state.best_val_acc,
+                    train_seconds=state.train_seconds,
+                    images_per_sec=result.images_per_sec,
+                    error=error,
+                )
+            )
+        return result
+
+
+def fit(
+    cfg: TrainConfig,
+    sink: EventSink = null_sink,
+    stop: threading.Event | None = None,
+    *,
+    control: TrainControl | None = None,
+    data: DataBundle | None = None,
+    resume: str | Path | None = None,
+    resume_overrides: dict[str, Any] | None = None,
+    progress_interval: float | None = None,
+) -> RunResult:
+    """Train as ``cfg`` says (or continue the run at ``resume``), in the calling thread.
+
+    ``stop`` (or ``control.stop``) ends the run after the current batch, saving ``last.pt``;
+    ``control`` also offers pause and save-now. Raises UserError (after a RunFinished("failed")
+    event) when the request is invalid, before anything is written. Failures during training
+    are returned as status "failed". ``progress_interval``: seconds between BatchProgress events
+    (default PROGRESS_INTERVAL); how often a viewer wants news is the viewer's business, not the run's.
+    """
+    if control is None:
+        control = TrainControl(stop=stop or threading.Event())
+    elif stop is not None:
+        raise ValueError("pass either stop or control, not both")
+    # Read at call time from its one home, core.train.loop (tests set it there).
+    interval = loop.PROGRESS_INTERVAL if progress_interval is None else progress_interval
+    if not interval >= 0:
+        raise ValueError(f"progress_interval must be >= 0 seconds (got {interval!r})")
+    run = _Run(cfg, safe_sink(sink), control, data, resume, resume_overrides, interval)
+    try:
+        return run.execute()
+    finally:
+        if run.store is not None:
+            run.store.release()

@@ -1,0 +1,298 @@
+"""The training loop: epochs of batches from where the run stands, evaluation, one metrics row per epoch.
+
+After every batch it looks at the controls (save now, pause, stop); a stop saves ``last.pt`` at that exact
+batch, with the unfinished epoch's running sums. Files are written through the RunStore.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from ..control import TrainControl
+from ..evaluate import EvalResult, EvalStopped, autocast_context, evaluate
+from ..events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, RunStatus
+from .setup import Setup
+from .state import EpochProgress, NonFiniteLoss, TrainState
+from .store import RunStore
+
+PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events unless fit() is told otherwise
+
+
+class _Epoch:
+    """The epoch being trained: its running sums (on the device, read only when needed) and its clock."""
+
+    def __init__(self, device: torch.device, progress: EpochProgress | None) -> None:
+        if progress is not None:  # resuming inside this epoch
+            self.loss_sum = torch.tensor(progress.loss_sum, dtype=torch.float64, device=device)
+            self.correct = torch.tensor(progress.correct, dtype=torch.int64, device=device)
+            self.seen, self.train_seconds = progress.seen, progress.train_seconds
+            self.train_done = progress.train_done
+        else:
+            self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            self.correct = torch.zeros((), dtype=torch.int64, device=device)
+            self.seen, self.train_seconds = 0, 0.0
+            self.train_done = False
+        self.start = 0.0  # perf_counter of this session's start of the epoch (moved on by pauses and compiling)
+        self.seen_at_start = self.seen
+        self.batch_at_start = 0
+        self.last_emit = 0.0
+
+    def progress(self, elapsed: float, done: bool = False) -> EpochProgress:
+        """Where the epoch stands, ``elapsed`` seconds of training into this session's part of it."""
+        return EpochProgress(
+            loss_sum=float(self.loss_sum),
+            correct=int(self.correct),
+            seen=self.seen,
+            train_seconds=self.train_seconds + elapsed,
+            train_done=done,
+        )
+
+
+class TrainLoop:
+    def __init__(self, setup: Setup, state: TrainState, store: RunStore, control: TrainControl, progress_interval: float) -> None:
+        self.setup = setup
+        self.state = state
+        self.store = store
+        self.emit = store.emit
+        self.control = control
+        self.stop = control.stop
+        self.interval = progress_interval
+        self.steps = setup.stream.steps_per_epoch
+        self.total_steps = setup.cfg.epochs * self.steps
+
+    def run(self) -> RunStatus:
+        """Train the epochs left: COMPLETED with final.pt saved, or STOPPED with last.pt holding where."""
+        self.setup.train_mode()
+        for epoch in range(self.state.epochs_done + 1, self.setup.cfg.epochs + 1):
+            if self.stop.is_set() and self.state.partial is None:
+                return RunStatus.STOPPED  # at an epoch boundary last.pt already holds this exact state
+            if not self._run_epoch(epoch):
+                return RunStatus.STOPPED
+        self.store.save_final(self.setup, self.state)
+        return RunStatus.COMPLETED
+
+    # ---------------------------------------------------------------- one epoch
+    def _run_epoch(self, epoch: int) -> bool:
+        """Train (the rest of) the epoch, evaluate it, record it; False when stopped within it."""
+        setup, state = self.setup, self.state
+        ep = self._begin_epoch(epoch)
+        if self.stop.is_set():
+            self._save_stopped(epoch, setup.stream.batch_in_epoch, ep.progress(0.0, ep.train_done))
+            return False
+        if not ep.train_done:
+            for x, y in setup.stream.epoch_batches():
+                loss = self._step(ep, x, y)
+                batch = setup.stream.batch_in_epoch
+                self._report(epoch, ep, loss, batch)
+                if self._between_batches(epoch, ep, batch):
+                    return False
+
+        setup.sync()
+        elapsed = time.perf_counter() - ep.start
+        ep.train_seconds += elapsed
+        state.train_seconds += elapsed
+        if not ep.train_done:
+            state.session_epochs.append((ep.seen - ep.seen_at_start, elapsed))
+        train_loss = float(ep.loss_sum) / max(1, ep.seen)
+        if not math.isfinite(train_loss):
+            raise NonFiniteLoss(f"the loss became {train_loss} in epoch {epoch} (lr {setup.lr():.4g}); lower --lr")
+        train_acc = int(ep.correct) / max(1, ep.seen)
+
+        eval_start = time.perf_counter()
+        try:
+            val, test = self._evaluate_epoch(epoch)
+        except EvalStopped:
+            # Training of this epoch is done; resume redoes only its evaluation.
+            self._save_stopped(epoch, self.steps, ep.progress(0.0, done=True))
+            return False
+        eval_seconds = time.perf_counter() - eval_start
+        setup.train_mode()  # evaluate() restores plain train mode
+
+        images_per_sec = (ep.seen - ep.seen_at_start) / elapsed if elapsed > 0 and ep.seen > ep.seen_at_start else None
+        self._record_epoch(epoch, train_loss, train_acc, val, test, ep.train_seconds, eval_seconds, images_per_sec)
+        return True
+
+    def _begin_epoch(self, epoch: int) -> _Epoch:
+        setup, state = self.setup, self.state
+        if state.partial is not None:  # resuming inside this epoch
+            part, state.partial = state.partial, None
+            ep = _Epoch(setup.device, EpochProgress.from_dict(part))
+        else:
+            setup.stream.start_epoch()
+            ep = _Epoch(setup.device, None)
+        self.emit(EpochStarted(epoch=epoch, epochs=setup.cfg.epochs, lr=setup.lr()))
+        state.last_checked_step = state.global_step
+        ep.start = time.perf_counter()
+        ep.batch_at_start = setup.stream.batch_in_epoch
+        return ep
+
+    def _save_stopped(self, epoch: int, batch: int, progress: EpochProgress) -> None:
+        self.store.save_last(self.setup, self.state, progress)
+        self.state.stopped_at = (epoch, batch, self.steps)
+
+    # ---------------------------------------------------------------- one batch
+    def _step(self, ep: _Epoch, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on (x, y), added to the epoch's sums; returns the batch's loss."""
+        setup, state, cfg = self.setup, self.state, self.setup.cfg
+        first_compiled_step = state.compile_seconds is None and setup.train_model is not setup.model
+        if first_compiled_step:
+            setup.sync()
+            compile_start = time.perf_counter()
+        with autocast_context(setup.device, setup.amp_dtype):
+            logits = setup.train_model(x)
+            loss = setup.criterion(logits.float(), y)
+        setup.optimizer.zero_grad(set_to_none=True)
+        if setup.scaler is not None:
+            setup.scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                setup.scaler.unscale_(setup.optimizer)  # clip the true gradients, not the scaled ones
+                torch.nn.utils.clip_grad_norm_(setup.model.parameters(), cfg.grad_clip)
+            setup.scaler.step(setup.optimizer)
+            setup.scaler.update()
+        else:
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(setup.model.parameters(), cfg.grad_clip)
+            setup.optimizer.step()
+        setup.scheduler.step()
+        state.global_step += 1
+        if first_compiled_step:
+            # torch.compile traces and builds kernels on the first step: time it apart from training.
+            setup.sync()
+            state.compile_seconds = time.perf_counter() - compile_start
+            ep.start += state.compile_seconds
+            self.emit(Notice(f"torch.compile warm-up took {state.compile_seconds:.1f}s (not counted as training time)"))
+        n = y.shape[0]
+        ep.seen += n
+        ep.loss_sum += loss.detach().double() * n
+        ep.correct += (logits.detach().argmax(1) == y).sum()
+        return loss
+
+    def _report(self, epoch: int, ep: _Epoch, loss: torch.Tensor, batch: int) -> None:
+        """Check the loss is finite and send BatchProgress, at most every ``interval`` s (and at the epoch's end)."""
+        setup, state = self.setup, self.state
+        now = time.perf_counter()
+        if setup.device.type != "cuda":
+            # Off the GPU reading the loss costs nothing: stop at the very step that went bad.
+            self._check_finite(loss, epoch, f"at step {state.global_step}")
+        if not (now - ep.last_emit >= self.interval or batch == self.steps):
+            return
+        ep.last_emit = now
+        # On CUDA the only host sync of the step, at most every `interval` s; the epoch's running
+        # sum is non-finite if any step since the epoch began was.
+        self._check_finite(ep.loss_sum, epoch, f"between steps {state.last_checked_step + 1} and {state.global_step}")
+        state.last_checked_step = state.global_step
+        loss_value = loss.detach().item()
+        elapsed = now - ep.start
+        rate = (ep.seen - ep.seen_at_start) / elapsed if elapsed > 0 else 0.0
+        remaining = self.total_steps - state.global_step
+        sps = (batch - ep.batch_at_start) / elapsed if elapsed > 0 else 0.0
+        self.emit(
+            BatchProgress(
+                epoch=epoch, epochs=setup.cfg.epochs, batch=batch, batches=self.steps,
+                global_step=state.global_step, total_steps=self.total_steps, loss=loss_value,
+                epoch_loss=float(ep.loss_sum) / max(1, ep.seen),
+                epoch_acc=int(ep.correct) / max(1, ep.seen),
+                lr=setup.lr(),
+                images_per_sec=rate,
+                elapsed=state.train_seconds + elapsed,
+                eta=remaining / sps if sps > 0 else float("nan"),
+            )
+        )
+
+    def _between_batches(self, epoch: int, ep: _Epoch, batch: int) -> bool:
+        """Save now, pause, stop, as the controls ask; True when stopped (last.pt saved at this batch)."""
+        setup, state, control = self.setup, self.state, self.control
+        if control.save_now.is_set():
+            control.save_now.clear()
+            setup.sync()
+            self.store.save_last(setup, state, ep.progress(time.perf_counter() - ep.start))
+        if control.pause.is_set():
+            self.emit(Notice(f"paused at epoch {epoch}, batch {batch}/{self.steps}"))
+            waited = control.wait_while_paused()
+            ep.start += waited  # paused time is not training time
+            ep.last_emit = 0.0
+            if not self.stop.is_set():
+                self.emit(Notice("resumed"))
+        if not self.stop.is_set():
+            return False
+        setup.sync()
+        elapsed = time.perf_counter() - ep.start
+        state.train_seconds += elapsed
+        state.session_epochs.append((ep.seen - ep.seen_at_start, elapsed))
+        self._save_stopped(epoch, batch, ep.progress(elapsed))
+        return True
+
+    def _check_finite(self, value: torch.Tensor, epoch: int, where: str) -> None:
+        v = float(value.detach())
+        if not math.isfinite(v):
+            raise NonFiniteLoss(
+                f"the loss became {'nan' if math.isnan(v) else 'inf'} {where} (epoch {epoch}, lr {self.setup.lr():.4g}); "
+                "lower --lr or check the data"
+            )
+
+    # ---------------------------------------------------------------- evaluation and the epoch's record
+    def _evaluate_epoch(self, epoch: int) -> tuple[EvalResult | None, EvalResult | None]:
+        """(val, test) results where due: val every --eval-every epochs (test when there is no val), test at the end."""
+        cfg = self.setup.cfg
+        last_epoch = epoch == cfg.epochs
+        due = last_epoch or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0)
+        val = self._evaluate(epoch, "val") if (due and self.setup.val_set is not None) else None
+        test = self._evaluate(epoch, "test") if (last_epoch or (due and self.setup.val_set is None)) else None
+        return val, test
+
+    def _evaluate(self, epoch: int, split: str) -> EvalResult:
+        setup = self.setup
+        data = setup.val_set if split == "val" else setup.test_set
+        assert data is not None
+        result = evaluate(setup.model, data, setup.normalize, setup.data.num_classes, setup.eval_batch, setup.amp_dtype,
+                          tta=setup.cfg.eval_tta, stop=self.stop)
+        self.emit(EvalEnded(epoch=epoch, split=split, loss=result.loss, accuracy=result.accuracy,
+                            per_class_accuracy=result.per_class_accuracy, confusion=result.confusion,
+                            classes=tuple(setup.data.classes)))
+        return result
+
+    def _record_epoch(self, epoch: int, train_loss: float, train_acc: float, val: EvalResult | None, test: EvalResult | None,
+                      train_seconds: float, eval_seconds: float, images_per_sec: float | None) -> None:
+        """The finished epoch: counters, metrics row, EpochEnded, last.pt (and its kept copy), status."""
+        setup, state, store, cfg = self.setup, self.state, self.store, self.setup.cfg
+        state.epochs_done = epoch
+        if val is not None:
+            state.best_val_acc = max(state.best_val_acc or 0.0, val.accuracy)
+        if test is not None and epoch == cfg.epochs:
+            state.final_test_acc = test.accuracy
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val.loss if val else None,
+            "val_acc": val.accuracy if val else None,
+            "test_loss": test.loss if test else None,
+            "test_acc": test.accuracy if test else None,
+            "lr": setup.lr(),
+            "train_seconds": train_seconds,
+            "eval_seconds": eval_seconds,
+            "images_per_sec": images_per_sec,
+            "global_step": state.global_step,
+        }
+        shown = test if test is not None else val  # the confusion matrix the runs screen shows
+        if shown is not None:
+            row["eval_split"] = "test" if test is not None else "val"
+            row["confusion"] = [list(r) for r in shown.confusion]
+            row["per_class_acc"] = list(shown.per_class_accuracy)
+        store.append_metrics(row)
+        self.emit(
+            EpochEnded(
+                epoch=epoch, epochs=cfg.epochs, train_loss=train_loss, train_acc=train_acc,
+                val_loss=row["val_loss"], val_acc=row["val_acc"], test_loss=row["test_loss"], test_acc=row["test_acc"], lr=row["lr"],
+                seconds=train_seconds + eval_seconds,
+                train_seconds=train_seconds,
+                images_per_sec=row["images_per_sec"] or 0.0,
+            )
+        )
+        store.save_last(setup, state, None)
+        store.keep_epoch_copy(epoch, cfg.keep_last)
+        store.write_status(RunStatus.RUNNING, state, cfg.epochs)

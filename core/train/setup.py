@@ -1,0 +1,276 @@
+"""Everything a run needs before its first step, built from its config (and, on --resume, its checkpoint):
+device, precision, determinism flags, data, model (fine-tuning parent or ImageNet backbone, frozen parts),
+optimiser, schedule, scheduler, scaler, data stream, and the batch size that fits (--auto-batch-size).
+
+Everything that can be wrong with the request is found here, and nothing is written into the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig, check_paths, validate_config
+from ..data import Augment, DataBundle, ImageSet, Normalize, TrainStream, load_data
+from ..devices import is_out_of_memory, resolve_device, resolve_precision, use_channels_last
+from ..errors import CheckpointError, UserError
+from ..evaluate import autocast_context
+from ..finetune import Parent, frozen_modules, load_backbone, read_parent
+from ..models import create_model, list_models
+from ..optim import build_optimizer, build_schedule, build_scheduler
+from ..resume import set_rng_state
+
+Notify = Callable[[str], None]
+
+
+def check_config(cfg: TrainConfig, paths: bool = True) -> None:
+    """Raise UserError with the first problem of ``cfg`` (values, then files unless ``paths`` is False)."""
+    errors = validate_config(cfg, list_models())
+    if not errors and paths:
+        errors = check_paths(cfg)
+    if errors:
+        raise UserError(str(errors[0]))
+
+
+def _check_class_count(expected: int, classes: list[str]) -> None:
+    if expected != len(classes):
+        raise UserError(
+            f"--num-classes {expected} does not match the {len(classes)} classes of the data "
+            f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''})"
+        )
+
+
+class Determinism:
+    """--deterministic turns every knob (restored when the run ends); otherwise cuDNN may pick the fastest kernels."""
+
+    def __init__(self) -> None:
+        self._previous: tuple[bool, bool, bool] | None = None
+
+    def apply(self, deterministic: bool, device: torch.device) -> None:
+        self._previous = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark,
+        )
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            # warn_only: the few ops without a deterministic kernel (e.g. adaptive max-pool's CUDA backward)
+            # warn instead of stopping the run.
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        else:
+            torch.backends.cudnn.benchmark = device.type == "cuda"
+
+    def restore(self) -> None:
+        """Put back the flags apply() found (nothing if it never ran)."""
+        flags = self._previous
+        if flags is not None:
+            torch.use_deterministic_algorithms(flags[0])
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags[1], flags[2]
+
+
+@dataclass(kw_only=True)
+class Setup:
+    cfg: TrainConfig  # as trained: absolute paths, the batch size that fits
+    data: DataBundle  # mean/std set to the statistics the weights expect
+    parent: Parent | None  # the checkpoint a fine-tuning run started from
+    device: torch.device
+    precision: str
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    model: nn.Module  # what is saved and evaluated
+    train_model: nn.Module  # the model, or its torch.compile'd module (same parameters)
+    frozen: list[nn.Module]
+    train_set: ImageSet
+    val_set: ImageSet | None
+    test_set: ImageSet
+    normalize: Normalize
+    criterion: nn.Module
+    stream: TrainStream
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler | None
+    eval_batch: int
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def train_mode(self) -> None:
+        """Train mode, except for frozen parts: their BatchNorm statistics must not drift."""
+        self.model.train()
+        for m in self.frozen:
+            m.eval()
+
+
+def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path | None, data: DataBundle | None,
+                determinism: Determinism, notify: Notify, stop: threading.Event) -> Setup:
+    """The run's objects, ready for its first step (on resume: in the checkpoint's state). Writes nothing.
+
+    ``ckpt`` and ``run_dir``: the checkpoint resumed from and its run (None for a new run).
+    """
+    check_config(cfg, paths=ckpt is None)
+    if ckpt is None:
+        # Saved configs hold absolute paths, so a run can be resumed or evaluated from anywhere.
+        absolute = {k: str(Path(getattr(cfg, k)).expanduser().resolve()) for k in ("data", "runs_dir", "init_from", "weights") if getattr(cfg, k)}
+        cfg = cfg.replace(**absolute)
+    parent = None
+    parent_state = None
+    if ckpt is None and cfg.init_from:
+        parent, parent_state = read_parent(cfg.init_from)
+        if parent.arch != cfg.arch:
+            raise CheckpointError(
+                f"{cfg.init_from} is a {parent.arch} checkpoint; it cannot start a {cfg.arch} (use --arch {parent.arch})"
+            )
+    imagenet_state = None
+    if ckpt is None and (cfg.pretrained or cfg.weights):  # before the (possibly long) data loading
+        from ..models.torchvision_resnet import load_imagenet_weights
+
+        imagenet_state = load_imagenet_weights(cfg.arch, cfg.weights or None)
+    device = resolve_device(cfg.device)
+    precision, amp_dtype = resolve_precision(cfg.precision, device)
+    determinism.apply(cfg.deterministic, device)
+    channels_last = use_channels_last(cfg.channels_last, device)
+
+    data = _data(cfg, ckpt, run_dir, data, parent, notify, stop)
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    model = create_model(cfg.arch, data.num_classes, cfg.zero_init_residual, data.image_size)
+    if parent is not None and parent_state is not None:
+        load_backbone(model, parent_state, str(parent.path))
+    elif imagenet_state is not None:
+        load_backbone(model, imagenet_state, cfg.weights or "ImageNet weights")
+    frozen = frozen_modules(model, cfg.freeze)
+    if ckpt is not None:
+        try:
+            model.load_state_dict(ckpt["model"])
+        except (RuntimeError, KeyError) as e:
+            raise CheckpointError(f"--resume {run_dir}: the checkpoint does not fit {cfg.arch} ({str(e).splitlines()[0]})") from None
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+
+    train_set = data.train.to(device)
+    val_set = data.val.to(device) if data.val is not None else None
+    test_set = data.test.to(device)
+    normalize = Normalize(data.mean, data.std, device, channels_last)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    if cfg.auto_batch_size and ckpt is None:
+        fitting = _largest_fitting_batch(model, criterion, device, amp_dtype, channels_last, cfg, data.image_size)
+        if fitting != cfg.batch_size:
+            notify(f"--auto-batch-size: batch size {cfg.batch_size} does not fit in memory; using {fitting}")
+            cfg = cfg.replace(batch_size=fitting)
+    augment = Augment(cfg.crop_padding, cfg.flip, cfg.rotate, cfg.cutout)
+    # The data stream gets its own seed so the model init and the augmentations do not share one sequence.
+    stream = TrainStream(train_set, cfg.batch_size, augment, normalize, seed=cfg.seed + 1)
+    # The compiled module shares parameters with the model, which is what gets saved and evaluated.
+    train_model = torch.compile(model) if cfg.compile else model
+    optimizer = build_optimizer(model, cfg, device)
+    schedule = build_schedule(cfg, stream.steps_per_epoch)
+    setup = Setup(
+        cfg=cfg, data=data, parent=parent, device=device, precision=precision, amp_dtype=amp_dtype,
+        channels_last=channels_last, model=model, train_model=train_model, frozen=frozen,
+        train_set=train_set, val_set=val_set, test_set=test_set, normalize=normalize, criterion=criterion,
+        stream=stream, optimizer=optimizer, schedule=schedule,
+        scheduler=build_scheduler(optimizer, schedule),
+        scaler=torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None,
+        eval_batch=min(1024, max(256, 2 * cfg.batch_size)),
+    )
+    if ckpt is not None:
+        _load_state(setup, ckpt, run_dir, notify)
+    return setup
+
+
+def _data(cfg: TrainConfig, ckpt: dict[str, Any] | None, run_dir: Path | None, data: DataBundle | None,
+          parent: Parent | None, notify: Notify, stop: threading.Event) -> DataBundle:
+    """The run's data (loaded unless given), with the normalisation its weights expect, checked against the run."""
+    if cfg.num_classes and cfg.dataset == "folder":
+        # Checked against the folder names before anything is decoded (or cached).
+        from ..data.folder import scan_folder
+
+        _check_class_count(cfg.num_classes, scan_folder(Path(cfg.data).expanduser()).classes)
+    if data is None:
+        notify(f"loading {cfg.dataset} data")
+        data = load_data(cfg, report=notify, stop=stop)
+    # Normalisation follows the weights: the parent's statistics when fine-tuning, ImageNet's for
+    # torchvision weights, the run's own when resuming.
+    if ckpt is not None and "mean" in ckpt:
+        data.mean, data.std = tuple(ckpt["mean"]), tuple(ckpt["std"])
+    elif parent is not None:
+        data.mean, data.std = parent.mean, parent.std
+    elif cfg.pretrained or cfg.weights:
+        from ..models.torchvision_resnet import IMAGENET_MEAN, IMAGENET_STD
+
+        data.mean, data.std = IMAGENET_MEAN, IMAGENET_STD
+    if cfg.num_classes:
+        _check_class_count(cfg.num_classes, data.classes)
+    if ckpt is not None:
+        saved = ckpt.get("data", {})
+        now = {"train_size": len(data.train), "num_classes": data.num_classes}
+        if any(saved.get(k) not in (None, v) for k, v in now.items()):
+            raise CheckpointError(
+                f"--resume {run_dir}: the data differs from when the run started ({saved} then, {now} now)"
+            )
+    return data
+
+
+def _load_state(setup: Setup, ckpt: dict[str, Any], run_dir: Path | None, notify: Notify) -> None:
+    """Optimiser, scheduler, scaler, data stream and random states as the checkpoint left them."""
+    try:
+        setup.optimizer.load_state_dict(ckpt["optimizer"])
+        sched = dict(ckpt["scheduler"])
+        sched["lr_lambdas"] = [dict(vars(setup.schedule))]  # keep the (possibly longer) new schedule
+        setup.scheduler.load_state_dict(sched)
+        if setup.scaler is not None and ckpt.get("scaler"):
+            setup.scaler.load_state_dict(ckpt["scaler"])
+        if not setup.stream.load_state_dict(ckpt["stream"], reseed=setup.cfg.seed + 1 + int(ckpt["epoch"])):
+            notify("the run moved to another kind of device: augmentations continue from a new seed")
+        set_rng_state(ckpt["rng"], setup.device)
+    except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        raise CheckpointError(f"--resume {run_dir}: the checkpoint's training state is unusable ({e})") from None
+
+
+def _largest_fitting_batch(model: nn.Module, criterion: nn.Module, device: torch.device, amp_dtype: torch.dtype | None,
+                           channels_last: bool, cfg: TrainConfig, image_size: int) -> int:
+    """Halve the batch size until one forward + backward fits in memory; the model is left as it was."""
+    snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    classes = model.num_classes
+    size = cfg.batch_size
+    try:
+        while True:
+            try:
+                x = torch.randn(size, 3, image_size, image_size, device=device).contiguous(memory_format=fmt)
+                y = torch.randint(0, classes, (size,), device=device)
+                with autocast_context(device, amp_dtype):
+                    loss = criterion(model(x).float(), y)
+                loss.backward()
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                return size
+            except Exception as e:  # noqa: BLE001 - only out-of-memory errors are handled here
+                if not is_out_of_memory(e):
+                    raise
+                del e
+                model.zero_grad(set_to_none=True)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if size == 1:
+                    raise UserError(f"--auto-batch-size: not even one image of {cfg.arch} fits in {device}'s memory") from None
+                size //= 2
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.load_state_dict(snapshot)  # the probe's forward passes moved the BN statistics

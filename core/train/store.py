@@ -1,0 +1,184 @@
+"""RunStore: the run's folder, and every write into it while the run trains.
+
+Creating the folder and holding its lock (RUN/run.lock: one trainer per run), config.json, run.json's
+status, metrics rows, ``last.pt`` / ``final.pt`` / kept epoch copies, error.log. The loop and fit()
+go through a RunStore; nothing else in the trainer writes into the run folder. Events of the run
+pass through ``emit`` (so a store can keep its own record of them: see ``record``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import runs
+from ..checkpoint import FINAL, LAST, keep_epoch_copy, save_checkpoint
+from ..config import TrainConfig
+from ..events import CheckpointSaved, Event, EventSink, RunStatus
+from ..resume import rng_state
+from ..run_lock import RunLock
+from .setup import Setup
+from .state import EpochProgress, NonFiniteLoss, TrainState
+
+
+class RunStore:
+    def __init__(self, run_dir: Path, sink: EventSink, resumed_from: Path | None = None) -> None:
+        """The store of the run at ``run_dir`` (its lock not yet taken). ``sink`` receives the run's events;
+        ``resumed_from``: the checkpoint a resume started from, never deleted while this session runs."""
+        self.run_dir = run_dir
+        self.sink = sink
+        self.resumed_from = resumed_from
+        self.lock: RunLock | None = None  # held while this trainer owns the run folder
+
+    @classmethod
+    def create(cls, cfg: TrainConfig, sink: EventSink) -> RunStore:
+        """A new run folder under ``cfg.runs_dir`` (named by ``cfg.name`` or after the run); lock not yet taken."""
+        run_dir = runs.create_run_dir(cfg.runs_dir, cfg.name or runs.default_run_name(cfg), explicit=bool(cfg.name))
+        return cls(run_dir, sink)
+
+    # ---------------------------------------------------------------- ownership
+    def acquire_lock(self) -> None:
+        """Own the run folder; raises RunBusyError (naming the owner) when another process trains it."""
+        self.lock = RunLock.acquire(self.run_dir)
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+    # ---------------------------------------------------------------- events
+    def emit(self, event: Event) -> None:
+        """Every event of the run goes through here: recorded by the store, then passed to the sink."""
+        self.record(event)
+        self.sink(event)
+
+    def record(self, event: Event) -> None:
+        """Where the run keeps its own record of an event (nothing is recorded yet)."""
+
+    # ---------------------------------------------------------------- files
+    def clean_temps(self) -> None:
+        runs.clean_temps(self.run_dir)
+
+    def write_config(self, setup: Setup) -> None:
+        meta = _meta(setup)
+        runs.write_config(
+            self.run_dir,
+            {
+                "train": setup.cfg.to_dict(),
+                "classes": meta["classes"],
+                "data": {**meta["data"], "mean": meta["mean"], "std": meta["std"], "source": setup.data.source},
+                "device": str(setup.device),
+                "precision": setup.precision,
+                "torch_version": str(torch.__version__),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "parent": str(setup.parent.path) if setup.parent is not None else None,
+            },
+        )
+
+    def write_status(self, status: RunStatus, state: TrainState, epochs: int, error: str | None = None) -> None:
+        runs.write_status(
+            self.run_dir,
+            {
+                "status": status,
+                "epochs_completed": state.epochs_done,
+                "epochs": epochs,
+                "best_val_acc": state.best_val_acc,
+                "final_test_acc": state.final_test_acc,
+                "train_seconds": round(state.train_seconds, 3),
+                "images_per_sec": state.images_per_sec(),
+                "compile_seconds": state.compile_seconds,
+                "error": error,
+                "pid": os.getpid(),
+                "updated": time.time(),
+            },
+        )
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        runs.append_metrics(self.run_dir, row)
+
+    def truncate_metrics(self, epochs_done: int) -> None:
+        runs.truncate_metrics(self.run_dir, epochs_done)
+
+    def save_last(self, setup: Setup, state: TrainState, progress: EpochProgress | None, announce: bool = True) -> None:
+        """The full training state (``progress``: where an unfinished epoch stands, None at an epoch's end)."""
+        if progress is not None and not math.isfinite(progress.loss_sum):
+            # On CUDA a bad step may not have been seen yet: never overwrite good weights with broken ones.
+            raise NonFiniteLoss("the loss became non-finite in this epoch; last.pt keeps the last good state")
+        payload = {
+            "kind": "last",
+            **_meta(setup),
+            "model": setup.model.state_dict(),
+            "optimizer": setup.optimizer.state_dict(),
+            "scheduler": setup.scheduler.state_dict(),
+            "scaler": setup.scaler.state_dict() if setup.scaler is not None else None,
+            "epoch": state.epochs_done,
+            "global_step": state.global_step,
+            "stream": setup.stream.state_dict(),
+            "partial": progress.to_dict() if progress is not None else None,
+            "rng": rng_state(setup.device),
+            "best_val_acc": state.best_val_acc,
+            "train_seconds": state.train_seconds,
+        }
+        save_checkpoint(self.run_dir / LAST, payload)
+        if announce:
+            self.emit(CheckpointSaved(path=str(self.run_dir / LAST), epoch=state.epochs_done, kind="last", mid_epoch=progress is not None))
+
+    def save_final(self, setup: Setup, state: TrainState) -> None:
+        payload = {
+            "kind": "weights",
+            **_meta(setup),
+            "model": setup.model.state_dict(),
+            "epoch": state.epochs_done,
+            "final_test_acc": state.final_test_acc,
+        }
+        save_checkpoint(self.run_dir / FINAL, payload)
+        self.emit(CheckpointSaved(path=str(self.run_dir / FINAL), epoch=state.epochs_done, kind="final"))
+
+    def keep_epoch_copy(self, epoch: int, keep: int) -> None:
+        """Copy last.pt to the epoch's file and drop the oldest copies beyond ``keep`` (never the one resumed from)."""
+        keep_epoch_copy(self.run_dir, epoch, keep, {self.resumed_from} if self.resumed_from else None)
+
+    def write_error_log(self, text: str) -> Path:
+        path = self.run_dir / runs.ERROR_LOG
+        path.write_text(text)
+        return path
+
+    def write_error(self, e: OSError) -> str:
+        """A save that failed (disk full, read-only folder): the previous checkpoint is intact (atomic writes)."""
+        import errno
+        import shutil
+
+        where = e.filename or self.run_dir
+        message = f"cannot write {where}: {e.strerror or e}"
+        if e.errno == errno.ENOSPC:
+            try:
+                free = shutil.disk_usage(self.run_dir).free
+                message += f" ({free / 2**20:.0f} MiB free)"
+            except OSError:
+                pass
+        return message + "; the previous checkpoint is intact"
+
+
+def _meta(setup: Setup) -> dict[str, Any]:
+    """What every checkpoint says about the model and its data."""
+    data = setup.data
+    return {
+        "arch": setup.cfg.arch,
+        "num_classes": data.num_classes,
+        "classes": list(data.classes),
+        "mean": list(data.mean),
+        "std": list(data.std),
+        "image_size": data.image_size,
+        "config": setup.cfg.to_dict(),
+        "data": {
+            "train_size": len(data.train),
+            "val_size": len(data.val) if data.val is not None else 0,
+            "test_size": len(data.test),
+            "num_classes": data.num_classes,
+        },
+        "torch_version": str(torch.__version__),
+    }
