@@ -43,8 +43,9 @@ def describe(owner: dict[str, Any]) -> str:
 class RunLock:
     """Held from acquire() until release() (or the end of the process)."""
 
-    def __init__(self, run_dir: Path, fd: int) -> None:
+    def __init__(self, run_dir: Path, fd: int, since: float) -> None:
         self.run_dir = run_dir
+        self.since = since  # when this owner took the run
         self._fd: int | None = fd
 
     @classmethod
@@ -60,7 +61,7 @@ class RunLock:
             owner = _owner_of(fd)
             os.close(fd)
             raise RunBusyError(
-                f"{run_dir} is being trained by {describe(owner)}; let it finish, or stop it (Ctrl-C, or kill -TERM the pid) before resuming"
+                f"{run_dir} is being trained by {describe(owner)}; watch it with: resnet-tui runs watch {run_dir}, or stop it with: resnet-tui runs stop {run_dir}"
             ) from None
         except OSError as e:
             os.close(fd)
@@ -68,7 +69,7 @@ class RunLock:
         record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
-        return cls(run_dir, fd)
+        return cls(run_dir, fd, record["since"])
 
     def release(self) -> None:
         if self._fd is not None:

@@ -20,9 +20,10 @@ from core.config import TrainConfig
 from core.control import TrainControl
 from core.events import RunFinished, RunStatus
 
+from .handles import RunHandles, exit_after_hand_over
 from .live import LiveRun
 from .messages import TrainerEvent
-from .screens.confirm import Confirm
+from .screens.confirm import Choose, Confirm
 from .screens.runs import RunsScreen
 from .screens.setup import SetupScreen
 from .screens.training import TrainingScreen
@@ -30,7 +31,7 @@ from .screens.training import TrainingScreen
 FitFn = Callable[..., Any]
 
 
-class ResnetTui(App):
+class ResnetTui(RunHandles, App):
     CSS_PATH = "app.tcss"
     TITLE = "resnet-tui"
     progress_interval = 0.1  # seconds between batch progress messages: about 10 screen updates a second
@@ -59,6 +60,8 @@ class ResnetTui(App):
         self.is_training = False
         self.memory = ""
         self._quit_when_stopped = False
+        self._exit_when_handed_over = False
+        self._init_handles()
 
     # ------------------------------------------------------------------ start-up
     def on_mount(self) -> None:
@@ -111,6 +114,7 @@ class ResnetTui(App):
         if self.is_training:
             self.notify("a run is already training; stop it first", severity="warning")
             return
+        self.detach()
         from . import state
 
         if resume is None:
@@ -136,7 +140,12 @@ class ResnetTui(App):
         if fit is None:
             from core.train import fit
         try:
-            fit(cfg, self._sink, control=control, resume=resume, progress_interval=self.progress_interval)
+            result = fit(cfg, self._sink, control=control, resume=resume, progress_interval=self.progress_interval)
+            if self._handoff:
+                handed = result.run_dir if result.status == RunStatus.STOPPED else None
+                pid = self.hand_over(handed)
+                if not self.hung_up:
+                    self.call_from_thread(self._handed_over, str(handed or result.run_dir or ""), pid)
         except UserError:
             pass  # already reported through a RunFinished("failed") event
         except Exception as e:  # noqa: BLE001 - never let the worker die silently
@@ -144,15 +153,28 @@ class ResnetTui(App):
                                  best_val_acc=None, train_seconds=0.0, images_per_sec=None,
                                  error=f"{type(e).__name__}: {e}")
             self.post_message(TrainerEvent(failed))
+        finally:
+            if self.hung_up:
+                exit_after_hand_over()  # nobody is looking: the detached process has the run (or last.pt does)
 
     def _sink(self, event) -> None:
         self.post_message(TrainerEvent(event))
 
     def on_trainer_event(self, message: TrainerEvent) -> None:
         event = message.event
-        self.live.apply(event)
         if isinstance(event, RunFinished):
             self.is_training = False
+        self.show_event(event)
+        if isinstance(event, RunFinished) and self._quit_when_stopped:
+            self.exit()
+
+    def show_event(self, event) -> None:
+        """An event of the run on show (trained here or followed): into the LiveRun and onto the screens.
+        None only redraws."""
+        if event is not None:
+            self.live.apply(event)
+            self.on_control_ack(event)
+        if isinstance(event, RunFinished) and not self._handoff:
             if event.status == RunStatus.FAILED:
                 self.notify(event.error or "training failed", title="run failed", severity="error", timeout=10)
             elif event.status == RunStatus.STOPPED:
@@ -160,8 +182,6 @@ class ResnetTui(App):
         for screen in self.screen_stack:
             if isinstance(screen, TrainingScreen):
                 screen.show_event(event)
-        if isinstance(event, RunFinished) and self._quit_when_stopped:
-            self.exit()
 
     # ------------------------------------------------------------------ navigation
     def _show_training_screen(self) -> None:
@@ -174,7 +194,7 @@ class ResnetTui(App):
         self.push_screen(TrainingScreen())
 
     def action_show_training(self) -> None:
-        if self.live.run_dir or self.is_training:
+        if self.live.run_dir or self.is_training or self.attached:
             self._show_training_screen()
 
     def action_finetune(self, parent: str | None = None) -> None:
@@ -205,21 +225,32 @@ class ResnetTui(App):
 
     # ------------------------------------------------------------------ run control
     def action_toggle_pause(self) -> None:
-        if self.is_training and self.control is not None:
+        if self.attached is not None:
+            self.send_request("continue" if self.live.status == "paused" else "pause")
+        elif self.is_training and self.control is not None:
             paused = self.control.toggle_pause()
             self.notify("paused" if paused else "resumed")
 
     def action_checkpoint_now(self) -> None:
-        if self.is_training and self.control is not None:
-            self.control.save_now.set()
+        if self.attached is not None:
+            self.send_request("checkpoint")
+        elif self.is_training and self.control is not None:
+            self.control.request_save()
             self.notify("saving a checkpoint after this batch")
 
+    def action_move_to_background(self) -> None:
+        self.move_to_background()
+
     def action_stop_run(self) -> None:
-        if not self.is_training or self.control is None:
+        if self.attached is None and (not self.is_training or self.control is None):
             return
 
         def answer(yes: bool | None) -> None:
-            if yes and self.control is not None:
+            if not yes:
+                return
+            if self.attached is not None:
+                self.send_request("stop")
+            elif self.control is not None:
                 self.control.request_stop()
                 self.notify("stopping after this batch; a checkpoint is saved")
 
@@ -227,17 +258,54 @@ class ResnetTui(App):
 
     async def action_quit(self) -> None:
         if not self.is_training or self.control is None:
-            self.exit()
+            self.exit()  # a followed run is never touched by quitting
             return
 
-        def answer(yes: bool | None) -> None:
-            if yes and self.control is not None:
+        def answer(choice: str | None) -> None:
+            if choice == "background":
+                self._quit_when_stopped = False
+                self.move_to_background()
+                self.notify("the run goes on in the background; quitting once it is handed over")
+                self._exit_when_handed_over = True
+            elif choice == "stop" and self.control is not None:
                 self._quit_when_stopped = True
                 self.control.request_stop()
                 self.notify("stopping after this batch and saving, then quitting")
 
-        self.push_screen(Confirm("Training is running. Stop it (a checkpoint is saved) and quit?", yes="Quit"), answer)
+        self.push_screen(Choose("Training is running in this app. Quit and...", [
+            ("stop", "stop it (a checkpoint is saved)", "s"),
+            ("background", "move it to the background", "b"),
+            ("cancel", "cancel", "escape"),
+        ]), answer)
+
+    def _handed_over(self, run_dir: str, pid: int | None) -> None:
+        super()._handed_over(run_dir, pid)
+        if self._exit_when_handed_over:
+            self.exit()
 
 
 def run_app(runs_dir: str = "checkpoints") -> None:
-    ResnetTui(runs_dir=runs_dir).run()
+    """The app, with a hang-up (SSH gone) handing an in-app run over to a detached process instead of killing it."""
+    import os
+    import signal
+
+    app = ResnetTui(runs_dir=runs_dir)
+
+    def on_hang_up(signum, _frame) -> None:
+        if app.is_training and app.control is not None:
+            app.hang_up()
+        else:  # nothing to save: end as a hang-up always ended us
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGHUP)
+
+    signal.signal(signal.SIGHUP, on_hang_up)
+    app.run()
+    if app.hung_up:
+        # The screen may end first (its terminal is gone): the worker still has to save and hand the run
+        # over; it ends the process when it has (exit_after_hand_over). Wait for it, not forever.
+        import threading
+        import time
+
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline and any(t.name != "MainThread" and not t.daemon for t in threading.enumerate()):
+            time.sleep(0.5)

@@ -19,6 +19,7 @@ data_app = typer.Typer(help="Get and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 EXIT_USAGE, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 2, 1, 130, 143
+EXIT_STOPPED, EXIT_SIGHUP = 3, 129  # stopped by a request (runs stop, an attached app); stopped by a hang-up
 
 
 class CliError(Exception):

@@ -10,10 +10,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .cli_common import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, CliError, app, err
+from .cli_common import EXIT_FAILED, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, EXIT_STOPPED, CliError, app, err
 from .cli_options import declared_options
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object with the results on stdout (progress goes to stderr).")]
+Background = Annotated[bool, typer.Option("--background", help="Check everything, start the run as a detached process (it survives the terminal; output in RUN/log.txt), print its folder and return. Follow it with `resnet-tui runs watch RUN`.")]
 
 
 def _check(cfg, models: Optional[list[str]] = None, file: Optional[str] = None,
@@ -38,9 +39,10 @@ def train(
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config as JSON and exit without training.")] = False,
     resume: Annotated[Optional[str], typer.Option(help="Continue the run in this directory (add --epochs N to extend it).")] = None,
     as_json: Json = False,
+    background: Background = False,
     given: dict[str, Any] = {},  # noqa: B006 - filled by declared_options, never by typer
 ) -> None:
-    """Train a model headless (scripts, nohup, batch jobs). Ctrl-C stops after the current batch and saves.
+    """Train a model headless (scripts, nohup, batch jobs). Ctrl-C (or a hang-up) stops after the current batch and saves.
 
     Settings come from, in order: the defaults, --preset, --config FILE, then the options given.
     """
@@ -81,7 +83,9 @@ def train(
             if used:
                 raise CliError(f"{flag} cannot be combined with --resume (the run's config fixes its settings)")
         cfg = TrainConfig()
-    raise typer.Exit(_run_training(cfg, resume, given, as_json))
+    if background:
+        raise typer.Exit(_start_background(cfg, resume, given, as_json))
+    raise typer.Exit(run_training(cfg, resume, given, as_json))
 
 
 @app.command()
@@ -90,6 +94,7 @@ def finetune(
     run_or_ckpt: Annotated[str, typer.Argument(help="The run directory (its final weights) or checkpoint file to start from.")],
     arch: Annotated[Optional[str], typer.Option(help="Must be the parent's architecture if given (fine-tuning keeps it).")] = None,
     as_json: Json = False,
+    background: Background = False,
     given: dict[str, Any] = {},  # noqa: B006 - filled by declared_options, never by typer
 ) -> None:
     """Fine-tune a trained model on a new dataset: its head is replaced for the new classes (from the data).
@@ -113,10 +118,53 @@ def finetune(
         raise CliError(f"--arch {arch}: {parent.path} is a {parent.arch} checkpoint; fine-tuning keeps its architecture")
     cfg = from_parent(probe, parent, given)
     _check(cfg)
-    raise typer.Exit(_run_training(cfg, None, given, as_json))
+    if background:
+        raise typer.Exit(_start_background(cfg, None, given, as_json))
+    raise typer.Exit(run_training(cfg, None, given, as_json))
 
 
-def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bool) -> int:
+def _start_background(cfg, resume: Optional[str], given: dict[str, Any], as_json: bool) -> int:
+    """Everything a foreground run would check, then a detached process; prints the run folder and returns."""
+    from core import runs
+    from core.errors import UserError
+
+    from .launch import launch
+
+    try:
+        if resume is not None:
+            from core.resume import resume_config
+            from core.run_lock import RunBusyError, describe
+
+            point = resume_config(resume, given)  # the run exists, its checkpoint loads, the overrides fit it
+            holder = runs.owner(point.run_dir)
+            if holder is not None:
+                raise RunBusyError(f"{point.run_dir} is being trained by {describe(holder)}; watch it with: resnet-tui runs watch {point.run_dir}")
+            run_dir = point.run_dir
+            pid = launch(run_dir, resume=True, overrides=given)
+        else:
+            from core.train import check_config
+
+            check_config(cfg)  # values, architecture, and the files it names
+            run_dir = runs.create_run_dir(cfg.runs_dir, cfg.name or runs.default_run_name(cfg), explicit=bool(cfg.name))
+            run_dir = run_dir.resolve()
+            pid = launch(run_dir, config=cfg.to_dict())
+    except UserError as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"cannot start the run: {e.strerror or e}") from None
+    if as_json:
+        typer.echo(json.dumps({"run_dir": str(run_dir), "pid": pid, "status": "starting"}))
+    else:
+        typer.echo(f"started {run_dir} in the background (pid {pid}; output in {run_dir / runs.LOG})\n"
+                   f"follow it with: resnet-tui runs watch {run_dir}")
+    return 0
+
+
+def run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bool, into: Optional[Path] = None,
+                 launched: Optional[float] = None) -> int:
+    """Train in this process with console output; the exit code. SIGINT/SIGTERM (and SIGHUP, unless it is
+    ignored as under nohup) stop at the current batch with a checkpoint."""
+    import os
     import threading
 
     from core.errors import UserError
@@ -133,14 +181,22 @@ def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bo
             raise KeyboardInterrupt  # a second Ctrl-C: stop now (the last epoch's checkpoint stays)
         received.append(signum)
         stop.set()
+        if signum == signal.SIGHUP:
+            # The terminal is gone: writing to it would fail (EIO) from here on.
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+            return
         again = " (Ctrl-C again to abort at once)" if signum == signal.SIGINT else ""
         print(f"\nstopping after this batch and saving a checkpoint{again}", file=sys.stderr, flush=True)
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    stopping = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup (and the background child) ignore it
+        stopping.append(signal.SIGHUP)
+    previous = {s: signal.signal(s, on_signal) for s in stopping}
     out = sys.stderr if as_json else sys.stdout
     sink = RichSink() if sys.stderr.isatty() else PlainSink(out)
     try:
-        result = fit(cfg, sink, stop, resume=resume, resume_overrides=given if resume else None)
+        extra = {k: v for k, v in {"into": into, "requests_since": launched}.items() if v is not None}
+        result = fit(cfg, sink, stop, resume=resume, resume_overrides=given if resume else None, **extra)
     except UserError as e:
         raise CliError(str(e)) from None
     except KeyboardInterrupt:
@@ -169,7 +225,7 @@ def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bo
         )
     if result.status == RunStatus.STOPPED and result.run_dir is None:
         print("stopped before training started; nothing was written", file=sys.stderr)
-        return EXIT_SIGTERM if received and received[0] == signal.SIGTERM else EXIT_SIGINT
+        return _stop_code(received)
     if result.status == RunStatus.STOPPED:
         if result.stopped_at is not None:
             epoch, batch, steps = result.stopped_at
@@ -182,11 +238,19 @@ def _run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bo
             f"resume with: resnet-tui train --resume {result.run_dir}",
             file=sys.stderr,
         )
-        return EXIT_SIGTERM if received and received[0] == signal.SIGTERM else EXIT_SIGINT
+        return _stop_code(received)
     if result.status == RunStatus.FAILED:
         err(f"training failed: {result.error}")
         return EXIT_FAILED
     return 0
+
+
+def _stop_code(received: list[int]) -> int:
+    """128 + the signal that stopped the run (130 Ctrl-C, 143 SIGTERM, 129 hang-up); 3 for a stop asked through
+    the control file (`runs stop`, an attached app), as `runs watch` reports a stopped run."""
+    if not received:
+        return EXIT_STOPPED
+    return {signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP}.get(received[0], EXIT_SIGINT)
 
 
 def _arch_of(result) -> Optional[str]:

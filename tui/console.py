@@ -11,13 +11,27 @@ from typing import IO
 from core.events import (
     BatchProgress,
     CheckpointSaved,
+    ControlAck,
     EpochEnded,
     EpochStarted,
     Event,
     Notice,
+    Paused,
+    Resumed,
     RunFinished,
     RunStarted,
 )
+
+
+def control_line(event: Event) -> str | None:
+    """Pause, continue and answers to remote requests, as one line each (None for other events)."""
+    if isinstance(event, Paused):
+        return f"paused at epoch {event.epoch}, batch {event.batch}/{event.batches}"
+    if isinstance(event, Resumed):
+        return f"continued at epoch {event.epoch}, batch {event.batch}/{event.batches}"
+    if isinstance(event, ControlAck):
+        return f"request {event.seq} ({event.request}): {event.outcome}"
+    return None
 
 
 def _n(count: int, noun: str) -> str:
@@ -60,7 +74,7 @@ class PlainSink:
         self.started = False
 
     def __call__(self, event: Event) -> None:
-        line = None
+        line = control_line(event)
         if isinstance(event, Notice):
             line = event.message
         elif isinstance(event, RunStarted):
@@ -99,7 +113,10 @@ class RichSink:
 
     def __call__(self, event: Event) -> None:
         p = self.progress
-        if isinstance(event, Notice):
+        line = control_line(event)
+        if line is not None:
+            self.console.print(line, highlight=False)
+        elif isinstance(event, Notice):
             self.console.print(event.message, highlight=False)
         elif isinstance(event, RunStarted):
             self.console.print(started_line(event), highlight=False)

@@ -18,6 +18,8 @@ from core.events import (
     EvalEnded,
     Event,
     Notice,
+    Paused,
+    Resumed,
     RunFinished,
     RunStatus,
     RunStarted,
@@ -36,7 +38,7 @@ class LiveRun:
     classes: tuple[str, ...] = ()
     epochs: int = 0
     steps_per_epoch: int = 0
-    status: str = "starting"  # starting | paused (the view's own) or a RunStatus: running | completed | stopped | failed
+    status: str = "starting"  # starting | paused (the view's own) or a RunStatus: running | completed | stopped | failed | interrupted
     epoch: int = 0  # the epoch in progress (1-based)
     batch: int = 0
     global_step: int = 0
@@ -67,11 +69,16 @@ class LiveRun:
     def apply(self, event: Event) -> None:
         if isinstance(event, Notice):
             self.notices.append(event.message)
-            if event.message.startswith("paused"):
-                self.status = "paused"
-            elif event.message == "resumed":
-                self.status = RunStatus.RUNNING
+        elif isinstance(event, Paused):
+            self.status = "paused"
+            self.notices.append(f"paused at epoch {event.epoch}, batch {event.batch}/{event.batches}")
+        elif isinstance(event, Resumed):
+            self.status = RunStatus.RUNNING
+            self.notices.append("resumed")
         elif isinstance(event, RunStarted):
+            # A resumed session: epochs past its checkpoint (a crashed session's) are not part of the run.
+            self.rows = [r for r in self.rows if r.epoch <= event.start_epoch]
+            self.error = None
             self.name, self.run_dir, self.arch = event.run_name, event.run_dir, event.arch
             self.device, self.precision, self.classes = event.device, event.precision, tuple(event.classes)
             self.epochs, self.steps_per_epoch = event.epochs, event.steps_per_epoch

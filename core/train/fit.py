@@ -48,7 +48,11 @@ class _Run:
         resume: str | Path | None,
         resume_overrides: dict[str, Any] | None,
         progress_interval: float,
+        into: Path | None = None,
+        requests_since: float | None = None,
     ) -> None:
+        self.into = into
+        self.requests_since = requests_since
         self.cfg = cfg
         self.sink = sink
         self.control = control
@@ -74,11 +78,20 @@ class _Run:
             point = resume_config(self.resume, self.resume_overrides)
             # Before anything else: one process trains a run at a time (a second one is refused here).
             store = RunStore(point.run_dir, self.sink, resumed_from=point.source)
-            store.acquire_lock()
+            store.acquire_lock(self.control, self.requests_since)
             self.store = store
             self.cfg, ckpt = point.cfg, point.ckpt
             if point.warning:
                 self._notify(point.warning)
+        elif self.into is not None:
+            # A launched run (tui.launch): its folder exists; own it before the (possibly long) data loading,
+            # so that it is live, followable and steerable from the first moment.
+            store = RunStore(_launch_folder(self.into), self.sink)
+            store.acquire_lock(self.control, self.requests_since)
+            self.store = store
+        name = self.cfg.name
+        if self.into is not None:
+            self.cfg = self.cfg.replace(name="")  # its folder exists already (the launcher made it): not a clash
         setup = build_setup(
             self.cfg,
             ckpt=ckpt,
@@ -88,12 +101,15 @@ class _Run:
             notify=self._notify,
             stop=self.control.stop,
         )
+        if self.into is not None:
+            setup.cfg = setup.cfg.replace(name=name)
         self.cfg = setup.cfg
         if ckpt is not None:
             assert self.store is not None
             return self.store, setup, TrainState.from_checkpoint(ckpt), True
-        self.store = RunStore.create(setup.cfg, self.sink)
-        self.store.acquire_lock()
+        if self.store is None:
+            self.store = RunStore.create(setup.cfg, self.sink)
+            self.store.acquire_lock(self.control, self.requests_since)
         return self.store, setup, TrainState(), False
 
     # ---------------------------------------------------------------- the run
@@ -167,6 +183,8 @@ class _Run:
                 store.write_status(status, state, cfg.epochs, error)
             except OSError:
                 pass
+            for request in self.control.take_all():  # asked for but overtaken by the end of the run
+                store.ack(request, f"the run {status} before it could {request.request}")
             result = RunResult(
                 status=status,
                 run_dir=store.run_dir,
@@ -194,6 +212,18 @@ class _Run:
         return result
 
 
+def _launch_folder(path: Path) -> Path:
+    """The folder a launched run trains in: it must exist and not hold a run yet."""
+    from .. import runs
+    from ..errors import UserError
+
+    if not path.is_dir():
+        raise UserError(f"{path}: no such folder to train in")
+    if (path / runs.CONFIG).exists():
+        raise UserError(f"{path} already holds a run; continue it with --resume {path}")
+    return path.resolve()
+
+
 def fit(
     cfg: TrainConfig,
     sink: EventSink = null_sink,
@@ -204,6 +234,8 @@ def fit(
     resume: str | Path | None = None,
     resume_overrides: dict[str, Any] | None = None,
     progress_interval: float | None = None,
+    into: str | Path | None = None,
+    requests_since: float | None = None,
 ) -> RunResult:
     """Train as ``cfg`` says (or continue the run at ``resume``), in the calling thread.
 
@@ -212,6 +244,13 @@ def fit(
     event) when the request is invalid, before anything is written. Failures during training
     are returned as status "failed". ``progress_interval``: seconds between BatchProgress events
     (default PROGRESS_INTERVAL); how often a viewer wants news is the viewer's business, not the run's.
+    ``into``: train a new run in this existing folder (a launched background run's; see tui.launch)
+    instead of creating one under ``cfg.runs_dir``. ``requests_since``: control-file requests sent from
+    this time on are for this run (a launched run's launch time: a request may come before its process
+    has started); by default only those sent once it owns the run.
+
+    Every event also goes to the run's event stream (RUN/events.jsonl), and requests in RUN/control.json
+    (pause, continue, stop, checkpoint from `runs ...` or an attached app) reach ``control``.
     """
     if control is None:
         control = TrainControl(stop=stop or threading.Event())
@@ -221,7 +260,10 @@ def fit(
     interval = loop.PROGRESS_INTERVAL if progress_interval is None else progress_interval
     if not interval >= 0:
         raise ValueError(f"progress_interval must be >= 0 seconds (got {interval!r})")
-    run = _Run(cfg, safe_sink(sink), control, data, resume, resume_overrides, interval)
+    if into is not None and resume is not None:
+        raise ValueError("pass either into or resume, not both")
+    run = _Run(cfg, safe_sink(sink), control, data, resume, resume_overrides, interval,
+               Path(into) if into is not None else None, requests_since)
     try:
         return run.execute()
     finally:

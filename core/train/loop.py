@@ -13,42 +13,12 @@ import torch
 
 from ..control import TrainControl
 from ..evaluate import EvalResult, EvalStopped, autocast_context, evaluate
-from ..events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, RunStatus
+from ..events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, Paused, Resumed, RunStatus
 from .setup import Setup
-from .state import EpochProgress, NonFiniteLoss, TrainState
+from .state import EpochProgress, NonFiniteLoss, RunningEpoch, TrainState
 from .store import RunStore
 
 PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events unless fit() is told otherwise
-
-
-class _Epoch:
-    """The epoch being trained: its running sums (on the device, read only when needed) and its clock."""
-
-    def __init__(self, device: torch.device, progress: EpochProgress | None) -> None:
-        if progress is not None:  # resuming inside this epoch
-            self.loss_sum = torch.tensor(progress.loss_sum, dtype=torch.float64, device=device)
-            self.correct = torch.tensor(progress.correct, dtype=torch.int64, device=device)
-            self.seen, self.train_seconds = progress.seen, progress.train_seconds
-            self.train_done = progress.train_done
-        else:
-            self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            self.correct = torch.zeros((), dtype=torch.int64, device=device)
-            self.seen, self.train_seconds = 0, 0.0
-            self.train_done = False
-        self.start = 0.0  # perf_counter of this session's start of the epoch (moved on by pauses and compiling)
-        self.seen_at_start = self.seen
-        self.batch_at_start = 0
-        self.last_emit = 0.0
-
-    def progress(self, elapsed: float, done: bool = False) -> EpochProgress:
-        """Where the epoch stands, ``elapsed`` seconds of training into this session's part of it."""
-        return EpochProgress(
-            loss_sum=float(self.loss_sum),
-            correct=int(self.correct),
-            seen=self.seen,
-            train_seconds=self.train_seconds + elapsed,
-            train_done=done,
-        )
 
 
 class TrainLoop:
@@ -115,14 +85,14 @@ class TrainLoop:
         self._record_epoch(epoch, train_loss, train_acc, val, test, ep.train_seconds, eval_seconds, images_per_sec)
         return True
 
-    def _begin_epoch(self, epoch: int) -> _Epoch:
+    def _begin_epoch(self, epoch: int) -> RunningEpoch:
         setup, state = self.setup, self.state
         if state.partial is not None:  # resuming inside this epoch
             part, state.partial = state.partial, None
-            ep = _Epoch(setup.device, EpochProgress.from_dict(part))
+            ep = RunningEpoch(setup.device, EpochProgress.from_dict(part))
         else:
             setup.stream.start_epoch()
-            ep = _Epoch(setup.device, None)
+            ep = RunningEpoch(setup.device, None)
         self.emit(EpochStarted(epoch=epoch, epochs=setup.cfg.epochs, lr=setup.lr()))
         state.last_checked_step = state.global_step
         ep.start = time.perf_counter()
@@ -134,7 +104,7 @@ class TrainLoop:
         self.state.stopped_at = (epoch, batch, self.steps)
 
     # ---------------------------------------------------------------- one batch
-    def _step(self, ep: _Epoch, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _step(self, ep: RunningEpoch, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimiser step on (x, y), added to the epoch's sums; returns the batch's loss."""
         setup, state, cfg = self.setup, self.state, self.setup.cfg
         first_compiled_step = state.compile_seconds is None and setup.train_model is not setup.model
@@ -171,7 +141,7 @@ class TrainLoop:
         ep.correct += (logits.detach().argmax(1) == y).sum()
         return loss
 
-    def _report(self, epoch: int, ep: _Epoch, loss: torch.Tensor, batch: int) -> None:
+    def _report(self, epoch: int, ep: RunningEpoch, loss: torch.Tensor, batch: int) -> None:
         """Check the loss is finite and send BatchProgress, at most every ``interval`` s (and at the epoch's end)."""
         setup, state = self.setup, self.state
         now = time.perf_counter()
@@ -203,20 +173,34 @@ class TrainLoop:
             )
         )
 
-    def _between_batches(self, epoch: int, ep: _Epoch, batch: int) -> bool:
-        """Save now, pause, stop, as the controls ask; True when stopped (last.pt saved at this batch)."""
+    def _between_batches(self, epoch: int, ep: RunningEpoch, batch: int) -> bool:
+        """Save now, pause, stop, as the controls ask; True when stopped (last.pt saved at this batch).
+
+        A paused loop still saves on request (and stays paused); paused time is not training time.
+        Requests from the control file are acknowledged here, once done.
+        """
         setup, state, control = self.setup, self.state, self.control
-        if control.save_now.is_set():
-            control.save_now.clear()
-            setup.sync()
-            self.store.save_last(setup, state, ep.progress(time.perf_counter() - ep.start))
-        if control.pause.is_set():
-            self.emit(Notice(f"paused at epoch {epoch}, batch {batch}/{self.steps}"))
-            waited = control.wait_while_paused()
-            ep.start += waited  # paused time is not training time
+        where = f"epoch {epoch}, batch {batch}/{self.steps}"
+        paused_at: float | None = None
+        while True:
+            if control.save_now.is_set():
+                control.save_now.clear()
+                setup.sync()
+                self.store.save_last(setup, state, ep.progress((paused_at or time.perf_counter()) - ep.start))
+                self._ack("checkpoint", f"saved last.pt at {where}")
+            if not control.pause.is_set() or self.stop.is_set():
+                break
+            if paused_at is None:
+                paused_at = time.perf_counter()
+                self.emit(Paused(epoch=epoch, batch=batch, batches=self.steps))
+                self._ack("pause", f"paused at {where}")
+            control.wait_while_paused()
+        if paused_at is not None:
+            ep.start += time.perf_counter() - paused_at  # paused time is not training time
             ep.last_emit = 0.0
             if not self.stop.is_set():
-                self.emit(Notice("resumed"))
+                self.emit(Resumed(epoch=epoch, batch=batch, batches=self.steps))
+                self._ack("continue", f"continued at {where}")
         if not self.stop.is_set():
             return False
         setup.sync()
@@ -225,6 +209,10 @@ class TrainLoop:
         state.session_epochs.append((ep.seen - ep.seen_at_start, elapsed))
         self._save_stopped(epoch, batch, ep.progress(elapsed))
         return True
+
+    def _ack(self, request: str, outcome: str) -> None:
+        for r in self.control.take(request):
+            self.store.ack(r, outcome)
 
     def _check_finite(self, value: torch.Tensor, epoch: int, where: str) -> None:
         v = float(value.detach())

@@ -1,10 +1,13 @@
 """What a run knows about its own progress: the counters saved in ``last.pt`` and reported at the end
-(TrainState), and the position inside an unfinished epoch (EpochProgress, the checkpoint's "partial")."""
+(TrainState), the position inside an unfinished epoch (EpochProgress, the checkpoint's "partial"), and the
+epoch being trained (RunningEpoch: its sums on the device)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+import torch
 
 
 class NonFiniteLoss(Exception):
@@ -75,3 +78,33 @@ class TrainState:
         images = sum(i for i, _ in timed)
         seconds = sum(s for _, s in timed)
         return round(images / seconds, 1) if seconds > 0 else None
+
+
+class RunningEpoch:
+    """The epoch being trained: its running sums (on the device, read only when needed) and its clock."""
+
+    def __init__(self, device: torch.device, progress: EpochProgress | None) -> None:
+        if progress is not None:  # resuming inside this epoch
+            self.loss_sum = torch.tensor(progress.loss_sum, dtype=torch.float64, device=device)
+            self.correct = torch.tensor(progress.correct, dtype=torch.int64, device=device)
+            self.seen, self.train_seconds = progress.seen, progress.train_seconds
+            self.train_done = progress.train_done
+        else:
+            self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            self.correct = torch.zeros((), dtype=torch.int64, device=device)
+            self.seen, self.train_seconds = 0, 0.0
+            self.train_done = False
+        self.start = 0.0  # perf_counter of this session's start of the epoch (moved on by pauses and compiling)
+        self.seen_at_start = self.seen
+        self.batch_at_start = 0
+        self.last_emit = 0.0
+
+    def progress(self, elapsed: float, done: bool = False) -> EpochProgress:
+        """Where the epoch stands, ``elapsed`` seconds of training into this session's part of it."""
+        return EpochProgress(
+            loss_sum=float(self.loss_sum),
+            correct=int(self.correct),
+            seen=self.seen,
+            train_seconds=self.train_seconds + elapsed,
+            train_done=done,
+        )

@@ -3,7 +3,8 @@
 Creating the folder and holding its lock (RUN/run.lock: one trainer per run), config.json, run.json's
 status, metrics rows, ``last.pt`` / ``final.pt`` / kept epoch copies, error.log. The loop and fit()
 go through a RunStore; nothing else in the trainer writes into the run folder. Events of the run
-pass through ``emit`` (so a store can keep its own record of them: see ``record``).
+pass through ``emit``: into the run's event stream (RUN/events.jsonl, core.event_log) and to the sink.
+While it owns the run it also polls the run's control file (core.remote) for requests from viewers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import torch
 from .. import runs
 from ..checkpoint import FINAL, LAST, keep_epoch_copy, save_checkpoint
 from ..config import TrainConfig
-from ..events import CheckpointSaved, Event, EventSink, RunStatus
+from ..control import TrainControl
+from ..event_log import EventLog
+from ..events import CheckpointSaved, ControlAck, Event, EventSink, Notice, RunStatus
+from ..remote import ControlPoller, Request
 from ..resume import rng_state
 from ..run_lock import RunLock
 from .setup import Setup
@@ -34,6 +38,8 @@ class RunStore:
         self.sink = sink
         self.resumed_from = resumed_from
         self.lock: RunLock | None = None  # held while this trainer owns the run folder
+        self.log: EventLog | None = None  # the event stream, open while the run is owned
+        self.poller: ControlPoller | None = None
 
     @classmethod
     def create(cls, cfg: TrainConfig, sink: EventSink) -> RunStore:
@@ -42,22 +48,46 @@ class RunStore:
         return cls(run_dir, sink)
 
     # ---------------------------------------------------------------- ownership
-    def acquire_lock(self) -> None:
-        """Own the run folder; raises RunBusyError (naming the owner) when another process trains it."""
+    def acquire_lock(self, control: TrainControl, requests_since: float | None = None) -> None:
+        """Own the run folder, open its event stream and start taking requests from its control file
+        (those sent since ``requests_since``, else since now); raises RunBusyError (naming the owner) when
+        another process trains it."""
         self.lock = RunLock.acquire(self.run_dir)
+        since = self.lock.since if requests_since is None else min(requests_since, self.lock.since)
+        try:
+            self.log = EventLog(self.run_dir)
+        except OSError as e:  # the run can go on without viewers; the lock and checkpoints still work
+            self.sink(Notice(f"no event stream for this run ({e.strerror or e}): runs watch and the app cannot follow it"))
+        self.poller = ControlPoller(self.run_dir, lambda r: control.apply(r, self.ack),
+                                    lambda message: self.emit(Notice(message)), since=since)
+
+    def ack(self, request: Request, outcome: str) -> None:
+        """Answer a control-file request (the sender waits for this event in the stream)."""
+        self.emit(ControlAck(id=request.id, seq=request.seq, request=request.request, outcome=outcome))
 
     def release(self) -> None:
+        """Stop taking requests, close the stream, then let go of the run (in that order: a viewer that sees
+        the lock free finds the run's last words already written)."""
+        if self.poller is not None:
+            self.poller.close()
+            self.poller = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
         if self.lock is not None:
             self.lock.release()
+            self.lock = None
 
     # ---------------------------------------------------------------- events
     def emit(self, event: Event) -> None:
-        """Every event of the run goes through here: recorded by the store, then passed to the sink."""
-        self.record(event)
+        """Every event of the run goes through here: into the event stream, then to the sink."""
+        log = self.log
+        if log is not None:
+            log.record(event)
+            if log.error is not None:
+                self.log = None
+                self.sink(Notice(log.error + "; training goes on"))
         self.sink(event)
-
-    def record(self, event: Event) -> None:
-        """Where the run keeps its own record of an event (nothing is recorded yet)."""
 
     # ---------------------------------------------------------------- files
     def clean_temps(self) -> None:

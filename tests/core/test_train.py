@@ -69,7 +69,19 @@ def test_event_sequence_and_files(tmp_path):
     assert len(cm) == 10 and sum(map(sum, cm)) == 100 and all(isinstance(v, int) for r in cm for v in r)
     assert {c.kind for c in rec.of(CheckpointSaved)} == {"last", "final"}
     run = result.run_dir
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "final.pt", "last.pt", "metrics.jsonl", "run.json", "run.lock"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "events.jsonl", "final.pt", "last.pt", "metrics.jsonl", "run.json", "run.lock"]
+    # The stream holds every event the sink saw from the run's start, progress thinned to the epochs' last batches.
+    from core.event_log import read_events
+
+    streamed = [r.event for r in read_events(run) if not isinstance(r.event, (BatchProgress,))]
+    seen = [e for e in rec.events if not isinstance(e, BatchProgress)]
+    assert [type(e) for e in streamed] == [type(e) for e in seen[seen.index(rec.of(RunStarted)[0]):]]
+    finished = rec.of(RunFinished)[0]
+    assert streamed[-1].status == finished.status and streamed[-1].epochs_completed == 2
+    assert streamed[-1].train_seconds == pytest.approx(finished.train_seconds, rel=1e-5)  # 6 significant digits
+    assert streamed[0].run_dir == str(run)
+    progress = [r.event for r in read_events(run) if isinstance(r.event, BatchProgress)]
+    assert [p.batch for p in progress if p.batch == p.batches] == [8, 8]
     rows = read_metrics(run)
     assert [r["epoch"] for r in rows] == [1, 2]
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
@@ -259,7 +271,7 @@ def test_pause_resume_and_save_now(tmp_path):
     import time
 
     from core.control import TrainControl
-    from core.events import Notice
+    from core.events import Paused, Resumed
 
     control = TrainControl()
     rec = Recorder()
@@ -275,12 +287,12 @@ def test_pause_resume_and_save_now(tmp_path):
 
     result = fit(config(tmp_path, epochs=1), sink, control=control, data=tiny_bundle())
     assert result.status == "completed"
-    notices = [e.message for e in rec.of(Notice)]
-    assert any(m.startswith("paused at epoch 1, batch 3/8") for m in notices) and "resumed" in notices
+    assert rec.of(Paused) == [Paused(epoch=1, batch=3, batches=8)]
+    assert rec.of(Resumed) == [Resumed(epoch=1, batch=3, batches=8)]
     saves = rec.of(CheckpointSaved)
     assert saves[0].mid_epoch and saves[0].epoch == 0  # the save-now checkpoint, inside epoch 1
     # the pause really held the training: batch 4 came only after it, and its time is not training time
-    paused_at = next(t for t, e in stamps if isinstance(e, Notice) and e.message.startswith("paused"))
+    paused_at = next(t for t, e in stamps if isinstance(e, Paused))
     batch4_at = next(t for t, e in stamps if isinstance(e, BatchProgress) and e.global_step == 4)
     assert batch4_at - paused_at >= 0.35
     started = next(t for t, e in stamps if isinstance(e, EpochStarted))

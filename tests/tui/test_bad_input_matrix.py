@@ -146,6 +146,17 @@ MATRIX = [
     ("finetune bomb", ["finetune", T, "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
     ("evaluate bomb", ["evaluate", T, "--dataset", "folder", "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
     ("data info bomb", ["data", "info", "--dataset", "folder", "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
+    # runs and the background (the live cases, with real processes: tests/tui/test_background_runs.py)
+    ("background bad lr", ["train", "--dataset", S, "--lr", "-1", "--background"], "--lr"),
+    ("background resume non-run", ["train", "--resume", "@tmp", "--background"], "not a run directory"),
+    ("runs list of a file", ["runs", "list", "--run-dir", "@text"], "not a folder"),
+    ("runs bare of a file", ["runs", "--run-dir", "@text"], "not a folder"),
+    ("watch no such run", ["runs", "watch", "@missing"], "no run"),
+    ("watch a non-run folder", ["runs", "watch", "@tmp"], "is not a run folder"),
+    ("stop a finished run", ["runs", "stop", "@trained"], "is not running (status: completed)"),
+    ("pause a non-run", ["runs", "pause", "@tmp"], "is not a run folder"),
+    ("continue a finished run", ["runs", "continue", "@trained"], "is not running"),
+    ("checkpoint with no time", ["runs", "checkpoint", "@trained", "--timeout", "0"], "--timeout must be > 0"),
 ]
 
 

@@ -66,11 +66,12 @@ ELSEWHERE = {
     "preset": "tests/tui/test_cli.py::test_preset_then_overrides",
     "resume": "tests/tui/test_cli.py::test_train_json_resume_evaluate_predict",
     "as_json": "every --json test",
+    "background": "tests/tui/test_background_runs.py",
     "config": "tests/tui/test_cli_config_file.py",
     "print_config": "tests/tui/test_cli_config_file.py",
 }
 FINETUNE_ONLY = {"run_or_ckpt"}  # the parent: checked through config.json's "parent"
-FINETUNE_ELSEWHERE = {"as_json", "compile"}  # compile: one compiled run (train's) is enough for the suite
+FINETUNE_ELSEWHERE = {"as_json", "compile", "background"}  # compile: one compiled run (train's) is enough for the suite
 
 
 def options_of(command: str) -> set[str]:

@@ -41,3 +41,42 @@ class Confirm(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+
+class Choose(ModalScreen[str]):
+    """A question with several answers, each on a key; escape answers "cancel"."""
+
+    DEFAULT_CSS = """
+    Choose { align: center middle; }
+    Choose > Vertical { width: 64; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    Choose Label { width: 1fr; }
+    Choose Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+    Choose Button { margin-left: 1; }
+    """
+
+    def __init__(self, question: str, answers: list[tuple[str, str, str]]) -> None:
+        """``answers``: (value, label, key) in the order shown; the last one is focused (the safe one)."""
+        super().__init__()
+        self.question, self.answers = question, answers
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            with Horizontal():
+                for value, label, key in self.answers:
+                    yield Button(f"{label} ({key})", id=f"answer-{value}", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(f"#answer-{self.answers[-1][0]}", Button).focus()
+
+    def on_key(self, event) -> None:
+        keys = {key: value for value, _, key in self.answers} | {"escape": "cancel"}
+        if event.key in keys:
+            event.stop()
+            self.dismiss(keys[event.key])
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(str(event.button.id).removeprefix("answer-"))
+
+    def action_answer(self, value: str) -> None:
+        self.dismiss(value)

@@ -141,15 +141,25 @@ class FormScreen(Screen):
     def start(self, cfg: TrainConfig) -> None:
         self.app.start_run(cfg)
 
-    @on(Button.Pressed, "#start")
-    def action_start(self) -> None:
+    def _checked(self) -> TrainConfig | None:
         self.validate_form()
         if self.config is None:
             first = next(iter(self.errors))
             self.query_one(f"#f-{first}").focus()
             self.app.bell()
-            return
-        self.start(self.config)
+        return self.config
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        cfg = self._checked()
+        if cfg is not None:
+            self.start(cfg)
+
+    def action_start_background(self) -> None:
+        """Start as a detached process (it survives the terminal) and watch it."""
+        cfg = self._checked()
+        if cfg is not None:
+            self.app.start_background(cfg)  # type: ignore[attr-defined]
 
     @on(Button.Pressed, "#runs")
     def _runs(self) -> None:

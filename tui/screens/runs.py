@@ -69,22 +69,36 @@ class RunsScreen(Screen):
         self.title = "resnet-tui"
         self.sub_title = "runs"
         self.action_refresh()
+        self.set_interval(2.0, self._refresh_if_changed)  # runs start and end in other processes too
+
+    def _refresh_if_changed(self) -> None:
+        fresh = list_runs(self.runs_dir)
+        if [(r.path, r.status, r.epochs_done) for r in fresh] != [(r.path, r.status, r.epochs_done) for r in self.runs]:
+            self.action_refresh()
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
     def action_refresh(self) -> None:
         table = self.query_one("#runs", DataTable)
+        chosen = self.selected()
         table.clear()
         self.runs = list_runs(self.runs_dir)
         for r in self.runs:
+            status = f"● {r.status}" if r.live else r.status
             table.add_row(
                 _shorten(r.name, 20), r.arch, f"{r.epochs_done}/{r.epochs}", _pct(r.best_val_acc),
-                _pct(r.final_test_acc), r.status, _when(r.updated), key=str(r.path),
+                _pct(r.final_test_acc), status, _when(r.updated), key=str(r.path),
             )
+        if chosen is not None:  # keep the cursor on the same run across refreshes
+            rows = [r.path for r in self.runs]
+            if chosen.path in rows:
+                table.move_cursor(row=rows.index(chosen.path))
         where = self.query_one("#runs-where", Static)
+        live = sum(r.live for r in self.runs)
         if self.runs:
-            where.update(f"{len(self.runs)} runs in {self.runs_dir}  (enter: open, r: resume, f: fine-tune)")
+            attach = f", {live} live (enter: watch and steer)" if live else ""
+            where.update(f"{len(self.runs)} runs in {self.runs_dir}{attach}  (enter: open, r: resume, f: fine-tune)")
         else:
             where.update(f"No runs in {self.runs_dir} yet: press n to set one up.")
 
@@ -96,7 +110,11 @@ class RunsScreen(Screen):
 
     def action_open(self) -> None:
         run = self.selected()
-        if run is not None:
+        if run is None:
+            return
+        if run.live:
+            self.app.attach(run.path)  # type: ignore[attr-defined]
+        else:
             self.app.push_screen(RunDetailScreen(run.path))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -105,6 +123,9 @@ class RunsScreen(Screen):
     def action_resume(self) -> None:
         run = self.selected()
         if run is None:
+            return
+        if run.live:
+            self.notify(f"{run.name} is training (pid {run.pid} on {run.host}); press enter to watch and steer it", severity="warning")
             return
         if run.status not in RESUMABLE:
             self.notify(f"{run.name} is {run.status}; only stopped, failed or interrupted runs resume", severity="warning")
@@ -122,7 +143,7 @@ class RunsScreen(Screen):
         run = self.selected()
         if run is None:
             return
-        if self.app.is_training and Path(self.app.live.run_dir) == run.path:  # type: ignore[attr-defined]
+        if run.live or (self.app.is_training and Path(self.app.live.run_dir) == run.path):  # type: ignore[attr-defined]
             self.notify("that run is training now; stop it first", severity="warning")
             return
 

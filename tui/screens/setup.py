@@ -20,6 +20,7 @@ class SetupScreen(FormScreen):
     FIELDS = FIELDS
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True),
+        Binding("ctrl+b", "start_background", "Start in background", priority=True),
         Binding("ctrl+f", "app.finetune", "Fine-tune", priority=True),
         Binding("ctrl+r", "app.show_runs", "Runs", priority=True),
         Binding("ctrl+t", "app.show_training", "Training", show=False, priority=True),

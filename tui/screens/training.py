@@ -31,6 +31,7 @@ class TrainingScreen(Screen):
         Binding("p", "app.toggle_pause", "Pause/resume"),
         Binding("s", "app.stop_run", "Stop"),
         Binding("c", "app.checkpoint_now", "Checkpoint"),
+        Binding("b", "app.move_to_background", "To background"),
         Binding("r", "app.show_runs", "Runs"),
         Binding("n", "app.new_run", "New run"),
         Binding("1", "tab('progress')", "Progress", show=False),

@@ -1,0 +1,41 @@
+"""``python -m tui.background RUN``: the detached process that trains a run launched by tui.launch.
+
+It reads ``RUN/launch.json`` and trains exactly as `resnet-tui train` would (same console lines, into
+``RUN/log.txt``); SIGTERM stops it at the batch with a checkpoint, a hang-up is ignored.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m tui.background RUN_DIR", file=sys.stderr)
+        return 2
+    run_dir = Path(argv[0])
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the hang-up of a terminal it never had
+    from core.config import TrainConfig
+    from core.runs import LAUNCH, read_json
+
+    from .cli_common import CliError, err
+    from .cli_train import run_training
+
+    launch = read_json(run_dir / LAUNCH)
+    if launch is None:
+        err(f"{run_dir / LAUNCH}: missing or damaged; nothing to start")
+        return 2
+    launched = launch.get("time") if isinstance(launch.get("time"), (int, float)) else None
+    try:
+        if launch.get("resume"):
+            return run_training(TrainConfig(), str(run_dir), launch.get("overrides") or {}, as_json=False, launched=launched)
+        return run_training(TrainConfig.from_dict(launch["config"]), None, {}, as_json=False, into=run_dir, launched=launched)
+    except CliError as e:
+        err(str(e))
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
