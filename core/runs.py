@@ -174,6 +174,15 @@ def _launched(run_dir: Path, who: dict[str, Any] | None) -> RunSummary | None:
     )
 
 
+def _relaunched(run_dir: Path, status: dict[str, Any]) -> bool:
+    """A background resume launched after the run's last status and recently enough to be still starting."""
+    launch = read_json(run_dir / LAUNCH)
+    if not launch or not launch.get("resume"):
+        return False
+    t = float(launch.get("time", 0) or 0)
+    return t > float(status.get("updated", 0) or 0) and time.time() - t < LAUNCH_GRACE
+
+
 def summarize(run_dir: Path) -> RunSummary | None:
     cfg = read_json(run_dir / CONFIG)
     who = owner(run_dir)
@@ -182,7 +191,9 @@ def summarize(run_dir: Path) -> RunSummary | None:
     st = read_json(run_dir / STATUS) or {}
     train_cfg = cfg.get("train", cfg)
     status = str(st.get("status", "unknown"))
-    if status == RunStatus.RUNNING and who is None:
+    if who is None and _relaunched(run_dir, st):
+        status = STARTING  # resumed in the background a moment ago; its process is still starting
+    elif status == RunStatus.RUNNING and who is None:
         status = RunStatus.INTERRUPTED  # its process died (killed, crashed, power loss) without a word
     elif who is not None and status != RunStatus.RUNNING:
         status = RunStatus.RUNNING  # resumed, its new session still loading: run.json tells the last session's end
