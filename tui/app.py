@@ -275,7 +275,7 @@ class ResnetTui(RunHandles, App):
         self.push_screen(Choose("Training is running in this app. Quit and...", [
             ("stop", "stop it (a checkpoint is saved)", "s"),
             ("background", "move it to the background", "b"),
-            ("cancel", "cancel", "escape"),
+            ("cancel", "cancel", "c"),
         ]), answer)
 
     def _handed_over(self, run_dir: str, pid: int | None) -> None:

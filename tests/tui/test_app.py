@@ -172,7 +172,7 @@ async def test_quit_while_training_stops_cleanly_and_saves(tmp_path):
         await wait_until(pilot, gate.reached.is_set)
         await pilot.press("q")
         await pilot.pause()
-        await pilot.press("y")
+        await pilot.press("s")  # of stop / move to background / cancel
         gate.open()
         await wait_until(pilot, lambda: not app.is_running or app.live.status == "stopped")
     run = tmp_path / "runs" / "q"

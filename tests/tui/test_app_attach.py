@@ -128,3 +128,20 @@ async def test_move_to_background_hands_the_run_over_and_the_weights_match_a_str
     moved = torch.load(run / "final.pt", weights_only=True)["model"]
     reference = torch.load(tmp_path / "straight" / "s" / "final.pt", weights_only=True)["model"]
     assert all(torch.equal(moved[k], reference[k]) for k in reference)
+
+
+async def test_q_then_b_moves_the_run_to_the_background_and_quits(tmp_path):
+    from tui.screens.confirm import Choose
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_run(TrainConfig(**CONFIG, epochs=3, runs_dir=str(tmp_path / "runs"), name="left"))
+        await until(pilot, lambda: app.live.global_step >= 2, 120, "in-app training")
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, Choose), 10, "the question")
+        await pilot.press("b")
+        await until(pilot, lambda: not app.is_running, 60, "the app to quit once the run is handed over")
+    run = tmp_path / "runs" / "left"
+    watched = cli("runs", "watch", run)
+    assert watched.returncode == 0, watched.stderr
+    assert len([r for r in read_events(run) if isinstance(r.event, RunStarted)]) == 2

@@ -30,7 +30,7 @@ from core.events import BatchProgress, CheckpointSaved
 from pilot_helpers import Gate, at_step
 from core.runs import list_runs, read_metrics
 from tui.app import ResnetTui
-from tui.screens.confirm import Confirm
+from tui.screens.confirm import Choose, Confirm
 from tui.screens.runs import RunsScreen
 from tui.screens.setup import SetupScreen
 from tui.screens.training import TrainingScreen
@@ -299,9 +299,9 @@ async def test_answering_no_to_stop_or_quit_keeps_the_run_training(tmp_path):
     gate = Gate(app, at_step(1))
     async with drive(app) as pilot:
         await start_held(pilot, gate)
-        for key, answer in (("s", "n"), ("s", "escape"), ("q", "n"), ("q", "escape")):
+        for key, answer in (("s", "n"), ("s", "escape"), ("q", "escape"), ("q", "c")):
             await pilot.press(key)
-            await wait_until(pilot, lambda: isinstance(app.screen, Confirm))
+            await wait_until(pilot, lambda: isinstance(app.screen, Confirm if key == "s" else Choose))
             await pilot.press(answer)
             await pilot.pause()
             assert isinstance(app.screen, TrainingScreen), (key, answer)
