@@ -285,27 +285,6 @@ class ResnetTui(RunHandles, App):
 
 
 def run_app(runs_dir: str = "checkpoints") -> None:
-    """The app, with a hang-up (SSH gone) handing an in-app run over to a detached process instead of killing it."""
-    import os
-    import signal
+    from .handles import run_surviving_hang_up
 
-    app = ResnetTui(runs_dir=runs_dir)
-
-    def on_hang_up(signum, _frame) -> None:
-        if app.is_training and app.control is not None:
-            app.hang_up()
-        else:  # nothing to save: end as a hang-up always ended us
-            signal.signal(signal.SIGHUP, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGHUP)
-
-    signal.signal(signal.SIGHUP, on_hang_up)
-    app.run()
-    if app.hung_up:
-        # The screen may end first (its terminal is gone): the worker still has to save and hand the run
-        # over; it ends the process when it has (exit_after_hand_over). Wait for it, not forever.
-        import threading
-        import time
-
-        deadline = time.monotonic() + 3600
-        while time.monotonic() < deadline and any(t.name != "MainThread" and not t.daemon for t in threading.enumerate()):
-            time.sleep(0.5)
+    run_surviving_hang_up(ResnetTui(runs_dir=runs_dir))

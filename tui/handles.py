@@ -154,3 +154,27 @@ class RunHandles:
 def exit_after_hand_over() -> None:
     """The terminal is gone: end the process without touching it (the run lives on in its own process)."""
     os._exit(0)
+
+
+def run_surviving_hang_up(app) -> None:
+    """Run the app with a hang-up (SSH gone) handing an in-app run over to a detached process instead of
+    killing it; with nothing training, a hang-up ends the app as it always did."""
+    import signal
+    import threading
+    import time
+
+    def on_hang_up(signum, _frame) -> None:
+        if app.is_training and app.control is not None:
+            app.hang_up()
+        else:
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGHUP)
+
+    signal.signal(signal.SIGHUP, on_hang_up)
+    app.run()
+    if app.hung_up:
+        # The screen may end first (its terminal is gone): the worker still has to save and hand the run
+        # over; it ends the process when it has (exit_after_hand_over). Wait for it, not forever.
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline and any(t.name != "MainThread" and not t.daemon for t in threading.enumerate()):
+            time.sleep(0.5)

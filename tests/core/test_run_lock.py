@@ -82,3 +82,21 @@ def test_resuming_a_run_another_process_trains_is_one_line_and_harms_nothing(tmp
     assert owner.returncode == 0, owner_err  # the owner never noticed
     assert json.loads(out)["status"] == "completed" and json.loads(out)["epochs"] == 1
     assert lock_holder(runs / "busy") is None
+
+
+def test_an_owner_on_another_host_is_live_while_its_stream_is_fresh(tmp_path):
+    """A shared folder whose locks do not cross machines: the owner record names another host, and only
+    a fresh event stream (heartbeats) keeps the run live; a stale one reads as interrupted."""
+    from core.event_log import EVENTS, STALE_AFTER, encode
+    from core.events import Heartbeat
+
+    run = fake_run(tmp_path)
+    (run / "run.lock").write_text(json.dumps({"pid": 77, "host": "gpu-box-elsewhere", "since": time.time() - 60}))
+    (run / EVENTS).write_bytes(encode(Heartbeat(), time.time() - 1))
+    s = summarize(run)
+    assert s.status == "running" and s.live and s.host == "gpu-box-elsewhere"
+    (run / EVENTS).write_bytes(encode(Heartbeat(), time.time() - STALE_AFTER - 5))
+    assert summarize(run).status == "interrupted"
+    (run / "run.lock").write_text(json.dumps({"pid": 77, "host": socket.gethostname(), "since": 0}))
+    (run / EVENTS).write_bytes(encode(Heartbeat(), time.time()))  # our own host: only the lock counts
+    assert summarize(run).status == "interrupted"

@@ -398,3 +398,15 @@ def test_the_viewer_chooses_how_often_progress_comes(tmp_path, monkeypatch):
     assert "progress_interval" not in saved
     with pytest.raises(ValueError, match="progress_interval"):
         fit(config(tmp_path), data=tiny_bundle(), progress_interval=-1.0)
+
+
+def test_training_into_a_folder_that_holds_a_run_is_refused_before_anything_is_written(tmp_path):
+    from core.errors import UserError
+
+    first = fit(config(tmp_path, epochs=1), data=tiny_bundle()).run_dir
+    before = sorted((p.name, p.stat().st_size) for p in first.iterdir())
+    with pytest.raises(UserError, match="already holds a run"):
+        fit(config(tmp_path, epochs=1), data=tiny_bundle(), into=first)
+    with pytest.raises(UserError, match="no such folder"):
+        fit(config(tmp_path, epochs=1), data=tiny_bundle(), into=tmp_path / "nowhere")
+    assert sorted((p.name, p.stat().st_size) for p in first.iterdir()) == before

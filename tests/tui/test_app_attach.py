@@ -145,3 +145,16 @@ async def test_q_then_b_moves_the_run_to_the_background_and_quits(tmp_path):
     watched = cli("runs", "watch", run)
     assert watched.returncode == 0, watched.stderr
     assert len([r for r in read_events(run) if isinstance(r.event, RunStarted)]) == 2
+
+
+async def test_ctrl_b_on_the_setup_screen_starts_a_background_run_and_follows_it(tmp_path):
+    app = ResnetTui(runs_dir=str(tmp_path / "runs"), poll_memory=False,
+                    base_config=TrainConfig(**CONFIG, epochs=1, name="bg"), devices=DEVICES)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.5)
+        await pilot.press("ctrl+b")
+        await until(pilot, lambda: app.attached is not None, 30, "attached to the started run")
+        assert not app.is_training  # nothing trains in the app's own process
+        await until(pilot, lambda: app.live.status == "completed", 600, "the background run to finish")
+    run = tmp_path / "runs" / "bg"
+    assert summarize(run).status == "completed" and (run / "log.txt").is_file()

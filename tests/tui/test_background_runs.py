@@ -163,3 +163,43 @@ def test_background_bad_input_starts_nothing(tmp_path):
         assert done.returncode == 2 and words in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
     assert not runs.exists() or not any(runs.iterdir())
+
+
+@pytest.mark.slow
+def test_bad_inputs_around_a_live_run_leave_it_unharmed(tmp_path):
+    from core.remote import CONTROL
+
+    run = start(tmp_path, "--epochs", "40")
+    wait_for(lambda: summarize(run).status == "running", what="the run to start training")
+    (run / CONTROL).write_text("\x00garbage{")  # a damaged control file: a notice, nothing else
+    busy = cli("train", "--resume", run, "--background")
+    assert busy.returncode == 2 and "is being trained by pid" in busy.stderr and len(busy.stderr.splitlines()) == 1
+    busy = cli("train", "--resume", run, "--epochs", "50")
+    assert busy.returncode == 2 and "is being trained by pid" in busy.stderr
+    slow = cli("runs", "pause", run, "--timeout", "-1")
+    assert slow.returncode == 2 and "--timeout must be > 0" in slow.stderr
+    paused = cli("runs", "pause", run)  # the damaged file is replaced and the next request works
+    assert paused.returncode == 0 and "paused at epoch" in paused.stdout, paused.stdout + paused.stderr
+    assert any("damaged control file" in getattr(r.event, "message", "") for r in read_events(run))
+    stopped = cli("runs", "stop", run)
+    assert stopped.returncode == 0, stopped.stderr
+    wait_for(lambda: not summarize(run).live, 30, "the owner to let go")
+    assert summarize(run).status == "stopped"
+    again = cli("runs", "stop", run)  # no owner any more
+    assert again.returncode == 2 and "is not running (status: stopped)" in again.stderr
+
+
+@pytest.mark.slow
+def test_a_run_folder_deleted_while_watched_is_one_line(tmp_path):
+    import shutil
+
+    run = start(tmp_path, "--epochs", "40")
+    wait_for(lambda: summarize(run).status == "running", what="training")
+    watcher = subprocess.Popen([sys.executable, "-m", "tui.cli", "runs", "watch", run], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    pid = summarize(run).pid
+    shutil.rmtree(run)
+    out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 2 and err.strip() == f"Error: {run} was deleted while watched", err
+    os.kill(pid, signal.SIGKILL)  # its owner is left writing into a deleted folder: end it
