@@ -52,6 +52,7 @@ class RunStarted:
     train_size: int
     val_size: int
     test_size: int
+    start_step: int = 0  # optimiser steps already taken (a resume inside an epoch starts past start_epoch's end)
 
 
 @dataclass(frozen=True, kw_only=True)

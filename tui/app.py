@@ -224,7 +224,15 @@ class ResnetTui(RunHandles, App):
             self.pop_screen()
 
     # ------------------------------------------------------------------ run control
+    def _nothing_to_steer(self) -> bool:
+        if self.attached is None and not self.is_training:
+            self.notify(f"the run is {self.live.status}: nothing to pause, save or stop" if self.live.run_dir else "no run is training")
+            return True
+        return False
+
     def action_toggle_pause(self) -> None:
+        if self._nothing_to_steer():
+            return
         if self.attached is not None:
             self.send_request("continue" if self.live.status == "paused" else "pause")
         elif self.is_training and self.control is not None:
@@ -232,6 +240,8 @@ class ResnetTui(RunHandles, App):
             self.notify("paused" if paused else "resumed")
 
     def action_checkpoint_now(self) -> None:
+        if self._nothing_to_steer():
+            return
         if self.attached is not None:
             self.send_request("checkpoint")
         elif self.is_training and self.control is not None:

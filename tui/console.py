@@ -58,7 +58,11 @@ def epoch_line(e: EpochEnded) -> str:
 
 
 def started_line(e: RunStarted) -> str:
-    verb = f"resuming after epoch {e.start_epoch}" if e.start_epoch else "training"
+    done = e.start_epoch * e.steps_per_epoch
+    if e.start_step > done:
+        verb = f"resuming at epoch {e.start_epoch + 1}, batch {e.start_step - done}/{e.steps_per_epoch}"
+    else:
+        verb = f"resuming after epoch {e.start_epoch}" if e.start_epoch else "training"
     split = f"{e.train_size} train / {e.val_size} val / {e.test_size} test"
     return (
         f"{verb}: {e.arch} ({e.num_params / 1e6:.2f}M params) on {e.device} ({e.precision}), "
@@ -125,7 +129,7 @@ class RichSink:
             self.task = p.add_task(
                 f"epoch {event.start_epoch + 1}/{event.epochs}",
                 total=self.total,
-                completed=event.start_epoch * event.steps_per_epoch,
+                completed=max(event.start_step, event.start_epoch * event.steps_per_epoch),
                 loss="-",
                 acc="-",
                 speed="-",

@@ -120,6 +120,9 @@ class RunHandles:
     def move_to_background(self) -> None:
         """Save the in-app run at its batch and let a detached process continue it (then attach to that)."""
         control = getattr(self, "control", None)
+        if self.attached is not None:
+            self.notify("this run already trains in a process of its own")  # type: ignore[attr-defined]
+            return
         if not self.is_training or control is None or self._handoff:
             return
         self._handoff = True
@@ -138,7 +141,8 @@ class RunHandles:
         if not run_dir:
             return None
         try:
-            return launch(Path(run_dir), resume=True)
+            why = "the app's terminal hung up" if self.hung_up else "moved to the background from the app"
+            return launch(Path(run_dir), resume=True, reason=why)
         except OSError:
             return None
 

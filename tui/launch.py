@@ -22,11 +22,12 @@ from core.runs import LAUNCH, LOG
 
 
 def launch(run_dir: Path, *, config: dict[str, Any] | None = None, resume: bool = False,
-           overrides: dict[str, Any] | None = None) -> int:
+           overrides: dict[str, Any] | None = None, reason: str = "") -> int:
     """Start the detached trainer of ``run_dir``; returns its pid.
 
     A new run: ``config`` (a TrainConfig as a dict) trains into the (empty) folder ``run_dir``.
-    ``resume``: continue the run in ``run_dir`` with ``overrides`` (e.g. more epochs).
+    ``resume``: continue the run in ``run_dir`` with ``overrides`` (e.g. more epochs). ``reason``: why, for
+    the log ("the app's terminal hung up").
     """
     atomic_write_json(run_dir / LAUNCH, {
         "v": 1,
@@ -38,7 +39,8 @@ def launch(run_dir: Path, *, config: dict[str, Any] | None = None, resume: bool 
         "by": os.getpid(),
     })
     with open(run_dir / LOG, "ab") as log:
-        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} launched on {socket.gethostname()}\n".encode())
+        why = f" ({reason})" if reason else ""
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} launched on {socket.gethostname()}{why}\n".encode())
         log.flush()
         child = subprocess.Popen(
             [sys.executable, "-m", "tui.background", str(run_dir)],

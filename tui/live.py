@@ -83,7 +83,7 @@ class LiveRun:
             self.device, self.precision, self.classes = event.device, event.precision, tuple(event.classes)
             self.epochs, self.steps_per_epoch = event.epochs, event.steps_per_epoch
             self.total_steps = event.epochs * event.steps_per_epoch
-            self.global_step = event.start_epoch * event.steps_per_epoch
+            self.global_step = max(event.start_step, event.start_epoch * event.steps_per_epoch)
             self.epoch = event.start_epoch
             self.config = dict(event.config)
             self.status = RunStatus.RUNNING

@@ -135,7 +135,10 @@ class _Run:
                 store.save_last(setup, state, None, announce=False)
             else:
                 store.truncate_metrics(state.epochs_done)
-                store.emit(Notice(f"resuming {store.run_dir.name} after epoch {state.epochs_done} (step {state.global_step})"))
+                steps = setup.stream.steps_per_epoch
+                where = (f"at epoch {state.epochs_done + 1}, batch {state.global_step - state.epochs_done * steps}/{steps}"
+                         if state.partial is not None else f"after epoch {state.epochs_done}")
+                store.emit(Notice(f"resuming {store.run_dir.name} {where} (step {state.global_step})"))
             store.write_status(RunStatus.RUNNING, state, cfg.epochs)
             store.emit(
                 RunStarted(
@@ -149,6 +152,7 @@ class _Run:
                     precision=setup.precision,
                     epochs=cfg.epochs,
                     start_epoch=state.epochs_done,
+                    start_step=state.global_step,
                     steps_per_epoch=setup.stream.steps_per_epoch,
                     train_size=len(data.train),
                     val_size=len(data.val) if data.val is not None else 0,

@@ -39,6 +39,8 @@ def test_event_stream_cost_compares_stream_on_and_off_and_sizes_the_stream():
     on, off = result["median_on"], result["median_off"]
     assert on == statistics.median([trials[0]["images_per_sec"]]) and off == trials[1]["images_per_sec"]
     assert result["on_over_off"] == pytest.approx(on / off, abs=1e-3)
+    assert result["pair_ratio_median"] == pytest.approx(on / off, abs=1e-3)  # one pair
+    assert result["cpu_on_over_off"] > 0 and all(t["cpu_seconds"] > 0 for t in trials)
     assert result["ratio_holds"] == (on / off >= 0.98)
 
     per_call = result["per_call"]
@@ -52,3 +54,8 @@ def test_event_stream_cost_compares_stream_on_and_off_and_sizes_the_stream():
     assert size["bytes_per_epoch"] + size["one_off_bytes"] == pytest.approx(size["bytes"])
     assert size["bytes_per_24h"] == pytest.approx(size["bytes_per_hour"] * 24 + size["one_off_bytes"], rel=1e-6, abs=2)
     assert size["within_bound"] == (size["bytes_per_24h"] <= 50e6)
+    model = size["model_24h_by_epoch_seconds"]
+    assert list(model.values()) == sorted(model.values(), reverse=True)  # longer epochs, fewer per-epoch lines
+    assert size["progress_only_24h"] < model["300"] < model["1"]
+    shortest = size["shortest_epoch_within_bound_s"]
+    assert shortest is None or shortest > 0

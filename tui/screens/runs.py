@@ -97,8 +97,9 @@ class RunsScreen(Screen):
         where = self.query_one("#runs-where", Static)
         live = sum(r.live for r in self.runs)
         if self.runs:
-            attach = f", {live} live (enter: watch and steer)" if live else ""
-            where.update(f"{len(self.runs)} runs in {self.runs_dir}{attach}  (enter: open, r: resume, f: fine-tune)")
+            attach = f", {live} live (enter on one: watch and steer)" if live else ""
+            count = f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}"
+            where.update(f"{count} in {self.runs_dir}{attach}  (enter: open, r: resume, f: fine-tune)")
         else:
             where.update(f"No runs in {self.runs_dir} yet: press n to set one up.")
 
