@@ -142,9 +142,17 @@ def _start_background(cfg, resume: Optional[str], given: dict[str, Any], as_json
             run_dir = point.run_dir
             pid = launch(run_dir, resume=True, overrides=given)
         else:
-            from core.train import check_config
+            from core.config import check_paths, validate_config
+            from core.model_names import MODEL_NAMES
 
-            check_config(cfg)  # values, architecture, and the files it names
+            # What fit() checks first (values, architecture, the files it names), without importing torch.
+            errors = validate_config(cfg, list(MODEL_NAMES)) or check_paths(cfg)
+            if errors:
+                raise UserError(str(errors[0]))
+            if cfg.device not in ("auto", "cpu"):  # a named GPU must exist: that needs torch (about a second)
+                from core.devices import resolve_device
+
+                resolve_device(cfg.device)
             run_dir = runs.create_run_dir(cfg.runs_dir, cfg.name or runs.default_run_name(cfg), explicit=bool(cfg.name))
             run_dir = run_dir.resolve()
             pid = launch(run_dir, config=cfg.to_dict())

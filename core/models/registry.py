@@ -91,6 +91,12 @@ for _name, _desc in (("tv-resnet18", "torchvision resnet18, ImageNet stem; --pre
     register(ModelSpec(_name, TORCHVISION, _desc, _torchvision(_name), input_size=224))
 
 
+from ..model_names import MODEL_NAMES  # noqa: E402 - checked against what was registered above
+
+if tuple(_REGISTRY) != MODEL_NAMES:
+    raise RuntimeError(f"core/model_names.py lists {MODEL_NAMES}, the registry has {tuple(_REGISTRY)}: make them agree")
+
+
 def list_models() -> list[str]:
     return list(_REGISTRY)
 

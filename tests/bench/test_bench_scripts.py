@@ -47,3 +47,12 @@ def test_app_vs_headless_runs_both_and_compares_them(tmp_path):
     assert set(runs) == {"headless", "app"} and all(v > 0 for v in runs.values())
     summary = rows[-1]
     assert summary["app_over_headless"] == pytest.approx(runs["app"] / runs["headless"], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_background_start_times_the_return_and_the_start():
+    rows = records("background_start.py", "--trials", "1")
+    summary = rows[-1]
+    assert rows[0]["returned_s"] == summary["returned_max_s"] and summary["trials"] == 1
+    assert summary["bound_2s_holds"] == (summary["returned_max_s"] < 2.0)
+    assert rows[0]["running_s"] >= rows[0]["returned_s"] > 0

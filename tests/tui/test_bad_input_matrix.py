@@ -149,6 +149,8 @@ MATRIX = [
     # runs and the background (the live cases, with real processes: tests/tui/test_background_runs.py)
     ("background bad lr", ["train", "--dataset", S, "--lr", "-1", "--background"], "--lr"),
     ("background resume non-run", ["train", "--resume", "@tmp", "--background"], "not a run directory"),
+    ("background absent GPU", ["train", "--dataset", S, "--device", "cuda:7", "--background"], "cuda:7 is not available"),
+    ("background bad arch", ["train", "--dataset", S, "--arch", "resnet21", "--background"], "--arch must be one of"),
     ("runs list of a file", ["runs", "list", "--run-dir", "@text"], "not a folder"),
     ("runs bare of a file", ["runs", "--run-dir", "@text"], "not a folder"),
     ("watch no such run", ["runs", "watch", "@missing"], "no run"),
