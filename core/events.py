@@ -126,6 +126,7 @@ class RunFinished:
     train_seconds: float
     images_per_sec: float | None
     error: str | None = None
+    stopped_at: tuple[int, int, int] | None = None  # (epoch, batch, batches) of a stop inside an epoch
 
 
 @dataclass(frozen=True, kw_only=True)

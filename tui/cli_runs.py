@@ -198,7 +198,12 @@ def _say_finished(run_dir: Path, event) -> None:
     from core.events import RunStatus
 
     if event.status == RunStatus.STOPPED:
-        typer.echo(f"{run_dir.name}: stopped after {event.epochs_completed} finished epochs; state saved in last.pt\n"
+        if event.stopped_at:
+            epoch, batch, batches = event.stopped_at
+            where = f"at epoch {epoch}, batch {batch}/{batches}"
+        else:
+            where = f"after {event.epochs_completed} finished epoch{'s' if event.epochs_completed != 1 else ''}"
+        typer.echo(f"{run_dir.name}: stopped {where}; state saved in last.pt\n"
                    f"resume with: resnet-tui train --resume {run_dir}")
     else:
         typer.echo(f"{run_dir.name}: {event.status}" + (f" ({event.error})" if event.error else ""))

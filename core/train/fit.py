@@ -211,6 +211,7 @@ class _Run:
                     train_seconds=state.train_seconds,
                     images_per_sec=result.images_per_sec,
                     error=error,
+                    stopped_at=result.stopped_at,
                 )
             )
         return result
