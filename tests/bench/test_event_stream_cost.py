@@ -40,6 +40,7 @@ def test_event_stream_cost_compares_stream_on_and_off_and_sizes_the_stream():
     assert on == statistics.median([trials[0]["images_per_sec"]]) and off == trials[1]["images_per_sec"]
     assert result["on_over_off"] == pytest.approx(on / off, abs=1e-3)
     assert result["pair_ratio_median"] == pytest.approx(on / off, abs=1e-3)  # one pair
+    assert result["pair_ratio_2se"] is None and result["noisy"]  # one pair cannot say how noisy it is
     assert result["cpu_on_over_off"] > 0 and all(t["cpu_seconds"] > 0 for t in trials)
     assert result["ratio_holds"] == (on / off >= 0.98)
 
