@@ -4,11 +4,15 @@ second app) reads to follow a run it did not start.
 One JSON object per line: ``{"v": 1, "t": <unix time>, "event": "<name>", ...fields}``. The owner
 appends; readers only ever read. Sizes are bounded by design:
 
-- discrete events (RunStarted, EpochEnded, EvalEnded, CheckpointSaved, Paused, ControlAck, ...) always;
 - BatchProgress at most once per ``PROGRESS_EVERY`` seconds (plus the last batch of each epoch), floats
-  rounded to 6 significant digits: about 300 bytes a second, ~26 MB a day;
+  rounded to 6 significant digits: about 270 bytes a second, ~23 MB a day;
 - a Heartbeat only when nothing else was written for ``HEARTBEAT_EVERY`` seconds (paused, evaluating,
-  loading data), so a silent stream means a dead owner.
+  loading data), so a silent stream means a dead owner;
+- a byte budget (a token bucket: ``BUDGET_PER_DAY`` a day, bursts of ``BURST`` bytes) over all of it: the
+  events a viewer can do without (progress, the per-epoch EvalEnded / EpochStarted / end-of-epoch saves,
+  heartbeats) are left out while the budget is spent; the story (RunStarted, EpochEnded, mid-epoch saves,
+  Paused, ControlAck, Notice, RunFinished) is always written. So very short epochs (under a few seconds:
+  ~1.3 KB of events each) cannot grow a day's stream past ~50 MB; at 0.5 s an epoch the story alone would.
 
 Writing never harms the run: a failed write (disk full, folder gone) turns the stream off with a
 notice and training goes on. Readers skip a torn last line (a writer mid-append or killed) until it
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .events import BatchProgress, Event, Heartbeat, from_dict, to_dict
+from .events import BatchProgress, CheckpointSaved, EpochStarted, EvalEnded, Event, Heartbeat, from_dict, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,15 @@ VERSION = 1
 PROGRESS_EVERY = 1.0  # seconds between BatchProgress lines (the issue allows 2 per second; 1 keeps a day under 30 MB)
 HEARTBEAT_EVERY = 2.0  # seconds of silence before a Heartbeat line
 STALE_AFTER = 15.0  # seconds without a line after which a stream's owner is presumed gone
+BUDGET_PER_DAY = 45e6  # bytes: the average rate the thinnable events may use
+BURST = 5e6  # bytes a run may write above that rate before thinning starts (short runs never thin)
+
+
+def essential(event: Event) -> bool:
+    """Written whatever the budget says: what a viewer needs to tell the run's story and answer requests."""
+    if isinstance(event, CheckpointSaved):
+        return event.mid_epoch or event.kind != "last"
+    return not isinstance(event, (BatchProgress, EvalEnded, EpochStarted, Heartbeat))
 
 
 def _compact(value: Any) -> Any:
@@ -57,10 +70,17 @@ class EventLog:
     """The owner's side: ``record(event)`` from any thread; a daemon thread writes heartbeats."""
 
     def __init__(self, run_dir: str | Path, *, progress_every: float = PROGRESS_EVERY,
-                 heartbeat_every: float = HEARTBEAT_EVERY) -> None:
+                 heartbeat_every: float = HEARTBEAT_EVERY, budget_per_day: float = BUDGET_PER_DAY,
+                 burst: float = BURST, clock=time.time) -> None:
         self.path = Path(run_dir) / EVENTS
         self.progress_every = progress_every
         self.heartbeat_every = heartbeat_every
+        self.clock = clock
+        self._rate = budget_per_day / 86400.0
+        self._burst = burst
+        self._tokens = burst
+        self._refilled = clock()
+        self.thinned = 0  # events left out to keep within the budget
         self._lock = threading.Lock()
         self._last_write = 0.0
         self._last_progress = 0.0
@@ -71,14 +91,27 @@ class EventLog:
         self._beater.start()
 
     def record(self, event: Event) -> None:
-        now = time.time()
+        now = self.clock()
         if isinstance(event, BatchProgress) and event.batch < event.batches:
             if now - self._last_progress < self.progress_every:
                 return
+        line = encode(event, now)
         with self._lock:
+            if not self._spend(len(line), now, essential(event)):
+                self.thinned += 1
+                return
             if isinstance(event, BatchProgress):
                 self._last_progress = now
-            self._write(encode(event, now), now)
+            self._write(line, now)
+
+    def _spend(self, size: int, now: float, always: bool) -> bool:
+        """Take ``size`` bytes from the budget; False (nothing taken) when it cannot pay and ``always`` is off."""
+        self._tokens = min(self._burst, self._tokens + (now - self._refilled) * self._rate)
+        self._refilled = now
+        if self._tokens < size and not always:
+            return False
+        self._tokens -= size
+        return True
 
     __call__ = record  # an EventLog is an EventSink
 
@@ -95,10 +128,12 @@ class EventLog:
 
     def _beat(self) -> None:
         while not self._closed.wait(self.heartbeat_every / 4):
-            now = time.time()
+            now = self.clock()
             if now - self._last_write >= self.heartbeat_every:
+                line = encode(Heartbeat(), now)
                 with self._lock:
-                    self._write(encode(Heartbeat(), now), now)
+                    if self._spend(len(line), now, always=False):
+                        self._write(line, now)
 
     def _close_fd(self) -> None:
         if self._fd is not None:

@@ -7,6 +7,8 @@ import json
 import os
 import time
 
+import pytest
+
 from core.event_log import EVENTS, EventLog, StreamReader, encode, last_write_time, read_events
 from core.events import BatchProgress, CheckpointSaved, ControlAck, EpochEnded, Heartbeat, Notice, RunFinished, RunStatus
 
@@ -90,14 +92,40 @@ def test_a_failing_write_turns_the_stream_off_without_raising(tmp_path):
     log.close()
 
 
-def test_a_day_of_progress_stays_under_50_mb(tmp_path):
-    """Size by construction: one progress line per PROGRESS_EVERY second, measured on a real line."""
-    from core.event_log import HEARTBEAT_EVERY, PROGRESS_EVERY
+def _epoch_events(epoch: int, batches: int = 10):
+    from core.events import EpochStarted, EvalEnded
 
-    line = len(encode(progress(57), time.time()))
-    epoch_lines = sum(len(encode(e, time.time())) for e in (
-        EpochEnded(epoch=1, epochs=2, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5, test_loss=None,
-                   test_acc=None, lr=0.1, seconds=10.0, train_seconds=9.0, images_per_sec=1000.0),))
-    day = 86400
-    assert day / PROGRESS_EVERY * line + day / 60 * epoch_lines < 50e6  # even a one-minute epoch all day long
-    assert HEARTBEAT_EVERY <= 5
+    yield EpochStarted(epoch=epoch, epochs=10**6, lr=0.1)
+    for b in range(1, batches + 1):
+        yield progress(b, batches)
+    yield EvalEnded(epoch=epoch, split="test", loss=1.0, accuracy=0.5, per_class_accuracy=tuple([0.5] * 10),
+                    confusion=tuple(tuple([50] * 10) for _ in range(10)), classes=tuple("abcdefghij"))
+    yield EpochEnded(epoch=epoch, epochs=10**6, train_loss=1.0, train_acc=0.5, val_loss=None, val_acc=None,
+                     test_loss=1.0, test_acc=0.5, lr=0.1, seconds=1.0, train_seconds=0.9, images_per_sec=50000.0)
+    yield CheckpointSaved(path="r/last.pt", epoch=epoch, kind="last")
+
+
+@pytest.mark.parametrize("epoch_seconds", [0.6, 2.0, 30.0])
+def test_an_hour_of_any_epoch_length_stays_within_the_daily_budget(tmp_path, epoch_seconds):
+    """A fake clock runs an hour of training (progress offered every 0.1 s): the stream keeps within its
+    budget's rate (+ the burst), and every EpochEnded (the story) is written, however short the epochs."""
+    from core.event_log import BUDGET_PER_DAY, BURST
+
+    clock = [0.0]
+    log = EventLog(tmp_path, heartbeat_every=10**9, clock=lambda: clock[0])
+    epochs = int(3600 / epoch_seconds)
+    for epoch in range(1, epochs + 1):
+        events = list(_epoch_events(epoch))
+        for e in events:
+            clock[0] += epoch_seconds / len(events)
+            log.record(e)
+    log.close()
+    size = (tmp_path / EVENTS).stat().st_size
+    assert size <= BUDGET_PER_DAY / 24 + BURST + 300 * 2  # an hour's share of 45 MB/day, plus the burst
+    assert BUDGET_PER_DAY + BURST <= 50e6  # so a day stays under 50 MB
+    written = read_events(tmp_path)
+    assert sum(isinstance(r.event, EpochEnded) for r in written) == epochs
+    if epoch_seconds >= 30:
+        assert log.thinned == 0  # ordinary epochs lose nothing
+    elif epoch_seconds < 1:
+        assert log.thinned > 0  # 6000 epochs an hour: more than the budget, so progress and matrices thin out
