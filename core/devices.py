@@ -16,12 +16,18 @@ def _mps_available() -> bool:
 
 
 def resolve_device(spec: str) -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device that is absent is an error."""
+    """``auto`` picks cuda, then mps, then cpu; an explicit device that is absent is an error.
+
+    A CUDA device also becomes the process's current one (torch.cuda.set_device): otherwise, with
+    ``cuda:1``, checks that look at "the current device" and the lazily created context land on GPU 0.
+    """
     if not isinstance(spec, str) or not DEVICE_PATTERN.match(spec):
         raise DeviceError(f"--device must be auto, cpu, mps, cuda or cuda:N (got {spec!r})")
     if spec == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
+            index = torch.cuda.current_device()
+            torch.cuda.set_device(index)
+            return torch.device("cuda", index)
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -39,7 +45,15 @@ def resolve_device(spec: str) -> torch.device:
     if index >= count:
         have = ", ".join(f"cuda:{i}" for i in range(count))
         raise DeviceError(f"--device {spec} does not exist: this machine has {have}")
+    torch.cuda.set_device(index)
     return torch.device("cuda", index)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Native bf16 on this GPU: compute capability 8.0 or later (Ampere, Hopper, ...). Not
+    torch.cuda.is_bf16_supported(), which looks at the current device and also says yes where bf16 is only
+    emulated (V100, T4: slower than fp16 with a GradScaler)."""
+    return tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
 
 
 @dataclass(frozen=True)
@@ -73,14 +87,16 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.
     """The autocast dtype (None = plain fp32) for a --precision value on a device."""
     if precision == "auto":
         if device.type == "cuda":
-            return ("bf16", torch.bfloat16) if torch.cuda.is_bf16_supported() else ("fp16", torch.float16)
+            return ("bf16", torch.bfloat16) if bf16_supported(device) else ("fp16", torch.float16)
         return "fp32", None
     if precision == "fp32":
         return "fp32", None
     if precision == "fp16" and device.type != "cuda":
         raise UserError(f"--precision fp16 needs a CUDA device (got {device}); use bf16 or fp32")
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise UserError(f"--precision bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16")
+    if precision == "bf16" and device.type == "cuda" and not bf16_supported(device):
+        major, minor = torch.cuda.get_device_capability(device)
+        raise UserError(f"--precision bf16 is only emulated on {torch.cuda.get_device_name(device)} (compute capability "
+                        f"{major}.{minor}; bf16 needs 8.0+); use fp16")
     return precision, (torch.bfloat16 if precision == "bf16" else torch.float16)
 
 

@@ -33,10 +33,36 @@ def param_groups(model: nn.Module, weight_decay: float, lr: float = 0.1, backbon
     return groups
 
 
+def device_flags(device: torch.device) -> dict[str, bool | None]:
+    """How the update runs on this device: fused kernels on CUDA, foreach (batched) elsewhere."""
+    return {"fused": True, "foreach": None} if device.type == "cuda" else {"fused": None, "foreach": True}
+
+
+def match_device(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """After loading a state saved on another kind of device: load_state_dict restores whole param groups,
+    ``fused``/``foreach`` flags included (a CPU run resumed on CUDA would run foreach, and fp16's GradScaler
+    would hand ``grad_scale`` to a kernel that refuses it). Set the flags for this device, and give each
+    state tensor its parameter's layout (a contiguous momentum buffer next to a channels-last weight makes
+    every update convert)."""
+    flags = device_flags(device)
+    for group in optimizer.param_groups:
+        group.update(flags)
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and not value.is_contiguous(
+                        memory_format=_format_of(p)):
+                    state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
+def _format_of(t: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous() else torch.contiguous_format
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     groups = param_groups(model, cfg.weight_decay, cfg.lr, cfg.backbone_lr_mult)
     # foreach kernels batch the update over all parameters; fused needs CUDA.
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    fast = {k: v for k, v in device_flags(device).items() if v is not None}
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, **fast

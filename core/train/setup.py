@@ -24,7 +24,7 @@ from ..errors import CheckpointError, UserError
 from ..evaluate import autocast_context
 from ..finetune import Parent, frozen_modules, load_backbone, read_parent
 from ..models import create_model, list_models
-from ..optim import build_optimizer, build_schedule, build_scheduler
+from ..optim import match_device, build_optimizer, build_schedule, build_scheduler
 from ..resume import set_rng_state
 
 Notify = Callable[[str], None]
@@ -143,6 +143,8 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
     precision, amp_dtype = resolve_precision(cfg.precision, device)
     determinism.apply(cfg.deterministic, device)
     channels_last = use_channels_last(cfg.channels_last, device)
+    if ckpt is not None:
+        _announce_changes(ckpt, {"device": str(device), "precision": precision, "channels_last": channels_last}, notify)
 
     data = _data(cfg, ckpt, run_dir, data, parent, notify, stop)
 
@@ -227,10 +229,22 @@ def _data(cfg: TrainConfig, ckpt: dict[str, Any] | None, run_dir: Path | None, d
     return data
 
 
+def _announce_changes(ckpt: dict[str, Any], now: dict[str, Any], notify: Notify) -> None:
+    """A resume on other hardware may train differently (--precision auto is bf16 on a recent GPU, fp32 on a
+    CPU): say so, from what the checkpoint recorded (older checkpoints recorded nothing)."""
+    before = ckpt.get("trained_on")
+    if not isinstance(before, dict):
+        return
+    changed = [f"{k} {before[k]} -> {now[k]}" for k in now if k in before and before[k] != now[k]]
+    if changed:
+        notify(f"this run continues with other settings than it was trained with: {'; '.join(changed)}")
+
+
 def _load_state(setup: Setup, ckpt: dict[str, Any], run_dir: Path | None, notify: Notify) -> None:
     """Optimiser, scheduler, scaler, data stream and random states as the checkpoint left them."""
     try:
         setup.optimizer.load_state_dict(ckpt["optimizer"])
+        match_device(setup.optimizer, setup.device)
         sched = dict(ckpt["scheduler"])
         sched["lr_lambdas"] = [dict(vars(setup.schedule))]  # keep the (possibly longer) new schedule
         setup.scheduler.load_state_dict(sched)

@@ -152,6 +152,8 @@ class RunStore:
             "rng": rng_state(setup.device),
             "best_val_acc": state.best_val_acc,
             "train_seconds": state.train_seconds,
+            # What --precision auto and --channels-last auto resolved to here: a resume elsewhere says what changes.
+            "trained_on": {"device": str(setup.device), "precision": setup.precision, "channels_last": setup.channels_last},
         }
         save_checkpoint(self.run_dir / LAST, payload)
         if announce:

@@ -23,10 +23,15 @@ def test_cuda_without_gpu_suggests_cpu(monkeypatch):
 
 
 def test_missing_gpu_index_lists_the_ones_there(monkeypatch):
+    """(torch.cuda patched: a machine with two GPUs.) cuda:1 also becomes the current device, so that what
+    looks at "the current device" (context creation, capability checks) looks at GPU 1, not GPU 0."""
+    chosen = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert chosen == [1]
     with pytest.raises(DeviceError, match="cuda:7 does not exist: this machine has cuda:0, cuda:1"):
         resolve_device("cuda:7")
 
@@ -70,8 +75,28 @@ def two_fake_gpus(monkeypatch):
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: FAKE_GPUS[_fake_index(device)][0])
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: FAKE_GPUS[_fake_index(device)][1:])
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: _fake_index(device))
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     return FAKE_GPUS
+
+
+@pytest.mark.parametrize("capability, auto", [((7, 0), "fp16"), ((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16")])
+def test_auto_precision_is_bf16_only_where_the_gpu_has_it_natively(monkeypatch, capability, auto):
+    """(torch.cuda patched.) V100 (7.0) and T4 (7.5) only emulate bf16 (torch.cuda.is_bf16_supported() says yes
+    there): auto picks fp16 + GradScaler; asking for bf16 is refused naming the capability."""
+    from core.devices import resolve_precision
+    from core.errors import UserError
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what torch says on a V100
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
+    device = torch.device("cuda", 1)
+    assert resolve_precision("auto", device)[0] == auto
+    if auto == "fp16":
+        with pytest.raises(UserError, match=r"bf16 is only emulated on Tesla V100 \(compute capability 7\.\d"):
+            resolve_precision("bf16", device)
+    else:
+        assert resolve_precision("bf16", device) == ("bf16", torch.bfloat16)
 
 
 def test_list_devices_offers_each_gpu_with_its_name_and_free_memory_then_cpu(two_fake_gpus):
