@@ -58,12 +58,12 @@ def bare_images_per_sec(cfg, steps: int, warmup: int) -> float:
     for _ in range(warmup):
         step()
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)  # this device's queue (cuda:1 is not the current one)
     start = time.perf_counter()
     for _ in range(steps):
         step()
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)  # this device's queue (cuda:1 is not the current one)
     return steps * cfg.batch_size / (time.perf_counter() - start)
 
 

@@ -73,7 +73,7 @@ def seed_loop(arch: str, data: Path, batch_size: int, steps: int, warmup: int, d
         for inputs, labels in loader:
             if done == warmup:
                 if dev.type == "cuda":
-                    torch.cuda.synchronize()
+                    torch.cuda.synchronize(dev)  # this device's queue (cuda:1 is not the current one)
                 start = time.perf_counter()
             inputs, labels = inputs.to(dev), labels.to(dev)
             optimizer.zero_grad()
@@ -87,7 +87,7 @@ def seed_loop(arch: str, data: Path, batch_size: int, steps: int, warmup: int, d
             if done >= warmup + steps:
                 break
     if dev.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(dev)  # this device's queue (cuda:1 is not the current one)
     return images / (time.perf_counter() - start)
 
 

@@ -62,8 +62,9 @@ def evaluate(
             loss_sum += F.nll_loss(log_probs, y, reduction="sum").double()
             cells = y * num_classes + log_probs.argmax(1)
             if torch.are_deterministic_algorithms_enabled() and cells.is_cuda:
-                # bincount has no deterministic CUDA kernel; a one-hot sum is exact and deterministic.
-                confusion += F.one_hot(cells, num_classes**2).sum(0)
+                # bincount has no deterministic CUDA kernel, and a one-hot sum would build batch x classes^2
+                # integers (8 GB at 1000 classes): count on the CPU (a few KB of labels per batch).
+                confusion += torch.bincount(cells.cpu(), minlength=num_classes**2).to(confusion.device)
             else:
                 confusion += torch.bincount(cells, minlength=num_classes**2)
     finally:

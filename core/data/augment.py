@@ -72,7 +72,10 @@ def random_rotate(x: torch.Tensor, degrees: float, g: torch.Generator) -> torch.
     zero = torch.zeros_like(cos)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    turned = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return turned.contiguous(memory_format=torch.channels_last)  # grid_sample answers channels-first
+    return turned
 
 
 class Normalize:

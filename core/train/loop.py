@@ -19,6 +19,7 @@ from .state import EpochProgress, NonFiniteLoss, RunningEpoch, TrainState
 from .store import RunStore
 
 PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events unless fit() is told otherwise
+CUDA_MIN_INTERVAL = 0.5  # on CUDA each report reads the loss (a host sync that drains the queue): not more often
 
 
 class TrainLoop:
@@ -29,7 +30,8 @@ class TrainLoop:
         self.emit = store.emit
         self.control = control
         self.stop = control.stop
-        self.interval = progress_interval
+        # A viewer asking for news ten times a second must not make a small net on a GPU wait for the host.
+        self.interval = max(progress_interval, CUDA_MIN_INTERVAL) if setup.device.type == "cuda" else progress_interval
         self.steps = setup.stream.steps_per_epoch
         self.total_steps = setup.cfg.epochs * self.steps
 

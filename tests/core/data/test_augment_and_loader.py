@@ -191,3 +191,15 @@ def test_crop_with_flip_is_a_crop_of_the_image_or_of_its_mirror():
         assert plain or flipped
         mirrored += flipped and not plain
     assert 60 < mirrored < 140
+
+
+def test_rotation_keeps_a_channels_last_batch_channels_last():
+    """grid_sample answers channels-first; the training step is channels-last, so a rotated batch would be
+    converted back at every convolution."""
+    from core.data.augment import random_rotate
+
+    x = torch.rand(4, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+    out = random_rotate(x, 15.0, torch.Generator().manual_seed(0))
+    assert out.is_contiguous(memory_format=torch.channels_last) and out.shape == x.shape
+    plain = random_rotate(x.contiguous(), 15.0, torch.Generator().manual_seed(0))
+    assert plain.is_contiguous() and torch.equal(plain, out)
