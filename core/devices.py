@@ -63,17 +63,40 @@ class DeviceInfo:
     free_bytes: int | None = None
 
 
+def _nvml_free_bytes(props: list) -> list[int | None]:
+    """Free memory of each GPU from NVML, matched by PCI address (NVML counts GPUs in PCI order, CUDA in its own
+    order and only those CUDA_VISIBLE_DEVICES shows). No CUDA context is created (torch.cuda.mem_get_info would
+    make one per GPU: ~0.5 GiB each on a shared server). None where NVML is missing or does not know the GPU."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no NVML library or driver: no figure, never an error
+        return [None] * len(props)
+    free: list[int | None] = []
+    try:
+        for p in props:
+            try:
+                bus = f"{getattr(p, 'pci_domain_id', 0):08x}:{p.pci_bus_id:02x}:{p.pci_device_id:02x}.0"
+                handle = pynvml.nvmlDeviceGetHandleByPciBusId(bus)
+                free.append(int(pynvml.nvmlDeviceGetMemoryInfo(handle).free))
+            except Exception:  # noqa: BLE001 - one GPU NVML cannot read: no figure for it
+                free.append(None)
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+    return free
+
+
 def list_devices() -> list[DeviceInfo]:
-    """The devices this machine offers, best first."""
+    """The devices this machine offers: GPUs in CUDA's order, then MPS, then the CPU."""
     found: list[DeviceInfo] = []
     if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            name = torch.cuda.get_device_name(i)
-            try:
-                free, _total = torch.cuda.mem_get_info(i)
-            except RuntimeError:
-                free = None
-            label = f"cuda:{i}  {name}" + (f"  ({free / 2**30:.1f} GiB free)" if free is not None else "")
+        props = [torch.cuda.get_device_properties(i) for i in range(torch.cuda.device_count())]
+        for i, (p, free) in enumerate(zip(props, _nvml_free_bytes(props))):
+            label = f"cuda:{i}  {p.name}" + (f"  ({free / 2**30:.1f} GiB free)" if free is not None else "")
             found.append(DeviceInfo(f"cuda:{i}", label, free))
     if _mps_available():
         found.append(DeviceInfo("mps", "mps  Apple GPU"))
@@ -81,6 +104,13 @@ def list_devices() -> list[DeviceInfo]:
 
     found.append(DeviceInfo("cpu", f"cpu  ({os.cpu_count()} cores)"))
     return found
+
+
+def preferred_device(devices: list[DeviceInfo]) -> DeviceInfo:
+    """What the setup form preselects: the GPU with the most free memory (on a shared server the first one
+    is often busy), else the first device offered."""
+    gpus = [d for d in devices if d.spec.startswith("cuda") and d.free_bytes is not None]
+    return max(gpus, key=lambda d: d.free_bytes or 0) if gpus else devices[0]
 
 
 def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.dtype | None]:

@@ -65,6 +65,9 @@ def arch_choices(stats: dict[str, list[float]] | None = None) -> list[tuple[str,
 
 
 def device_choices() -> list[tuple[str, str]]:
-    from core.devices import list_devices
+    """(label, spec), the one the form preselects first: the GPU with the most free memory, then the others."""
+    from core.devices import list_devices, preferred_device
 
-    return [(d.label, d.spec) for d in list_devices()]
+    devices = list_devices()
+    best = preferred_device(devices)
+    return [(d.label, d.spec) for d in [best] + [d for d in devices if d is not best]]

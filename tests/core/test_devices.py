@@ -67,16 +67,58 @@ def _fake_index(device=None) -> int:
     return device
 
 
+PCI_BUS = [0x41, 0x01]  # CUDA's order is not PCI order: NVML must be matched by address, not by index
+
+
+class FakeNvml:
+    """pynvml as seen on the same machine: it knows the GPUs by PCI address."""
+
+    def __init__(self, free: list[int], unreadable: set[int] = frozenset()) -> None:
+        self.free, self.unreadable, self.calls = free, unreadable, []
+
+    def nvmlInit(self) -> None:
+        self.calls.append("init")
+
+    def nvmlShutdown(self) -> None:
+        self.calls.append("shutdown")
+
+    def nvmlDeviceGetHandleByPciBusId(self, bus: str) -> int:
+        index = [f"00000000:{b:02x}:00.0" for b in PCI_BUS].index(bus)
+        if index in self.unreadable:
+            raise RuntimeError("NVML_ERROR_NO_PERMISSION")
+        return index
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(free=self.free[handle], total=FAKE_GPUS[handle][2])
+
+
 @pytest.fixture
 def two_fake_gpus(monkeypatch):
-    """torch.cuda as seen on a machine with two GPUs (same signatures as torch's own functions)."""
+    """torch.cuda as seen on a machine with two GPUs (same signatures as torch's own functions), and NVML.
+    mem_get_info fails the test: it would create a CUDA context (~0.5 GiB) on every GPU just to list them."""
+    import sys
+    from types import SimpleNamespace
+
+    def props(device=None):
+        i = _fake_index(device)
+        return SimpleNamespace(name=FAKE_GPUS[i][0], total_memory=FAKE_GPUS[i][2], pci_bus_id=PCI_BUS[i],
+                               pci_device_id=0, pci_domain_id=0)
+
+    def no_context(device=None):
+        raise AssertionError("mem_get_info creates a CUDA context on the GPU it asks about")
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: len(FAKE_GPUS))
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: FAKE_GPUS[_fake_index(device)][0])
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: FAKE_GPUS[_fake_index(device)][1:])
+    monkeypatch.setattr(torch.cuda, "get_device_properties", props)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", no_context)
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: _fake_index(device))
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    nvml = FakeNvml([g[1] for g in FAKE_GPUS])
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
     return FAKE_GPUS
 
 
@@ -111,16 +153,32 @@ def test_list_devices_offers_each_gpu_with_its_name_and_free_memory_then_cpu(two
 
 
 def test_a_gpu_whose_free_memory_cannot_be_read_is_still_offered(two_fake_gpus, monkeypatch):
-    def mem_get_info(device=None):
-        if _fake_index(device) == 1:
-            raise RuntimeError("CUDA error: out of memory")  # e.g. a GPU that is full or in exclusive mode
-        return two_fake_gpus[0][1:]
+    import sys
 
-    monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
+    sys.modules["pynvml"].unreadable = {1}  # e.g. NVML refuses one GPU
     devices = list_devices()
     assert [d.spec for d in devices] == ["cuda:0", "cuda:1", "cpu"]
     assert "NVIDIA A100-SXM4-80GB" in devices[1].label and "GiB" not in devices[1].label
     assert devices[1].free_bytes is None
+
+
+def test_no_nvml_lists_the_gpus_without_free_memory(two_fake_gpus, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails as when nvidia-ml-py is missing
+    devices = list_devices()
+    assert [d.spec for d in devices] == ["cuda:0", "cuda:1", "cpu"] and all(d.free_bytes is None for d in devices)
+
+
+def test_the_freest_gpu_is_offered_first(two_fake_gpus, monkeypatch):
+    import sys
+
+    from tui import catalog
+
+    sys.modules["pynvml"].free = [2 * GIB, 70 * GIB]  # someone else is using cuda:0
+    assert [spec for _, spec in catalog.device_choices()] == ["cuda:1", "cuda:0", "cpu"]
+    sys.modules["pynvml"].free = [100 * GIB, 70 * GIB]
+    assert [spec for _, spec in catalog.device_choices()] == ["cuda:0", "cuda:1", "cpu"]
 
 
 async def test_the_setup_screen_offers_the_gpus_and_preselects_the_first(two_fake_gpus, tmp_path, monkeypatch):
