@@ -138,7 +138,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("cutout", "regularisation", "Zero a random square of this side in each training image (0 = off)."),
     # -- hardware and speed --
     Option("device", "hardware", "auto | cpu | cuda | cuda:N | mps.", form="Device", finetune_form="Device"),
-    Option("precision", "hardware", "auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, fp32 elsewhere).",
+    Option("precision", "hardware", "auto | fp32 | bf16 | fp16 (auto: bf16 on GPUs with native bf16 (8.0+), fp16 on older ones, fp32 elsewhere).",
            choices=PRECISIONS),
     Option("channels_last", "hardware", "auto | on | off (auto: on for CUDA and CPU).", choices=SWITCHES),
     Option("compile", "hardware", "torch.compile the training step; its warm-up is timed apart and reported."),

@@ -13,7 +13,7 @@ import typer
 from core.config import TrainConfig
 from helpers import run_cli
 
-from tui.cli_common import app
+from tui.cli import app  # importing tui.cli registers every command (cli_common alone has none)
 
 # option -> (the arguments that set it, the TrainConfig field, the value expected in config.json)
 TRAIN = {
