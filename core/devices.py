@@ -142,4 +142,7 @@ def is_out_of_memory(error: BaseException) -> bool:
     if oom is not None and isinstance(error, oom):
         return True
     text = str(error)
-    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    # cuBLAS and cuDNN report a failed allocation in their own words (a handle or workspace that did not fit).
+    markers = ("out of memory", "can't allocate memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED",
+               "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE")
+    return isinstance(error, RuntimeError) and any(m in text for m in markers)

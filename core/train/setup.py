@@ -165,9 +165,17 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
     if channels_last:
         model.to(memory_format=torch.channels_last)
 
-    train_set = data.train.to(device)
-    val_set = data.val.to(device) if data.val is not None else None
-    test_set = data.test.to(device)
+    try:
+        train_set = data.train.to(device)
+        val_set = data.val.to(device) if data.val is not None else None
+        test_set = data.test.to(device)
+    except Exception as e:  # noqa: BLE001 - only out-of-memory errors become a message here
+        if not is_out_of_memory(e):
+            raise
+        parts = [data.train, data.test] + ([data.val] if data.val is not None else [])
+        size = sum(p.images.numel() + 8 * len(p) for p in parts) / 2**20
+        raise UserError(f"the data ({size:.0f} MiB of images and labels) does not fit in {device}'s memory next to the "
+                        f"model; free the device, or use --train-subset or a smaller --image-size") from None
     normalize = Normalize(data.mean, data.std, device, channels_last)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     if cfg.auto_batch_size and ckpt is None:
@@ -278,13 +286,15 @@ def _largest_fitting_batch(model: nn.Module, criterion: nn.Module, device: torch
             except Exception as e:  # noqa: BLE001 - only out-of-memory errors are handled here
                 if not is_out_of_memory(e):
                     raise
-                del e
-                model.zero_grad(set_to_none=True)
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                if size == 1:
-                    raise UserError(f"--auto-batch-size: not even one image of {cfg.arch} fits in {device}'s memory") from None
-                size //= 2
+            # Out of the except block: its traceback, which holds the failed step's tensors, is gone, so
+            # empty_cache() can hand their memory back (inside the block it could not).
+            x = y = loss = None  # noqa: F841 - dropping the references is the point
+            model.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            if size == 1:
+                raise UserError(f"--auto-batch-size: not even one image of {cfg.arch} fits in {device}'s memory")
+            size //= 2
     finally:
         model.zero_grad(set_to_none=True)
         model.load_state_dict(snapshot)  # the probe's forward passes moved the BN statistics
