@@ -81,6 +81,10 @@ def main() -> None:
     emit({"machine": hardware(), "preset": args.preset, "target": args.target, "config": cfg.to_dict()})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        # A short unreported run first: CUDA initialisation, cuDNN autotuning and the data cache would
+        # otherwise be charged to the first seed only.
+        warm = one_seed(cfg.replace(epochs=1, warmup_epochs=0, seed=10**6, runs_dir=tmp, name="warmup", eval_tta=False), 2.0)
+        emit({"warmup_seconds": warm.get("train_seconds")})
         for seed in range(args.seeds):
             row = one_seed(cfg.replace(seed=seed, runs_dir=tmp, name=f"seed{seed}"), args.target)
             rows.append(row)

@@ -19,7 +19,8 @@ from ..errors import Cancelled
 from ..events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
 from ..resume import resume_config
 from . import loop
-from .setup import Determinism, Setup, build_setup
+from .global_flags import Determinism
+from .setup import Setup, build_setup
 from .state import NonFiniteLoss, TrainState
 from .store import RunStore
 

@@ -7,7 +7,6 @@ Everything that can be wrong with the request is found here, and nothing is writ
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ..finetune import Parent, frozen_modules, load_backbone, read_parent
 from ..models import create_model, list_models
 from ..optim import match_device, build_optimizer, build_schedule, build_scheduler
 from ..resume import set_rng_state
+from .global_flags import Determinism
 
 Notify = Callable[[str], None]
 
@@ -45,36 +45,6 @@ def _check_class_count(expected: int, classes: list[str]) -> None:
             f"--num-classes {expected} does not match the {len(classes)} classes of the data "
             f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''})"
         )
-
-
-class Determinism:
-    """--deterministic turns every knob (restored when the run ends); otherwise cuDNN may pick the fastest kernels."""
-
-    def __init__(self) -> None:
-        self._previous: tuple[bool, bool, bool] | None = None
-
-    def apply(self, deterministic: bool, device: torch.device) -> None:
-        self._previous = (
-            torch.are_deterministic_algorithms_enabled(),
-            torch.backends.cudnn.deterministic,
-            torch.backends.cudnn.benchmark,
-        )
-        if deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            # warn_only: the few ops without a deterministic kernel (e.g. adaptive max-pool's CUDA backward)
-            # warn instead of stopping the run.
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.deterministic = True
-            torch.backends.cudnn.benchmark = False
-        else:
-            torch.backends.cudnn.benchmark = device.type == "cuda"
-
-    def restore(self) -> None:
-        """Put back the flags apply() found (nothing if it never ran)."""
-        flags = self._previous
-        if flags is not None:
-            torch.use_deterministic_algorithms(flags[0])
-            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags[1], flags[2]
 
 
 @dataclass(kw_only=True)
@@ -141,7 +111,7 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
         imagenet_state = load_imagenet_weights(cfg.arch, cfg.weights or None)
     device = resolve_device(cfg.device)
     precision, amp_dtype = resolve_precision(cfg.precision, device)
-    determinism.apply(cfg.deterministic, device)
+    determinism.apply(cfg.deterministic, device, precision)
     channels_last = use_channels_last(cfg.channels_last, device)
     if ckpt is not None:
         _announce_changes(ckpt, {"device": str(device), "precision": precision, "channels_last": channels_last}, notify)
