@@ -1,6 +1,6 @@
-"""The prepared GPU check runs end to end in its --smoke form on the CPU, so it does not rot
-between the (rare) sessions that are lent a GPU. It checks that every step runs and prints
-JSON, not the figures."""
+"""The prepared GPU check runs end to end in its --smoke form on the CPU, so it does not rot between the (rare)
+sessions that are lent a GPU: every step runs, prints its JSON and lands in the PASS/FAIL table (the steps that
+need CUDA say SKIP). It checks that the steps run, not the figures."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+STEPS = ["env", "precisions", "resume", "compile", "oom", "devices", "artifacts", "speed"]
 
 
 @pytest.mark.slow
@@ -20,11 +21,26 @@ def test_gpu_check_smoke_runs_every_step(tmp_path):
     env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
     proc = subprocess.run(["bash", "bench/gpu_check.sh", "--smoke"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     records = [json.loads(line) for line in (tmp_path / "gpu_check.jsonl").read_text().splitlines() if line.strip()]
-    variants = {r.get("variant") for r in records if "variant" in r}
-    assert variants == {"seed", "bare", "train"}
-    assert any("train_over_seed" in r for r in records)
+    results = {r["step"]: r for r in records if "step" in r and "status" in r}
+    assert list(results) == STEPS
+    assert {s for s, r in results.items() if r["status"] == "SKIP"} == {"compile", "oom"}  # they need CUDA
+    assert all(r["status"] == "PASS" for s, r in results.items() if s not in ("compile", "oom"))
+    assert results["resume"]["bit_exact"] is True
+    assert {r.get("variant") for r in records if "variant" in r} == {"seed", "bare", "train"}
     assert any(r.get("preset") == "speed94" and "seconds_to_target_mean" in r for r in records)
-    assert any(r.get("status") == "completed" for r in records)
-    assert records[-1] == {"gpu_check": "done (smoke)"}
+    table = (tmp_path / "gpu_check_summary.txt").read_text().splitlines()
+    assert [line.split()[0] for line in table] == STEPS and "PASS" in table[0]
+
+
+def test_a_failing_step_is_a_fail_row_and_exit_1(tmp_path):
+    """The speed step without the CIFAR-10 copy, outside smoke mode: FAIL with the reason, never synthetic data."""
+    from importlib import util
+
+    spec = util.spec_from_file_location("steps", ROOT / "bench" / "gpu_check_steps.py")
+    steps = util.module_from_spec(spec)
+    spec.loader.exec_module(steps)
+    steps.DATA = tmp_path / "missing.tar.gz"
+    with pytest.raises(AssertionError, match="no silent synthetic fallback"):
+        steps.step_speed(False, tmp_path)

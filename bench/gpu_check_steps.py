@@ -1,0 +1,250 @@
+"""One step of the prepared GPU check (bench/gpu_check.sh runs each under its own timeout): correctness first,
+speed last. Each step prints JSON lines and ends with {"step": NAME, "status": PASS|FAIL|SKIP, ...}; the exit
+code is 0 for PASS, 1 for FAIL, 3 for SKIP.
+
+    python bench/gpu_check_steps.py STEP [--smoke] [--work DIR]
+
+--smoke runs the same step tiny on the CPU (what the test suite does); without it the step needs CUDA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT / "bench" / ".data" / "cifar10-jpeg.tar.gz"
+
+
+class Skip(Exception):
+    pass
+
+
+def emit(record: dict) -> None:
+    print(json.dumps(record, default=str), flush=True)
+
+
+def tiny(smoke: bool, **kw):
+    """A synthetic run small enough for the step: CUDA gets bigger batches, the CPU a few steps."""
+    from core.config import TrainConfig
+
+    base = dict(dataset="synthetic", arch="resnet20", epochs=1, train_subset=512 if smoke else 8192,
+                batch_size=64 if smoke else 256, image_size=32, device="cpu" if smoke else "cuda", eval_every=1,
+                seed=0)
+    return TrainConfig(**(base | kw))
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tui.cli", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+# ----------------------------------------------------------------------------- the steps
+def step_env(smoke: bool, work: Path) -> dict:
+    import torch
+
+    info = {"torch": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        from core.devices import bf16_supported, list_devices
+
+        device = torch.device("cuda", 0)
+        info |= {"gpu": torch.cuda.get_device_name(0), "capability": list(torch.cuda.get_device_capability(0)),
+                 "bf16_native": bf16_supported(device), "devices": [d.label for d in list_devices()]}
+    elif not smoke:
+        raise AssertionError("no CUDA device visible")
+    return info
+
+
+def step_precisions(smoke: bool, work: Path) -> dict:
+    import torch
+
+    from core.checkpoint import load_checkpoint
+    from core.train import fit
+
+    out = {}
+    for precision in (("fp32", "bf16") if smoke else ("bf16", "fp16", "fp32")):
+        syncs = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if not smoke:
+                torch.cuda.set_sync_debug_mode("warn")
+            try:
+                t = time.perf_counter()
+                result = fit(tiny(smoke, precision=precision, runs_dir=str(work), name=f"p-{precision}"))
+                seconds = time.perf_counter() - t
+            finally:
+                if not smoke:
+                    torch.cuda.set_sync_debug_mode(0)
+            syncs = [w for w in caught if "synchroniz" in str(w.message)]
+        row = {"status": result.status, "seconds": round(seconds, 2), "images_per_sec": result.images_per_sec,
+               "test_acc": result.final_test_acc, "sync_warnings": len(syncs)}
+        if precision == "fp16":
+            scale = load_checkpoint(result.run_dir / "last.pt")["scaler"]["scale"]
+            row["grad_scale"] = float(scale)
+            assert float(scale) > 1, f"fp16 GradScaler scale {scale}"
+        assert result.status == "completed", f"{precision}: {result.error}"
+        out[precision] = row
+    return out
+
+
+def _weights(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, weights_only=True)["model"]
+
+
+def step_resume(smoke: bool, work: Path) -> dict:
+    import threading
+
+    import torch
+
+    from core.events import BatchProgress
+    from core.train import fit
+
+    cfg = tiny(smoke, epochs=2, deterministic=True, runs_dir=str(work), eval_every=0)
+    straight = fit(cfg.replace(name="straight"))
+
+    def stopped_run(name: str, epochs: int):
+        stop = threading.Event()
+
+        def at_step_3(event) -> None:
+            if isinstance(event, BatchProgress) and event.global_step >= 3:
+                stop.set()
+
+        return fit(cfg.replace(name=name, epochs=epochs), at_step_3, stop, progress_interval=0.0)
+
+    stopped = stopped_run("stopped", 2)
+    assert stopped.status == "stopped", stopped.status
+    resumed = fit(cfg, resume=stopped.run_dir)
+    a, b = _weights(straight.run_dir / "final.pt"), _weights(resumed.run_dir / "final.pt")
+    exact = all(torch.equal(a[k], b[k]) for k in a)
+    # a run stopped on the GPU continues on the CPU
+    on_cpu = fit(cfg, resume=stopped_run("to-cpu", 1).run_dir, resume_overrides={"device": "cpu"})
+    assert exact, "a stopped and resumed --deterministic run differs from a straight one"
+    assert on_cpu.status == "completed", on_cpu.error
+    return {"bit_exact": exact, "stopped_at": stopped.stopped_at, "cpu_resume": on_cpu.status}
+
+
+def step_compile(smoke: bool, work: Path) -> dict:
+    if smoke:
+        raise Skip("torch.compile on the CPU takes minutes: covered by the suite's own compile test")
+    from torch._dynamo.utils import counters
+
+    from core.train import fit
+
+    result = fit(tiny(smoke, compile=True, runs_dir=str(work), name="compiled"))
+    status = json.loads((result.run_dir / "run.json").read_text())
+    assert result.status == "completed", result.error
+    return {"compile_seconds": status.get("compile_seconds"), "images_per_sec": result.images_per_sec,
+            "unique_graphs": counters["stats"].get("unique_graphs"), "recompiles": counters["recompiles"].total()}
+
+
+def step_oom(smoke: bool, work: Path) -> dict:
+    if smoke:
+        raise Skip("needs CUDA's memory fraction")
+    import torch
+
+    from core.checkpoint import load_checkpoint
+    from core.train import fit
+
+    torch.cuda.set_per_process_memory_fraction(0.01, 0)  # about 1.4 GB of an H200
+    big = tiny(smoke, arch="resnet50", batch_size=4096, train_subset=8192, runs_dir=str(work))
+    halved = fit(big.replace(name="auto", auto_batch_size=True))
+    failed = fit(big.replace(name="plain"))
+    intact = load_checkpoint(failed.run_dir / "last.pt")["epoch"] == 0 if failed.run_dir else False
+    assert halved.status == "completed", halved.error
+    assert failed.status == "failed" and "out of memory" in (failed.error or ""), failed.error
+    assert intact, "last.pt unreadable after the failed run"
+    batch = json.loads((halved.run_dir / "config.json").read_text())["train"]["batch_size"]
+    return {"auto_batch_size": batch, "plain_error": failed.error}
+
+
+def step_devices(smoke: bool, work: Path) -> dict:
+    missing = cli("train", "--dataset", "synthetic", "--device", "cuda:99", "--run-dir", work)
+    lines = missing.stderr.strip().splitlines()
+    assert missing.returncode == 2 and len(lines) == 1, missing.stderr
+    row = {"missing_device": lines[0]}
+    if not smoke:
+        ok = cli("train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "1024", "--epochs", "1",
+                 "--device", "cuda:0", "--run-dir", work, "--json")
+        assert ok.returncode == 0, ok.stderr[-500:]
+        row["cuda0"] = json.loads(ok.stdout)["status"]
+    return row
+
+
+def step_artifacts(smoke: bool, work: Path) -> dict:
+    from core.train import fit
+
+    run = fit(tiny(smoke, runs_dir=str(work), name="artifacts")).run_dir
+    device = "cpu" if smoke else "cuda"
+    evaluated = cli("evaluate", run, "--device", device, "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-500:]
+    no_gpu = cli("evaluate", run, "--json", env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+    assert no_gpu.returncode == 0, no_gpu.stderr[-500:]
+    exported = cli("export", run, "--format", "safetensors")
+    assert exported.returncode == 0, exported.stderr[-500:]
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(work / "red.png")
+    predicted = cli("predict", run, work / "red.png", "--device", device, "--json")
+    assert predicted.returncode == 0, predicted.stderr[-500:]
+    return {"accuracy": json.loads(evaluated.stdout)["accuracy"],
+            "accuracy_without_gpu": json.loads(no_gpu.stdout)["accuracy"]}
+
+
+def step_speed(smoke: bool, work: Path) -> dict:
+    data_args: list[str] = []
+    if not smoke:
+        if not DATA.is_file():
+            raise AssertionError(f"{DATA} is missing: copy ../shared/data/cifar10-jpeg.tar.gz there (no silent synthetic fallback)")
+        subprocess.run(["tar", "xzf", str(DATA), "-C", str(work)], check=True)
+        data_args = ["--data", str(work / "cifar10-jpeg")]
+    rows = []
+    throughput = [sys.executable, "bench/throughput.py", "--archs", "resnet20" if smoke else "resnet20,resnet9",
+                  "--precision", "fp32" if smoke else "bf16", "--repeats", "1", *data_args] + (["--smoke"] if smoke else ["--steps", "60"])
+    done = subprocess.run(throughput, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-500:]
+    rows += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    speed = [sys.executable, "bench/time_to_accuracy.py", "--preset", "speed94", "--seeds", "1"]
+    speed += ["--dataset", "synthetic", "--target", "0.5", "--smoke"] if smoke else ["--dataset", "folder", *data_args]
+    done = subprocess.run(speed, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-500:]
+    rows += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    for r in rows:
+        emit(r)
+    return {"data": "synthetic (smoke)" if smoke else str(DATA), "records": len(rows)}
+
+
+STEPS = {"env": step_env, "precisions": step_precisions, "resume": step_resume, "compile": step_compile,
+         "oom": step_oom, "devices": step_devices, "artifacts": step_artifacts, "speed": step_speed}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=list(STEPS))
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--work", default=None)
+    args = parser.parse_args()
+    work = Path(args.work or f"/tmp/gpu_check_{args.step}")
+    work.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    try:
+        figures = STEPS[args.step](args.smoke, work)
+        status, code = "PASS", 0
+    except Skip as e:
+        figures, status, code = {"why": str(e)}, "SKIP", 3
+    except Exception as e:  # noqa: BLE001 - a failed step is a row in the table, with its reason
+        figures, status, code = {"error": f"{type(e).__name__}: {e}"[:500]}, "FAIL", 1
+    emit({"step": args.step, "status": status, "seconds": round(time.perf_counter() - t, 1), **figures})
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
