@@ -242,6 +242,10 @@ def _largest_fitting_batch(model: nn.Module, criterion: nn.Module, device: torch
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     classes = model.num_classes
     size = cfg.batch_size
+    # The optimiser's state (momentum, Adam's moments) needs memory too: a probe step with lr 0 allocates it.
+    probe = build_optimizer(model, cfg, device)
+    for group in probe.param_groups:
+        group["lr"] = 0.0
     try:
         while True:
             try:
@@ -250,6 +254,7 @@ def _largest_fitting_batch(model: nn.Module, criterion: nn.Module, device: torch
                 with autocast_context(device, amp_dtype):
                     loss = criterion(model(x).float(), y)
                 loss.backward()
+                probe.step()
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 return size
@@ -266,5 +271,6 @@ def _largest_fitting_batch(model: nn.Module, criterion: nn.Module, device: torch
                 raise UserError(f"--auto-batch-size: not even one image of {cfg.arch} fits in {device}'s memory")
             size //= 2
     finally:
+        probe.state.clear()
         model.zero_grad(set_to_none=True)
         model.load_state_dict(snapshot)  # the probe's forward passes moved the BN statistics

@@ -260,3 +260,26 @@ def test_deterministic_flag_sets_every_knob_and_restores_them(tmp_path):
     after = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     assert after == before  # restored when the run ends
     assert flagged == losses(tmp_path, "e", seed=7)  # on the CPU the flag changes no number
+
+
+def test_the_batch_size_probe_counts_the_optimizers_state(tmp_path, monkeypatch):
+    """The probe takes an optimiser step (lr 0) so that momentum buffers are part of what must fit; the real
+    optimiser starts fresh and the weights are untouched by the probe."""
+    import core.train.setup as setup_module
+
+    made = []
+    real = setup_module.build_optimizer
+
+    def recording(model, cfg, device):
+        opt = real(model, cfg, device)
+        steps = []
+        opt.register_step_pre_hook(lambda o, args, kwargs: steps.append(len(o.state)))
+        made.append(steps)
+        return opt
+
+    monkeypatch.setattr(setup_module, "build_optimizer", recording)
+    fake_oom_above(monkeypatch, 20)
+    result = fit(config(tmp_path, epochs=1, auto_batch_size=True), data=tiny_bundle())
+    assert result.status == "completed"
+    assert len(made) == 2 and len(made[0]) == 1  # the probe's optimiser stepped once (at the size that fit)
+    assert made[1] and made[1][0] == 0  # the run's own optimiser started with no state
