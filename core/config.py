@@ -234,3 +234,16 @@ def check_paths(cfg: TrainConfig) -> list[FieldError]:
     elif cfg.name and os.path.isdir(os.path.join(run_dir, cfg.name)) and os.listdir(os.path.join(run_dir, cfg.name)):
         errors.append(FieldError("name", f"a run named {cfg.name} already exists in {run_dir}; pick another name"))
     return errors
+
+
+def check_config(cfg: TrainConfig, paths: bool = True) -> None:
+    """Raise UserError with the first problem of ``cfg`` (values and architecture, then files unless ``paths``
+    is False). Torch-free: `train --background` runs it before it returns, fit() before anything else."""
+    from .errors import UserError
+    from .model_names import MODEL_NAMES
+
+    errors = validate_config(cfg, list(MODEL_NAMES))
+    if not errors and paths:
+        errors = check_paths(cfg)
+    if errors:
+        raise UserError(str(errors[0]))

@@ -142,13 +142,9 @@ def _start_background(cfg, resume: Optional[str], given: dict[str, Any], as_json
             run_dir = point.run_dir
             pid = launch(run_dir, resume=True, overrides=given)
         else:
-            from core.config import check_paths, validate_config
-            from core.model_names import MODEL_NAMES
+            from core.config import check_config
 
-            # What fit() checks first (values, architecture, the files it names), without importing torch.
-            errors = validate_config(cfg, list(MODEL_NAMES)) or check_paths(cfg)
-            if errors:
-                raise UserError(str(errors[0]))
+            check_config(cfg)  # what fit() checks first (values, architecture, files), without importing torch
             if cfg.device not in ("auto", "cpu"):  # a named GPU must exist: that needs torch (about a second)
                 from core.devices import resolve_device
 

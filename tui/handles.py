@@ -101,7 +101,7 @@ class RunHandles:
         """Check the config, start it as a detached run and attach to it."""
         from core import runs
         from core.errors import UserError
-        from core.train import check_config
+        from core.config import check_config
 
         from . import state
         from .launch import launch

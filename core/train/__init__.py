@@ -12,7 +12,7 @@ The package: ``setup`` builds the run's objects (no writes), ``state`` holds its
 from ..resume import RESUME_OVERRIDES, ResumePoint, resume_config, rng_state, set_rng_state  # noqa: F401 - re-exported
 from .fit import RunResult, fit
 from .loop import PROGRESS_INTERVAL  # the default; fit() reads core.train.loop.PROGRESS_INTERVAL at call time
-from .setup import check_config
+from ..config import check_config
 from .state import NonFiniteLoss
 
 __all__ = [

@@ -16,27 +16,18 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..config import TrainConfig, check_paths, validate_config
+from ..config import TrainConfig, check_config
 from ..data import Augment, DataBundle, ImageSet, Normalize, TrainStream, load_data
 from ..devices import is_out_of_memory, resolve_device, resolve_precision, use_channels_last
 from ..errors import CheckpointError, UserError
 from ..evaluate import autocast_context
 from ..finetune import Parent, frozen_modules, load_backbone, read_parent
-from ..models import create_model, list_models
+from ..models import create_model
 from ..optim import match_device, build_optimizer, build_schedule, build_scheduler
 from ..resume import set_rng_state
 from .global_flags import Determinism
 
 Notify = Callable[[str], None]
-
-
-def check_config(cfg: TrainConfig, paths: bool = True) -> None:
-    """Raise UserError with the first problem of ``cfg`` (values, then files unless ``paths`` is False)."""
-    errors = validate_config(cfg, list_models())
-    if not errors and paths:
-        errors = check_paths(cfg)
-    if errors:
-        raise UserError(str(errors[0]))
 
 
 def _check_class_count(expected: int, classes: list[str]) -> None:
