@@ -107,7 +107,7 @@ class ResnetTui(RunHandles, App):
     def _poll_memory(self) -> None:
         from core.sysinfo import memory_line
 
-        self.memory = memory_line(self.live.device or "cpu")
+        self.memory = "" if self.attached else memory_line(self.live.device or "cpu")  # not another process's RAM
 
     # ------------------------------------------------------------------ runs
     def start_run(self, cfg: TrainConfig, resume: str | Path | None = None) -> None:
