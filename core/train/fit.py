@@ -185,6 +185,9 @@ class _Run:
         finally:
             self.determinism.restore()
             try:
+                # A second Ctrl-C can land between a temp file's creation and the code that would remove it:
+                # the run's owner sweeps its own leftovers as it ends (nobody else writes here).
+                store.clean_temps()
                 store.write_status(status, state, cfg.epochs, error)
             except OSError:
                 pass
