@@ -136,6 +136,39 @@ def use_channels_last(setting: str, device: torch.device) -> bool:
     return setting == "on" or (setting == "auto" and device.type in ("cuda", "cpu"))
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak-memory window (the loop opens one per epoch); nothing off CUDA."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> int | None:
+    """Bytes the caching allocator handed out at most since the window opened (a host-side counter: no sync);
+    None off CUDA, where torch keeps no such figure."""
+    if device.type != "cuda":
+        return None
+    return int(torch.cuda.max_memory_allocated(device))
+
+
+def total_memory(device: torch.device) -> int | None:
+    if device.type != "cuda":
+        return None
+    return int(torch.cuda.get_device_properties(device).total_memory)
+
+
+def free_fraction(device: torch.device) -> float | None:
+    """The part of the device's memory that is free right now (other processes and this one's cache count as
+    used); None off CUDA."""
+    if device.type != "cuda":
+        return None
+    free, total = torch.cuda.mem_get_info(device)
+    return free / total if total else None
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     """CUDA's OutOfMemoryError, or the RuntimeErrors other backends raise when an allocation fails."""
     oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)

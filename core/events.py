@@ -79,6 +79,7 @@ class BatchProgress:
     images_per_sec: float  # over this epoch so far
     elapsed: float  # seconds of training in this session
     eta: float  # seconds to the end of the run, from the current rate (evaluation not included)
+    peak_memory: int | None = None  # bytes: the GPU allocator's peak in this epoch so far (None off CUDA)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +107,7 @@ class EpochEnded:
     seconds: float  # wall time of the epoch, evaluation included
     train_seconds: float  # the training part only
     images_per_sec: float  # training throughput of this epoch
+    peak_memory: int | None = None  # bytes: the GPU allocator's peak while training this epoch (None off CUDA)
 
 
 @dataclass(frozen=True, kw_only=True)

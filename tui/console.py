@@ -54,6 +54,8 @@ def epoch_line(e: EpochEnded) -> str:
         parts += [f"test_loss {e.test_loss:.4f}", f"test_acc {_pct(e.test_acc)}"]
     speed = f"{e.images_per_sec:.0f} img/s" if e.images_per_sec else "- img/s"
     parts += [f"lr {e.lr:.4g}", speed, f"{e.seconds:.1f}s"]
+    if e.peak_memory is not None:
+        parts.append(f"peak {e.peak_memory / 2**30:.2f} GiB")
     return "  ".join(parts)
 
 

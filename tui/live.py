@@ -50,6 +50,7 @@ class LiveRun:
     images_per_sec: float | None = None
     elapsed: float = 0.0
     eta: float | None = None
+    peak_memory: int | None = None  # bytes, the GPU allocator's peak this epoch (CUDA runs only)
     losses: deque = field(default_factory=lambda: deque(maxlen=LOSS_POINTS))
     rows: list[EpochEnded] = field(default_factory=list)  # one per finished epoch
     confusion: tuple[tuple[int, ...], ...] | None = None
@@ -96,6 +97,7 @@ class LiveRun:
             self.loss, self.epoch_loss, self.epoch_acc = event.loss, event.epoch_loss, event.epoch_acc
             self.lr, self.images_per_sec = event.lr, event.images_per_sec
             self.elapsed, self.eta = event.elapsed, event.eta
+            self.peak_memory = event.peak_memory
             self.losses.append(event.loss)
         elif isinstance(event, EvalEnded):
             self.confusion, self.per_class = event.confusion, event.per_class_accuracy

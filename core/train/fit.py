@@ -14,7 +14,7 @@ from ..checkpoint import require_safe_torch
 from ..config import TrainConfig
 from ..control import TrainControl
 from ..data import DataBundle
-from ..devices import is_out_of_memory
+from ..devices import gib, is_out_of_memory, peak_memory, total_memory
 from ..errors import Cancelled
 from ..events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
 from ..resume import resume_config
@@ -171,11 +171,7 @@ class _Run:
             raise
         except Exception as e:  # noqa: BLE001 - reported, logged with its traceback, never swallowed silently
             if is_out_of_memory(e):
-                bs = cfg.batch_size
-                error = (
-                    f"out of memory on {setup.device} at batch size {bs} ({cfg.arch}); "
-                    f"try --batch-size {max(1, bs // 2)} or --auto-batch-size"
-                )
+                error = _out_of_memory_message(setup, cfg)
             else:
                 error = f"{type(e).__name__}: {e}"
                 try:
@@ -278,3 +274,14 @@ def fit(
     finally:
         if run.store is not None:
             run.store.release()
+
+
+def _out_of_memory_message(setup, cfg: TrainConfig) -> str:
+    """What ran out, where, and what to try; on CUDA with the epoch's peak next to the device's size."""
+    bs = cfg.batch_size
+    used = ""
+    peak, total = peak_memory(setup.device), total_memory(setup.device)
+    if peak is not None and total is not None:
+        used = f"; peak {gib(peak)} allocated of {gib(total)}"
+    return (f"out of memory on {setup.device} at batch size {bs} ({cfg.arch}{used}); "
+            f"try --batch-size {max(1, bs // 2)} or --auto-batch-size")

@@ -12,6 +12,7 @@ import time
 import torch
 
 from ..control import TrainControl
+from ..devices import peak_memory, reset_peak_memory
 from ..evaluate import EvalResult, EvalStopped, autocast_context, evaluate
 from ..events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, Paused, Resumed, RunStatus
 from .setup import Setup
@@ -64,6 +65,7 @@ class TrainLoop:
 
         setup.sync()
         elapsed = time.perf_counter() - ep.start
+        peak = peak_memory(setup.device)  # of training: read before evaluation adds its own
         ep.train_seconds += elapsed
         state.train_seconds += elapsed
         if not ep.train_done:
@@ -84,7 +86,7 @@ class TrainLoop:
         setup.train_mode()  # evaluate() restores plain train mode
 
         images_per_sec = (ep.seen - ep.seen_at_start) / elapsed if elapsed > 0 and ep.seen > ep.seen_at_start else None
-        self._record_epoch(epoch, train_loss, train_acc, val, test, ep.train_seconds, eval_seconds, images_per_sec)
+        self._record_epoch(epoch, train_loss, train_acc, val, test, ep.train_seconds, eval_seconds, images_per_sec, peak)
         return True
 
     def _begin_epoch(self, epoch: int) -> RunningEpoch:
@@ -95,6 +97,7 @@ class TrainLoop:
         else:
             setup.stream.start_epoch()
             ep = RunningEpoch(setup.device, None)
+        reset_peak_memory(setup.device)
         self.emit(EpochStarted(epoch=epoch, epochs=setup.cfg.epochs, lr=setup.lr()))
         state.last_checked_step = state.global_step
         ep.start = time.perf_counter()
@@ -172,6 +175,7 @@ class TrainLoop:
                 images_per_sec=rate,
                 elapsed=state.train_seconds + elapsed,
                 eta=remaining / sps if sps > 0 else float("nan"),
+                peak_memory=peak_memory(setup.device),
             )
         )
 
@@ -246,7 +250,8 @@ class TrainLoop:
         return result
 
     def _record_epoch(self, epoch: int, train_loss: float, train_acc: float, val: EvalResult | None, test: EvalResult | None,
-                      train_seconds: float, eval_seconds: float, images_per_sec: float | None) -> None:
+                      train_seconds: float, eval_seconds: float, images_per_sec: float | None,
+                      peak: int | None = None) -> None:
         """The finished epoch: counters, metrics row, EpochEnded, last.pt (and its kept copy), status."""
         setup, state, store, cfg = self.setup, self.state, self.store, self.setup.cfg
         state.epochs_done = epoch
@@ -267,6 +272,7 @@ class TrainLoop:
             "eval_seconds": eval_seconds,
             "images_per_sec": images_per_sec,
             "global_step": state.global_step,
+            "peak_memory_mb": round(peak / 2**20, 1) if peak is not None else None,
         }
         shown = test if test is not None else val  # the confusion matrix the runs screen shows
         if shown is not None:
@@ -281,6 +287,7 @@ class TrainLoop:
                 seconds=train_seconds + eval_seconds,
                 train_seconds=train_seconds,
                 images_per_sec=row["images_per_sec"] or 0.0,
+                peak_memory=peak,
             )
         )
         store.save_last(setup, state, None)

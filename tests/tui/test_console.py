@@ -43,3 +43,18 @@ def test_rich_sink_draws_the_bar_with_loss_accuracy_and_speed():
         sink(e)
     text = buf.getvalue()
     assert "epoch 1/2" in text and "acc 42.0%" in text and "800 img/s" in text and "loss 1.600" in text
+
+
+def test_a_cuda_run_s_epoch_line_names_its_peak_memory():
+    import dataclasses
+
+    from tui.console import epoch_line
+    from tui.live import LiveRun
+    from tui.widgets.progress import ProgressText
+
+    assert epoch_line(dataclasses.replace(ENDED, peak_memory=int(2.5 * 2**30))).endswith("3.0s  peak 2.50 GiB")
+    live = LiveRun()
+    live.apply(dataclasses.replace(BATCH, peak_memory=3 * 2**30))
+    text = ProgressText()
+    text.live = live
+    assert "peak 3.00 GiB this epoch" in text.lines(120)[3].plain

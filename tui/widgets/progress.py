@@ -82,6 +82,8 @@ class ProgressText(Widget):
             status = Text(live.status)
         if self.memory:
             status.append(f"   {self.memory}")
+        if live.peak_memory is not None:
+            status.append(f"   peak {live.peak_memory / 2**30:.2f} GiB this epoch")
         return [epoch, run, stats, status]
 
     def render(self) -> Text:
