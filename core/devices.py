@@ -156,13 +156,13 @@ def total_memory(device: torch.device) -> int | None:
     return int(torch.cuda.get_device_properties(device).total_memory)
 
 
-def free_fraction(device: torch.device) -> float | None:
-    """The part of the device's memory that is free right now (other processes and this one's cache count as
-    used); None off CUDA."""
+def memory_capacity(device: torch.device) -> int | None:
+    """Bytes this process can hold at most right now: what the device has free (other processes' use is not)
+    plus what this process's caching allocator already reserved. None off CUDA."""
     if device.type != "cuda":
         return None
-    free, total = torch.cuda.mem_get_info(device)
-    return free / total if total else None
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(free) + int(torch.cuda.memory_reserved(device))
 
 
 def gib(n: int) -> str:

@@ -18,7 +18,10 @@ from torch import nn
 
 from ..config import TrainConfig, check_config
 from ..data import Augment, DataBundle, ImageSet, Normalize, TrainStream, load_data
-from ..devices import is_out_of_memory, resolve_device, resolve_precision, use_channels_last
+from ..devices import (
+    is_out_of_memory, memory_capacity, peak_memory, reset_peak_memory, resolve_device, resolve_precision, total_memory,
+    use_channels_last,
+)
 from ..errors import CheckpointError, UserError
 from ..evaluate import autocast_context
 from ..finetune import Parent, frozen_modules, load_backbone, read_parent
@@ -28,6 +31,7 @@ from ..resume import set_rng_state
 from .global_flags import Determinism
 
 Notify = Callable[[str], None]
+PROBE_HEADROOM = 0.10  # --auto-batch-size keeps this part of the GPU's memory free
 
 
 def _check_class_count(expected: int, classes: list[str]) -> None:
@@ -226,9 +230,19 @@ def _load_state(setup: Setup, ckpt: dict[str, Any], run_dir: Path | None, notify
         raise CheckpointError(f"--resume {run_dir}: the checkpoint's training state is unusable ({e})") from None
 
 
+def fits_with_headroom(peak: int, capacity: int, total: int, headroom: float = PROBE_HEADROOM) -> bool:
+    """A step whose peak leaves ``headroom`` of the device's memory unused: evaluation batches, the allocator's
+    fragmentation over a long run and other processes' growth need room the probe does not show."""
+    return peak <= capacity - headroom * total
+
+
 def _largest_fitting_batch(model: nn.Module, criterion: nn.Module, device: torch.device, amp_dtype: torch.dtype | None,
                            channels_last: bool, cfg: TrainConfig, image_size: int) -> int:
-    """Halve the batch size until one forward + backward fits in memory; the model is left as it was."""
+    """Halve the batch size until a training step fits in memory with headroom; the model is left as it was.
+
+    Each size takes two steps: on the first cuDNN tries its algorithms (with workspaces the steady state never
+    needs), the second's peak is what a training step needs. On CUDA that peak must leave PROBE_HEADROOM of
+    the device free; elsewhere only an out-of-memory error says no."""
     snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     classes = model.num_classes
@@ -237,18 +251,24 @@ def _largest_fitting_batch(model: nn.Module, criterion: nn.Module, device: torch
     probe = build_optimizer(model, cfg, device)
     for group in probe.param_groups:
         group["lr"] = 0.0
+    capacity, total = memory_capacity(device), total_memory(device)
     try:
         while True:
             try:
                 x = torch.randn(size, 3, image_size, image_size, device=device).contiguous(memory_format=fmt)
                 y = torch.randint(0, classes, (size,), device=device)
-                with autocast_context(device, amp_dtype):
-                    loss = criterion(model(x).float(), y)
-                loss.backward()
-                probe.step()
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                return size
+                for _ in range(2):
+                    reset_peak_memory(device)
+                    with autocast_context(device, amp_dtype):
+                        loss = criterion(model(x).float(), y)
+                    loss.backward()
+                    probe.step()
+                    probe.zero_grad(set_to_none=False)  # the gradients stay allocated, as in training
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                peak = peak_memory(device)
+                if peak is None or capacity is None or total is None or fits_with_headroom(peak, capacity, total):
+                    return size
             except Exception as e:  # noqa: BLE001 - only out-of-memory errors are handled here
                 if not is_out_of_memory(e):
                     raise
@@ -259,7 +279,8 @@ def _largest_fitting_batch(model: nn.Module, criterion: nn.Module, device: torch
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             if size == 1:
-                raise UserError(f"--auto-batch-size: not even one image of {cfg.arch} fits in {device}'s memory")
+                raise UserError(f"--auto-batch-size: not even one image of {cfg.arch} fits in {device}'s memory "
+                                f"with {PROBE_HEADROOM:.0%} of it to spare")
             size //= 2
     finally:
         probe.state.clear()

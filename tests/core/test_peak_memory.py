@@ -33,14 +33,15 @@ def test_helpers_read_the_cuda_allocator_of_the_given_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda d: seen.append(("reset", d)))
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d: seen.append(("peak", d)) or 3 * 2**30)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (10, 40))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda d: 5)
     gpu = torch.device("cuda", 1)
     devices.reset_peak_memory(gpu)
     assert devices.peak_memory(gpu) == 3 * 2**30
-    assert devices.free_fraction(gpu) == 0.25
+    assert devices.memory_capacity(gpu) == 15  # free + what this process's allocator holds
     assert seen == [("reset", gpu), ("peak", gpu)]
     cpu = torch.device("cpu")
     devices.reset_peak_memory(cpu)
-    assert devices.peak_memory(cpu) is None and devices.total_memory(cpu) is None and devices.free_fraction(cpu) is None
+    assert devices.peak_memory(cpu) is None and devices.total_memory(cpu) is None and devices.memory_capacity(cpu) is None
     assert len(seen) == 2  # nothing asked of torch.cuda for the CPU
 
 
@@ -104,3 +105,27 @@ def test_out_of_memory_while_training_names_the_peak_and_the_device_size(tmp_pat
     assert result.error == ("out of memory on cpu at batch size 32 (simplecnn; peak 78.50 GiB allocated of 80.00 GiB); "
                             "try --batch-size 16 or --auto-batch-size")
     assert (result.run_dir / "last.pt").exists()
+
+
+def test_the_batch_probe_keeps_headroom_measured_on_its_second_step(tmp_path, monkeypatch):
+    """A size whose steady-state peak would leave under 10% of the GPU free is halved, like one that runs out."""
+    import core.train.setup as setup_module
+    from core.events import Notice
+
+    gib = 2**30
+    peaks = iter([95 * gib, 80 * gib])  # read once per size, after its second step: 32, then 16
+    seen, resets = [], []
+    monkeypatch.setattr(setup_module, "reset_peak_memory", lambda d: resets.append(len(seen)))
+    monkeypatch.setattr(setup_module, "peak_memory", lambda d: seen.append(next(peaks)) or seen[-1])
+    monkeypatch.setattr(setup_module, "memory_capacity", lambda d: 100 * gib)
+    monkeypatch.setattr(setup_module, "total_memory", lambda d: 100 * gib)
+    notices = []
+    result = fit(config(tmp_path, epochs=1, auto_batch_size=True), lambda e: notices.append(e) if isinstance(e, Notice) else None,
+                 data=tiny_bundle())
+    assert result.status == "completed"
+    # 32: its second step peaked at 95 of 100 GiB (under 10 free) -> 16: 80 GiB, 20 free -> kept
+    assert seen == [95 * gib, 80 * gib]
+    assert resets == [0, 0, 1, 1]  # two steps per size, the window reset before each: the second step's peak
+    assert any("batch size 32 does not fit in memory; using 16" in n.message for n in notices)
+    assert setup_module.fits_with_headroom(90 * gib, 100 * gib, 100 * gib)
+    assert not setup_module.fits_with_headroom(91 * gib, 100 * gib, 100 * gib)

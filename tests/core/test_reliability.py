@@ -281,5 +281,5 @@ def test_the_batch_size_probe_counts_the_optimizers_state(tmp_path, monkeypatch)
     fake_oom_above(monkeypatch, 20)
     result = fit(config(tmp_path, epochs=1, auto_batch_size=True), data=tiny_bundle())
     assert result.status == "completed"
-    assert len(made) == 2 and len(made[0]) == 1  # the probe's optimiser stepped once (at the size that fit)
+    assert len(made) == 2 and len(made[0]) == 2  # the probe's optimiser stepped twice (at the size that fit)
     assert made[1] and made[1][0] == 0  # the run's own optimiser started with no state
