@@ -19,6 +19,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "multistep", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile modes; the last two use CUDA graphs
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 FREEZE_PATTERN = re.compile(r"^(none|backbone|stages:[1-9][0-9]*)$")
@@ -74,6 +75,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16
     channels_last: str = "auto"  # auto (on for CUDA and CPU) | on | off
     compile: bool = False  # torch.compile the training forward (its warm-up is timed apart)
+    compile_mode: str = "default"  # default | reduce-overhead | max-autotune (CUDA graphs on a GPU)
     seed: int = 0
 
     # -- evaluation and output --
@@ -186,6 +188,8 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
             FieldError("milestones", f"must be increasing epochs between 1 and epochs-1 (got {list(cfg.milestones)})")
         )
 
+    if cfg.compile_mode != "default" and cfg.compile_mode in COMPILE_MODES and not cfg.compile:
+        errors.append(FieldError("compile_mode", f"{cfg.compile_mode} needs --compile"))
     if not isinstance(cfg.device, str) or not DEVICE_PATTERN.match(cfg.device):
         errors.append(FieldError("device", f"must be auto, cpu, mps, cuda or cuda:N (got {cfg.device!r})"))
 

@@ -11,7 +11,7 @@ import torch
 from .checkpoint import load_checkpoint, resolve_checkpoint, strip_compile_prefix
 from .config import TrainConfig
 from .data import DataBundle, Normalize, load_data
-from .devices import resolve_device
+from .devices import resolve_device, resolve_precision
 from .errors import CheckpointError, DataError
 from .evaluate import EvalResult, evaluate
 from .models import UnknownModelError, create_model
@@ -67,8 +67,14 @@ def evaluate_trained(
     tta: bool = False,
     batch_size: int = 256,
     overrides: dict[str, Any] | None = None,
+    precision: str = "fp32",
 ) -> tuple[EvalResult, DataBundle]:
-    """Evaluate on the run's own dataset (or ``overrides`` of dataset/data) unless ``data`` is given."""
+    """Evaluate on the run's own dataset (or ``overrides`` of dataset/data) unless ``data`` is given.
+
+    ``precision`` is fp32 unless asked: the reference figure. A run's own evaluations ran under its training
+    precision (bf16 autocast on a recent GPU), so they can differ from this in the last decimals; pass the
+    run's precision to reproduce them."""
+    _, amp_dtype = resolve_precision(precision, trained.device)
     if data is None:
         cfg = trained.config.replace(**(overrides or {}), train_subset=0, image_size=trained.image_size)
         data = load_data(cfg)
@@ -80,7 +86,8 @@ def evaluate_trained(
     if images is None:
         raise DataError("this run has no validation split; evaluate the test split")
     normalize = Normalize(trained.mean, trained.std, trained.device)
-    result = evaluate(trained.model, images.to(trained.device), normalize, len(trained.classes), batch_size, tta=tta)
+    result = evaluate(trained.model, images.to(trained.device), normalize, len(trained.classes), batch_size, amp_dtype,
+                      tta=tta)
     return result, data
 
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from .config import (
-    DATASETS, MAX_SEED, OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES, TrainConfig,
+    COMPILE_MODES, DATASETS, MAX_SEED, OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES, TrainConfig,
 )
 
 GROUPS = {
@@ -142,6 +142,8 @@ OPTIONS: tuple[Option, ...] = (
            choices=PRECISIONS),
     Option("channels_last", "hardware", "auto | on | off (auto: on for CUDA and CPU).", choices=SWITCHES),
     Option("compile", "hardware", "torch.compile the training step; its warm-up is timed apart and reported."),
+    Option("compile_mode", "hardware", "default | reduce-overhead | max-autotune (with --compile; the last two replay "
+           "CUDA graphs on a GPU: fewer kernel launches for small nets).", choices=COMPILE_MODES),
     Option("auto_batch_size", "hardware", "Halve --batch-size until a training step fits in device memory."),
     Option("deterministic", "hardware", "Deterministic kernels (slower): the same seed gives bit-identical runs."),
     # -- run and output --

@@ -16,7 +16,7 @@ from .config import TrainConfig
 from .errors import CheckpointError, UserError
 
 # Options that may differ on --resume; everything else comes from the run's own config.
-RESUME_OVERRIDES = frozenset({"epochs", "device", "compile", "keep_last"})
+RESUME_OVERRIDES = frozenset({"epochs", "device", "compile", "compile_mode", "keep_last"})
 
 
 @dataclass

@@ -45,23 +45,31 @@ def evaluate(
     split: Annotated[str, typer.Option(help="test | val")] = "test",
     tta: Annotated[bool, typer.Option("--tta", help="Average predictions over each image and its flip.")] = False,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 | auto. A run's own evaluations ran under its "
+                                           "training precision (bf16 on recent GPUs): give that to reproduce them.")] = "fp32",
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Accuracy, per-class accuracy and the confusion matrix of a trained model."""
     if split not in ("test", "val"):
         raise CliError(f"--split must be test or val (got {split!r})")
+    from core.config import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise CliError(f"--precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
     from core.config import DATASETS
 
     if dataset is not None and dataset not in DATASETS:
         raise CliError(f"--dataset must be one of {', '.join(DATASETS)} (got {dataset!r})")
     from core.errors import UserError
+    from core.devices import resolve_precision
     from core.inference import evaluate_trained, load_trained
 
     try:
         trained = load_trained(run_or_ckpt, device)
+        precision = resolve_precision(precision, trained.device)[0]
         # evaluation never downloads: a missing dataset is an error that says where to put it
         overrides = {k: v for k, v in {"dataset": dataset, "data": data}.items() if v is not None} | {"download": False}
-        result, _ = evaluate_trained(trained, split=split, tta=tta, overrides=overrides)
+        result, _ = evaluate_trained(trained, split=split, tta=tta, overrides=overrides, precision=precision)
     except UserError as e:
         raise CliError(str(e)) from None
     classes = trained.classes
@@ -72,6 +80,7 @@ def evaluate(
                     "checkpoint": str(trained.path),
                     "arch": trained.arch,
                     "split": split,
+                    "precision": precision,
                     "count": result.count,
                     "loss": result.loss,
                     "accuracy": result.accuracy,
@@ -88,7 +97,7 @@ def evaluate(
     console = Console()
     console.print(
         f"{trained.arch} from {trained.path}: {split} accuracy [bold]{100 * result.accuracy:.2f}%[/] "
-        f"(loss {result.loss:.4f}, {result.count} images{', flip TTA' if tta else ''})",
+        f"(loss {result.loss:.4f}, {result.count} images, {precision}{', flip TTA' if tta else ''})",
         highlight=False,
     )
     # Columns are numbered (class names rarely fit 10+ columns in 80 characters); rows carry the names.

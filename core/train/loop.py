@@ -34,6 +34,7 @@ class TrainLoop:
         # A viewer asking for news ten times a second must not make a small net on a GPU wait for the host.
         self.interval = max(progress_interval, CUDA_MIN_INTERVAL) if setup.device.type == "cuda" else progress_interval
         self.steps = setup.stream.steps_per_epoch
+        self.cuda_graphs = setup.cfg.compile and setup.cfg.compile_mode != "default" and setup.device.type == "cuda"
         self.total_steps = setup.cfg.epochs * self.steps
 
     def run(self) -> RunStatus:
@@ -116,6 +117,9 @@ class TrainLoop:
         if first_compiled_step:
             setup.sync()
             compile_start = time.perf_counter()
+        if self.cuda_graphs:
+            # A new step: CUDA graph trees may reuse the memory of the previous step's outputs (all consumed).
+            torch.compiler.cudagraph_mark_step_begin()
         with autocast_context(setup.device, setup.amp_dtype):
             logits = setup.train_model(x)
             loss = setup.criterion(logits.float(), y)
@@ -277,6 +281,7 @@ class TrainLoop:
         shown = test if test is not None else val  # the confusion matrix the runs screen shows
         if shown is not None:
             row["eval_split"] = "test" if test is not None else "val"
+            row["eval_precision"] = setup.precision  # evaluated under the training's autocast; `evaluate` uses fp32
             row["confusion"] = [list(r) for r in shown.confusion]
             row["per_class_acc"] = list(shown.per_class_accuracy)
         store.append_metrics(row)

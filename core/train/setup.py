@@ -152,7 +152,7 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
     # The data stream gets its own seed so the model init and the augmentations do not share one sequence.
     stream = TrainStream(train_set, cfg.batch_size, augment, normalize, seed=cfg.seed + 1)
     # The compiled module shares parameters with the model, which is what gets saved and evaluated.
-    train_model = torch.compile(model) if cfg.compile else model
+    train_model = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
     optimizer = build_optimizer(model, cfg, device)
     schedule = build_schedule(cfg, stream.steps_per_epoch)
     setup = Setup(

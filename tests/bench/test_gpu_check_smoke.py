@@ -44,3 +44,48 @@ def test_a_failing_step_is_a_fail_row_and_exit_1(tmp_path):
     steps.DATA = tmp_path / "missing.tar.gz"
     with pytest.raises(AssertionError, match="no silent synthetic fallback"):
         steps.step_speed(False, tmp_path)
+
+
+def load_steps():
+    from importlib import util
+
+    spec = util.spec_from_file_location("steps", ROOT / "bench" / "gpu_check_steps.py")
+    steps = util.module_from_spec(spec)
+    spec.loader.exec_module(steps)
+    return steps
+
+
+def test_a_sync_from_the_per_batch_path_is_unexpected_and_others_are_not():
+    """The GPU check's sync audit (CUDA's sync debug mode only warns on a GPU, so the sorting is tested here on
+    stacks as traceback.extract_stack gives them)."""
+    steps = load_steps()
+    top = [("/x/core/train/fit.py", "execute"), ("/x/core/train/loop.py", "run"), ("/x/core/train/loop.py", "_run_epoch")]
+    in_step = top + [("/x/core/train/loop.py", "_step"), ("/v/torch/amp/grad_scaler.py", "step")]
+    in_augment = top + [("/x/core/data/loader.py", "epoch_batches"), ("/x/core/data/augment.py", "random_crop")]
+    in_report = top + [("/x/core/train/loop.py", "_report"), ("/x/core/train/loop.py", "_check_finite")]
+    in_eval = top + [("/x/core/train/loop.py", "_evaluate"), ("/x/core/data/loader.py", "eval_batches")]
+    assert steps.per_step_frame(in_step) == "core/train/loop.py:_step"
+    assert steps.per_step_frame(in_augment) == "core/data/loader.py:epoch_batches"
+    assert steps.per_step_frame(in_report) is None and steps.per_step_frame(in_eval) is None
+
+
+def test_the_sync_audit_sees_warnings_with_their_stack(monkeypatch):
+    """syncs_while's hook gets each sync warning while its caller's frames are live (the debug mode itself is a
+    no-op here: no GPU)."""
+    import warnings
+
+    import torch
+
+    steps = load_steps()
+    modes = []
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+
+    def run():
+        warnings.warn("called a synchronizing CUDA operation")
+        warnings.warn("called a synchronizing CUDA operation")
+        warnings.warn("something else")
+        return "done"
+
+    result, figures = steps.syncs_while(run)
+    assert result == "done" and modes == ["warn", 0]
+    assert figures == {"expected_syncs": 2, "per_step_syncs": {}}

@@ -117,6 +117,8 @@ MATRIX = [
     ("preset", ["train", "--preset", "fastest"], "--preset"),
     ("freeze", ["train", "--dataset", S, "--freeze", "half"], "--freeze"),
     ("keep-last", ["train", "--dataset", S, "--keep-last", "-1"], "--keep-last"),
+    ("compile mode", ["train", "--dataset", S, "--compile", "--compile-mode", "fast"], "--compile-mode"),
+    ("compile mode alone", ["train", "--dataset", S, "--compile-mode", "reduce-overhead"], "needs --compile"),
     ("unknown option", ["train", "--no-such-option"], "no-such-option"),
     # combinations
     ("resume + preset", ["train", "--resume", T, "--preset", "paper"], "--preset cannot be combined"),
@@ -133,6 +135,8 @@ MATRIX = [
     # corrupted files
     ("truncated checkpoint", ["train", "--resume", "@truncated"], "corrupt or truncated"),
     ("evaluate truncated", ["evaluate", "@truncated/last.pt"], "corrupt or truncated"),
+    ("evaluate precision", ["evaluate", T, "--precision", "half"], "--precision must be one of"),
+    ("evaluate fp16 on cpu", ["evaluate", T, "--precision", "fp16", "--device", "cpu"], "fp16 needs a CUDA device"),
     ("checkpoint of another arch", ["evaluate", "@other"], "do not fit resnet32"),
     ("garbage CIFAR archive", ["train", "--dataset", "cifar10", "--data", "@cifar", "--no-download"], "md5"),
     ("unreadable image", ["train", "--dataset", "folder", "--data", "@unreadable", "--arch", "simplecnn"], "bad.png"),

@@ -61,6 +61,7 @@ TRAIN = {
 # options this run cannot carry, and the test that holds each
 ELSEWHERE = {
     "compile": "tests/tui/test_cli_promises.py::test_compile_runs_and_reports_its_warm_up_apart",
+    "compile_mode": "tests/tui/test_cli_promises.py::test_compile_mode_reaches_torch_compile",
     "pretrained": "test_pretrained_and_weights_default_to_imagenet_s_input_size (below)",
     "weights": "test_pretrained_and_weights_default_to_imagenet_s_input_size (below)",
     "preset": "tests/tui/test_cli.py::test_preset_then_overrides",
@@ -71,7 +72,7 @@ ELSEWHERE = {
     "print_config": "tests/tui/test_cli_config_file.py",
 }
 FINETUNE_ONLY = {"run_or_ckpt"}  # the parent: checked through config.json's "parent"
-FINETUNE_ELSEWHERE = {"as_json", "compile", "background"}  # compile: one compiled run (train's) is enough for the suite
+FINETUNE_ELSEWHERE = {"as_json", "compile", "compile_mode", "background"}  # compile: one compiled run (train's) is enough for the suite
 
 
 def options_of(command: str) -> set[str]:

@@ -243,6 +243,23 @@ def test_compile_runs_and_reports_its_warm_up_apart(capsys, tmp_path, monkeypatc
     assert status["train_seconds"] < status["compile_seconds"]
 
 
+def test_compile_mode_reaches_torch_compile(capsys, tmp_path, monkeypatch):
+    """--compile-mode goes to torch.compile as its mode (torch.compile is patched: the compile itself is the
+    slow test above) and is recorded in the run's config."""
+    modes = []
+
+    def recording_compile(model, mode=None, **kw):
+        modes.append(mode)
+        return model
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    code, out, err = run(capsys, "train", *QUICK, "--epochs", "1", "--train-subset", "100", "--compile",
+                         "--compile-mode", "reduce-overhead", "--run-dir", tmp_path, "--name", "c", "--json")
+    assert code == 0, err
+    assert modes == ["reduce-overhead"]
+    assert config_of(tmp_path / "c")["train"]["compile_mode"] == "reduce-overhead"
+
+
 # ----------------------------------------------------------------------------- 5. --precision auto on a CPU
 def test_precision_auto_is_plain_fp32_on_cpu(capsys, tmp_path, monkeypatch):
     import core.train.setup
