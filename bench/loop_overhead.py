@@ -36,7 +36,7 @@ def bare_images_per_sec(cfg, steps: int, warmup: int) -> float:
     from core.devices import resolve_precision, use_channels_last
 
     device = resolve_device(cfg.device)
-    _, amp = resolve_precision(cfg.precision, device)
+    precision, amp = resolve_precision(cfg.precision, device)
     channels_last = use_channels_last(cfg.channels_last, device)
     torch.manual_seed(0)
     model = create_model(cfg.arch, 10, image_size=cfg.image_size).to(device).train()
@@ -47,8 +47,11 @@ def bare_images_per_sec(cfg, steps: int, warmup: int) -> float:
     y = torch.randint(0, 10, (cfg.batch_size,), device=device)
     opt = build_optimizer(model, cfg, device)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    # The same conditions as training: cuDNN autotuning on CUDA, a GradScaler with fp16.
-    torch.backends.cudnn.benchmark = device.type == "cuda"
+    # The same conditions as training: its global flags (cuDNN autotuning on CUDA; TF32 off when the precision
+    # is fp32, as a run sets it) and a GradScaler with fp16.
+    from core.train.global_flags import Determinism
+
+    Determinism().apply(False, device, precision)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
 
     def step() -> None:
