@@ -76,6 +76,7 @@ class TrainConfig:
     channels_last: str = "auto"  # auto (on for CUDA and CPU) | on | off
     compile: bool = False  # torch.compile the training forward (its warm-up is timed apart)
     compile_mode: str = "default"  # default | reduce-overhead | max-autotune (CUDA graphs on a GPU)
+    sync_bn: bool = False  # with several processes: batch-norm statistics over the whole global batch
     seed: int = 0
 
     # -- evaluation and output --

@@ -41,11 +41,20 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
     tta: bool = False,
     stop=None,
+    dist=None,
 ) -> EvalResult:
-    """One pass over ``data`` (already on the model's device). ``tta`` averages the image and its flip."""
+    """One pass over ``data`` (already on the model's device). ``tta`` averages the image and its flip.
+
+    ``dist`` (a core.dist.Dist of several ranks): each rank evaluates its part of ``data`` and the confusion
+    matrix and loss are summed over the ranks, so every rank returns the result of the whole set. ``stop`` is
+    not looked at then: one rank leaving early would leave the others waiting in the sum."""
     was_training = model.training
     model.eval()
     device = data.images.device
+    sharded = dist is not None and dist.active
+    if sharded:
+        data = data.select(torch.arange(len(data)).tensor_split(dist.world)[dist.rank].to(device))
+        stop = None
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     try:
@@ -69,6 +78,9 @@ def evaluate(
                 confusion += torch.bincount(cells, minlength=num_classes**2)
     finally:
         model.train(was_training)
+    if sharded:
+        dist.sum_(confusion)
+        dist.sum_(loss_sum)
     matrix = [[int(v) for v in r] for r in confusion.view(num_classes, num_classes).tolist()]
     count = sum(map(sum, matrix))
     correct = sum(matrix[i][i] for i in range(num_classes))

@@ -53,6 +53,7 @@ class RunStarted:
     val_size: int
     test_size: int
     start_step: int = 0  # optimiser steps already taken (a resume inside an epoch starts past start_epoch's end)
+    processes: int = 1  # the distributed job's world size (device is rank 0's)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -144,6 +144,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("compile", "hardware", "torch.compile the training step; its warm-up is timed apart and reported."),
     Option("compile_mode", "hardware", "default | reduce-overhead | max-autotune (with --compile; the last two replay "
            "CUDA graphs on a GPU: fewer kernel launches for small nets).", choices=COMPILE_MODES),
+    Option("sync_bn", "hardware", "With several processes (torchrun): batch-norm statistics over the whole "
+           "global batch, not each process's part."),
     Option("auto_batch_size", "hardware", "Halve --batch-size until a training step fits in device memory."),
     Option("deterministic", "hardware", "Deterministic kernels (slower): the same seed gives bit-identical runs."),
     # -- run and output --

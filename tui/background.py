@@ -2,10 +2,14 @@
 
 It reads ``RUN/launch.json`` and trains exactly as `resnet-tui train` would (same console lines, into
 ``RUN/log.txt``); SIGTERM stops it at the batch with a checkpoint, a hang-up is ignored.
+
+A request for several processes (launch.json's "job", tui.job) makes it the job's launcher: it runs torchrun,
+which starts this module again once per process; those (RANK is set) train as the job's ranks.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -28,9 +32,15 @@ def main(argv: list[str]) -> int:
         err(f"{run_dir / LAUNCH}: missing or damaged; nothing to start")
         return 2
     launched = launch.get("time") if isinstance(launch.get("time"), (int, float)) else None
+    if launch.get("job") and "RANK" not in os.environ:
+        from .cli_job import run_job_here
+        from .job import Job
+
+        return run_job_here(Job.from_dict(launch["job"]), run_dir, follow=False)
     try:
         if launch.get("resume"):
-            return run_training(TrainConfig(), str(run_dir), launch.get("overrides") or {}, as_json=False, launched=launched)
+            run = launch.get("run") or str(run_dir)
+            return run_training(TrainConfig(), run, launch.get("overrides") or {}, as_json=False, launched=launched)
         return run_training(TrainConfig.from_dict(launch["config"]), None, {}, as_json=False, into=run_dir, launched=launched)
     except CliError as e:
         err(str(e))

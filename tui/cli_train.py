@@ -14,6 +14,12 @@ from .cli_common import EXIT_FAILED, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, EXI
 from .cli_options import declared_options
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object with the results on stdout (progress goes to stderr).")]
+JOB_PANEL = "Several processes (torchrun)"
+NprocPerNode = Annotated[Optional[str], typer.Option("--nproc-per-node", rich_help_panel=JOB_PANEL, help="Train with N processes on this machine through torchrun (DDP): one per GPU (gpu = every visible GPU), or CPU processes with --device cpu. --batch-size is the global batch.")]
+Nnodes = Annotated[int, typer.Option("--nnodes", rich_help_panel=JOB_PANEL, help="Machines in the job; start the same command on each with its --node-rank.")]
+NodeRank = Annotated[int, typer.Option("--node-rank", rich_help_panel=JOB_PANEL, help="This machine's place in the job, 0 to nnodes-1 (node 0 writes the run).")]
+MasterAddr = Annotated[Optional[str], typer.Option("--master-addr", rich_help_panel=JOB_PANEL, help="Address of node 0, where the processes meet.")]
+MasterPort = Annotated[Optional[int], typer.Option("--master-port", rich_help_panel=JOB_PANEL, help="Port on node 0 (default: a free one on one machine, 29500 over several).")]
 Background = Annotated[bool, typer.Option("--background", help="Check everything, start the run as a detached process (it survives the terminal; output in RUN/log.txt), print its folder and return. Follow it with `resnet-tui runs watch RUN`.")]
 
 
@@ -40,6 +46,11 @@ def train(
     resume: Annotated[Optional[str], typer.Option(help="Continue the run in this directory (add --epochs N to extend it).")] = None,
     as_json: Json = False,
     background: Background = False,
+    nproc_per_node: NprocPerNode = None,
+    nnodes: Nnodes = 1,
+    node_rank: NodeRank = 0,
+    master_addr: MasterAddr = None,
+    master_port: MasterPort = None,
     given: dict[str, Any] = {},  # noqa: B006 - filled by declared_options, never by typer
 ) -> None:
     """Train a model headless (scripts, nohup, batch jobs). Ctrl-C (or a hang-up) stops after the current batch and saves.
@@ -83,9 +94,31 @@ def train(
             if used:
                 raise CliError(f"{flag} cannot be combined with --resume (the run's config fixes its settings)")
         cfg = TrainConfig()
+    if nproc_per_node is not None or nnodes != 1 or node_rank != 0:
+        raise typer.Exit(_start_job(cfg, resume, given, background, as_json, nproc_per_node, nnodes, node_rank,
+                                    master_addr, master_port))
     if background:
         raise typer.Exit(_start_background(cfg, resume, given, as_json))
     raise typer.Exit(run_training(cfg, resume, given, as_json))
+
+
+def _start_job(cfg, resume: Optional[str], given: dict[str, Any], background: bool, as_json: bool,
+               nproc: Optional[str], nnodes: int, node_rank: int, addr: Optional[str], port: Optional[int]) -> int:
+    from core.errors import UserError
+
+    from .cli_job import start_job
+    from .job import plan_job
+
+    try:
+        planned = cfg
+        if resume is not None:
+            from core.resume import resume_config
+
+            planned = resume_config(resume, given).cfg
+        job = plan_job(nproc, nnodes, node_rank, addr, port, planned.device, planned.batch_size)
+    except UserError as e:
+        raise CliError(str(e)) from None
+    return start_job(cfg, resume, given, job, background, as_json)
 
 
 @app.command()
@@ -190,7 +223,13 @@ def run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: boo
             sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
             return
         again = " (Ctrl-C again to abort at once)" if signum == signal.SIGINT else ""
-        print(f"\nstopping after this batch and saving a checkpoint{again}", file=sys.stderr, flush=True)
+        if not quiet:
+            print(f"\nstopping after this batch and saving a checkpoint{again}", file=sys.stderr, flush=True)
+
+    # A distributed job's other ranks keep quiet: rank 0 speaks for the job (their errors still go to stderr).
+    quiet = os.environ.get("RANK", "0") != "0"
+    if quiet:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
     stopping = [signal.SIGINT, signal.SIGTERM]
     if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup (and the background child) ignore it
@@ -237,11 +276,12 @@ def run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: boo
         else:
             done = result.epochs_completed
             where = f"after {done} finished epoch{'s' if done != 1 else ''}"
-        print(
-            f"stopped {where}; state saved in {result.run_dir}/last.pt\n"
-            f"resume with: resnet-tui train --resume {result.run_dir}",
-            file=sys.stderr,
-        )
+        if not quiet:
+            print(
+                f"stopped {where}; state saved in {result.run_dir}/last.pt\n"
+                f"resume with: resnet-tui train --resume {result.run_dir}",
+                file=sys.stderr,
+            )
         return _stop_code(received)
     if result.status == RunStatus.FAILED:
         err(f"training failed: {result.error}")

@@ -67,7 +67,8 @@ def started_line(e: RunStarted) -> str:
         verb = f"resuming after epoch {e.start_epoch}" if e.start_epoch else "training"
     split = f"{e.train_size} train / {e.val_size} val / {e.test_size} test"
     return (
-        f"{verb}: {e.arch} ({e.num_params / 1e6:.2f}M params) on {e.device} ({e.precision}), "
+        f"{verb}: {e.arch} ({e.num_params / 1e6:.2f}M params) on {e.device} ({e.precision})"
+        f"{f' x {e.processes} processes' if e.processes > 1 else ''}, "
         f"{_n(e.epochs, 'epoch')} of {_n(e.steps_per_epoch, 'step')}, {split} -> {e.run_dir}"
     )
 

@@ -21,23 +21,36 @@ from core.atomic import atomic_write_json
 from core.runs import LAUNCH, LOG
 
 
-def launch(run_dir: Path, *, config: dict[str, Any] | None = None, resume: bool = False,
-           overrides: dict[str, Any] | None = None, reason: str = "") -> int:
-    """Start the detached trainer of ``run_dir``; returns its pid.
-
-    A new run: ``config`` (a TrainConfig as a dict) trains into the (empty) folder ``run_dir``.
-    ``resume``: continue the run in ``run_dir`` with ``overrides`` (e.g. more epochs). ``reason``: why, for
-    the log ("the app's terminal hung up").
-    """
-    atomic_write_json(run_dir / LAUNCH, {
+def write_request(folder: Path, *, config: dict[str, Any] | None = None, resume: bool = False,
+                  overrides: dict[str, Any] | None = None, job: dict[str, Any] | None = None,
+                  run: Path | None = None) -> None:
+    """``folder``/launch.json: what the trainer started for it is to do (see launch()). ``job``: a distributed
+    job's shape (tui.job.Job); ``run``: the run to resume when ``folder`` is not the run's own (the launch
+    folder of a node other than 0)."""
+    atomic_write_json(folder / LAUNCH, {
         "v": 1,
         "resume": resume,
         "config": config,
         "overrides": overrides or {},
+        "job": job,
+        "run": str(run) if run is not None else None,
         "time": time.time(),
         "host": socket.gethostname(),
         "by": os.getpid(),
     })
+
+
+def launch(run_dir: Path, *, config: dict[str, Any] | None = None, resume: bool = False,
+           overrides: dict[str, Any] | None = None, reason: str = "", job: dict[str, Any] | None = None,
+           run: Path | None = None) -> int:
+    """Start the detached trainer of ``run_dir``; returns its pid.
+
+    A new run: ``config`` (a TrainConfig as a dict) trains into the (empty) folder ``run_dir``.
+    ``resume``: continue the run in ``run_dir`` with ``overrides`` (e.g. more epochs). ``reason``: why, for
+    the log ("the app's terminal hung up"). ``job``: several processes through torchrun (tui.job): the
+    detached process is then the job's launcher.
+    """
+    write_request(run_dir, config=config, resume=resume, overrides=overrides, job=job, run=run)
     with open(run_dir / LOG, "ab") as log:
         why = f" ({reason})" if reason else ""
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} launched on {socket.gethostname()}{why}\n".encode())

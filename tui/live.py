@@ -50,6 +50,7 @@ class LiveRun:
     images_per_sec: float | None = None
     elapsed: float = 0.0
     eta: float | None = None
+    processes: int = 1  # the world size of a distributed run
     peak_memory: int | None = None  # bytes, the GPU allocator's peak this epoch (CUDA runs only)
     losses: deque = field(default_factory=lambda: deque(maxlen=LOSS_POINTS))
     rows: list[EpochEnded] = field(default_factory=list)  # one per finished epoch
@@ -82,6 +83,7 @@ class LiveRun:
             self.error = None
             self.name, self.run_dir, self.arch = event.run_name, event.run_dir, event.arch
             self.device, self.precision, self.classes = event.device, event.precision, tuple(event.classes)
+            self.processes = event.processes
             self.epochs, self.steps_per_epoch = event.epochs, event.steps_per_epoch
             self.total_steps = event.epochs * event.steps_per_epoch
             self.global_step = max(event.start_step, event.start_epoch * event.steps_per_epoch)

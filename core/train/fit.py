@@ -15,6 +15,7 @@ from ..config import TrainConfig
 from ..control import TrainControl
 from ..data import DataBundle
 from ..devices import gib, is_out_of_memory, peak_memory, total_memory
+from ..dist import SINGLE, Dist
 from ..errors import Cancelled
 from ..events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
 from ..resume import resume_config
@@ -22,7 +23,7 @@ from . import loop
 from .global_flags import Determinism
 from .setup import Setup, build_setup
 from .state import NonFiniteLoss, TrainState
-from .store import RunStore
+from .store import NullStore, RunStore
 
 
 @dataclass(kw_only=True)
@@ -63,6 +64,7 @@ class _Run:
         self.progress_interval = progress_interval
         self.determinism = Determinism()
         self.store: RunStore | None = None  # once the run folder is known (and, on resume, owned)
+        self.dist: Dist = SINGLE  # this process's place in a torchrun job (found in prepare)
 
     def emit(self, event: Event) -> None:
         (self.store.emit if self.store is not None else self.sink)(event)
@@ -75,10 +77,13 @@ class _Run:
         """The run's objects and state, its folder (created for a new run) owned; True when resuming."""
         require_safe_torch()
         ckpt = None
-        if self.resume is not None:
-            point = resume_config(self.resume, self.resume_overrides)
+        point = resume_config(self.resume, self.resume_overrides) if self.resume is not None else None
+        self._join_job(point.cfg.device if point is not None else self.cfg.device)
+        # Rank 0 is the run's one writer; the other ranks of a job keep a store that writes nothing.
+        Store = RunStore if self.dist.main else NullStore
+        if point is not None:
             # Before anything else: one process trains a run at a time (a second one is refused here).
-            store = RunStore(point.run_dir, self.sink, resumed_from=point.source)
+            store = Store(point.run_dir, self.sink, resumed_from=point.source)
             store.acquire_lock(self.control, self.requests_since)
             self.store = store
             self.cfg, ckpt = point.cfg, point.ckpt
@@ -87,7 +92,7 @@ class _Run:
         elif self.into is not None:
             # A launched run (tui.launch): its folder exists; own it before the (possibly long) data loading,
             # so that it is live, followable and steerable from the first moment.
-            store = RunStore(_launch_folder(self.into), self.sink)
+            store = Store(_launch_folder(self.into) if self.dist.main else self.into, self.sink)
             store.acquire_lock(self.control, self.requests_since)
             self.store = store
         name = self.cfg.name
@@ -101,6 +106,7 @@ class _Run:
             determinism=self.determinism,
             notify=self._notify,
             stop=self.control.stop,
+            dist=self.dist,
         )
         if self.into is not None:
             setup.cfg = setup.cfg.replace(name=name)
@@ -109,9 +115,32 @@ class _Run:
             assert self.store is not None
             return self.store, setup, TrainState.from_checkpoint(ckpt), True
         if self.store is None:
-            self.store = RunStore.create(setup.cfg, self.sink)
-            self.store.acquire_lock(self.control, self.requests_since)
+            if self.dist.main:
+                self.store = RunStore.create(setup.cfg, self.sink)
+                self.store.acquire_lock(self.control, self.requests_since)
+            # Rank 0 named the folder (its name has a time in it): the others learn it from rank 0.
+            run_dir = self.dist.share(self.store.run_dir if self.store is not None else None)
+            if self.store is None:
+                self.store = NullStore(Path(run_dir), self.sink)
         return self.store, setup, TrainState(), False
+
+    def _join_job(self, device: str) -> None:
+        """Under torchrun (or srun): join the job's process group. The other ranks take rank 0's settings
+        (rank 0 writes the run) and keep quiet: rank 0 speaks for the job."""
+        from ..errors import UserError
+
+        self.dist = Dist.from_env(device)
+        if not self.dist.active:
+            return
+        if not self.dist.main:
+            self.sink = null_sink
+        if self.resume is None:
+            mine = self.cfg.to_dict()
+            theirs = self.dist.share(mine)
+            if theirs != mine and not self.dist.main:
+                self.cfg = TrainConfig.from_dict(theirs)
+        if self.data is not None:
+            raise UserError("a distributed job loads its data in every process: fit(data=...) is for one process")
 
     # ---------------------------------------------------------------- the run
     def execute(self) -> RunResult:
@@ -154,6 +183,7 @@ class _Run:
                     epochs=cfg.epochs,
                     start_epoch=state.epochs_done,
                     start_step=state.global_step,
+                    processes=setup.dist.world,
                     steps_per_epoch=setup.stream.steps_per_epoch,
                     train_size=len(data.train),
                     val_size=len(data.val) if data.val is not None else 0,
@@ -274,6 +304,7 @@ def fit(
     finally:
         if run.store is not None:
             run.store.release()
+        run.dist.close()
 
 
 def _out_of_memory_message(setup, cfg: TrainConfig) -> str:

@@ -15,12 +15,13 @@ from ..control import TrainControl
 from ..devices import peak_memory, reset_peak_memory
 from ..evaluate import EvalResult, EvalStopped, autocast_context, evaluate
 from ..events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, Paused, Resumed, RunStatus
+from .decisions import CUDA_MIN_INTERVAL, Decisions
 from .setup import Setup
 from .state import EpochProgress, NonFiniteLoss, RunningEpoch, TrainState
 from .store import RunStore
 
 PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events unless fit() is told otherwise
-CUDA_MIN_INTERVAL = 0.5  # on CUDA each report reads the loss (a host sync that drains the queue): not more often
+# On CUDA each report reads the loss (a host sync that drains the queue): not more often than CUDA_MIN_INTERVAL.
 
 
 class TrainLoop:
@@ -31,6 +32,7 @@ class TrainLoop:
         self.emit = store.emit
         self.control = control
         self.stop = control.stop
+        self.decisions = Decisions(control, setup.dist, setup.device)  # alone: the controls as they are
         # A viewer asking for news ten times a second must not make a small net on a GPU wait for the host.
         self.interval = max(progress_interval, CUDA_MIN_INTERVAL) if setup.device.type == "cuda" else progress_interval
         self.steps = setup.stream.steps_per_epoch
@@ -41,7 +43,7 @@ class TrainLoop:
         """Train the epochs left: COMPLETED with final.pt saved, or STOPPED with last.pt holding where."""
         self.setup.train_mode()
         for epoch in range(self.state.epochs_done + 1, self.setup.cfg.epochs + 1):
-            if self.stop.is_set() and self.state.partial is None:
+            if self.decisions.stop() and self.state.partial is None:
                 return RunStatus.STOPPED  # at an epoch boundary last.pt already holds this exact state
             if not self._run_epoch(epoch):
                 return RunStatus.STOPPED
@@ -53,13 +55,16 @@ class TrainLoop:
         """Train (the rest of) the epoch, evaluate it, record it; False when stopped within it."""
         setup, state = self.setup, self.state
         ep = self._begin_epoch(epoch)
-        if self.stop.is_set():
+        if self.decisions.stop():
             self._save_stopped(epoch, setup.stream.batch_in_epoch, ep.progress(0.0, ep.train_done))
             return False
         if not ep.train_done:
             for x, y in setup.stream.epoch_batches():
                 loss = self._step(ep, x, y)
                 batch = setup.stream.batch_in_epoch
+                # Several ranks act together, at the steps they decide at (always the epoch's last).
+                if not self.decisions.at_batch(ep, batch == self.steps):
+                    continue
                 self._report(epoch, ep, loss, batch)
                 if self._between_batches(epoch, ep, batch):
                     return False
@@ -96,7 +101,7 @@ class TrainLoop:
             part, state.partial = state.partial, None
             ep = RunningEpoch(setup.device, EpochProgress.from_dict(part))
         else:
-            setup.stream.start_epoch()
+            setup.stream.start_epoch(epoch)
             ep = RunningEpoch(setup.device, None)
         reset_peak_memory(setup.device)
         self.emit(EpochStarted(epoch=epoch, epochs=setup.cfg.epochs, lr=setup.lr()))
@@ -113,7 +118,7 @@ class TrainLoop:
     def _step(self, ep: RunningEpoch, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimiser step on (x, y), added to the epoch's sums; returns the batch's loss."""
         setup, state, cfg = self.setup, self.state, self.setup.cfg
-        first_compiled_step = state.compile_seconds is None and setup.train_model is not setup.model
+        first_compiled_step = state.compile_seconds is None and cfg.compile
         if first_compiled_step:
             setup.sync()
             compile_start = time.perf_counter()
@@ -154,7 +159,10 @@ class TrainLoop:
         """Check the loss is finite and send BatchProgress, at most every ``interval`` s (and at the epoch's end)."""
         setup, state = self.setup, self.state
         now = time.perf_counter()
-        if setup.device.type != "cuda":
+        together = setup.dist.active  # every rank checks the summed loss at each decision instead (and together)
+        if together:
+            self._check_finite(ep.loss_sum, epoch, f"by step {state.global_step}")
+        elif setup.device.type != "cuda":
             # Off the GPU reading the loss costs nothing: stop at the very step that went bad.
             self._check_finite(loss, epoch, f"at step {state.global_step}")
         if not (now - ep.last_emit >= self.interval or batch == self.steps):
@@ -162,7 +170,8 @@ class TrainLoop:
         ep.last_emit = now
         # On CUDA the only host sync of the step, at most every `interval` s; the epoch's running
         # sum is non-finite if any step since the epoch began was.
-        self._check_finite(ep.loss_sum, epoch, f"between steps {state.last_checked_step + 1} and {state.global_step}")
+        if not together:
+            self._check_finite(ep.loss_sum, epoch, f"between steps {state.last_checked_step + 1} and {state.global_step}")
         state.last_checked_step = state.global_step
         loss_value = loss.detach().item()
         elapsed = now - ep.start
@@ -189,29 +198,29 @@ class TrainLoop:
         A paused loop still saves on request (and stays paused); paused time is not training time.
         Requests from the control file are acknowledged here, once done.
         """
-        setup, state, control = self.setup, self.state, self.control
+        setup, state, decided = self.setup, self.state, self.decisions
         where = f"epoch {epoch}, batch {batch}/{self.steps}"
         paused_at: float | None = None
         while True:
-            if control.save_now.is_set():
-                control.save_now.clear()
+            if decided.save():
+                decided.saved()
                 setup.sync()
                 self.store.save_last(setup, state, ep.progress((paused_at or time.perf_counter()) - ep.start))
                 self._ack("checkpoint", f"saved last.pt at {where}")
-            if not control.pause.is_set() or self.stop.is_set():
+            if not decided.pause() or decided.stop():
                 break
             if paused_at is None:
                 paused_at = time.perf_counter()
                 self.emit(Paused(epoch=epoch, batch=batch, batches=self.steps))
                 self._ack("pause", f"paused at {where}")
-            control.wait_while_paused()
+            decided.wait_paused(ep)
         if paused_at is not None:
             ep.start += time.perf_counter() - paused_at  # paused time is not training time
             ep.last_emit = 0.0
-            if not self.stop.is_set():
+            if not decided.stop():
                 self.emit(Resumed(epoch=epoch, batch=batch, batches=self.steps))
                 self._ack("continue", f"continued at {where}")
-        if not self.stop.is_set():
+        if not decided.stop():
             return False
         setup.sync()
         elapsed = time.perf_counter() - ep.start
@@ -247,7 +256,7 @@ class TrainLoop:
         data = setup.val_set if split == "val" else setup.test_set
         assert data is not None
         result = evaluate(setup.model, data, setup.normalize, setup.data.num_classes, setup.eval_batch, setup.amp_dtype,
-                          tta=setup.cfg.eval_tta, stop=self.stop)
+                          tta=setup.cfg.eval_tta, stop=self.stop, dist=setup.dist)
         self.emit(EvalEnded(epoch=epoch, split=split, loss=result.loss, accuracy=result.accuracy,
                             per_class_accuracy=result.per_class_accuracy, confusion=result.confusion,
                             classes=tuple(setup.data.classes)))

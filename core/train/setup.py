@@ -18,6 +18,7 @@ from torch import nn
 
 from ..config import TrainConfig, check_config
 from ..data import Augment, DataBundle, ImageSet, Normalize, TrainStream, load_data
+from ..dist import SINGLE, Dist
 from ..devices import (
     is_out_of_memory, memory_capacity, peak_memory, reset_peak_memory, resolve_device, resolve_precision, total_memory,
     use_channels_last,
@@ -65,6 +66,7 @@ class Setup:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler | None
     eval_batch: int
+    dist: Dist = SINGLE  # this process's place in a distributed job (alone: rank 0 of 1)
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -81,12 +83,16 @@ class Setup:
 
 
 def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path | None, data: DataBundle | None,
-                determinism: Determinism, notify: Notify, stop: threading.Event) -> Setup:
+                determinism: Determinism, notify: Notify, stop: threading.Event, dist: Dist = SINGLE) -> Setup:
     """The run's objects, ready for its first step (on resume: in the checkpoint's state). Writes nothing.
 
-    ``ckpt`` and ``run_dir``: the checkpoint resumed from and its run (None for a new run).
+    ``ckpt`` and ``run_dir``: the checkpoint resumed from and its run (None for a new run). ``dist``: this
+    process's rank in a distributed job: its GPU, its share of each batch, the model wrapped in DDP.
     """
     check_config(cfg, paths=ckpt is None)
+    if dist.active and cfg.batch_size % dist.world:
+        raise UserError(f"--batch-size {cfg.batch_size} is the global batch and does not divide among {dist.world} "
+                        f"processes; use a multiple of {dist.world}")
     if ckpt is None:
         # Saved configs hold absolute paths, so a run can be resumed or evaluated from anywhere.
         absolute = {k: str(Path(getattr(cfg, k)).expanduser().resolve()) for k in ("data", "runs_dir", "init_from", "weights") if getattr(cfg, k)}
@@ -104,14 +110,20 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
         from ..models.torchvision_resnet import load_imagenet_weights
 
         imagenet_state = load_imagenet_weights(cfg.arch, cfg.weights or None)
-    device = resolve_device(cfg.device)
+    device = resolve_device(dist.device_spec(cfg.device))
     precision, amp_dtype = resolve_precision(cfg.precision, device)
     determinism.apply(cfg.deterministic, device, precision)
     channels_last = use_channels_last(cfg.channels_last, device)
     if ckpt is not None:
-        _announce_changes(ckpt, {"device": str(device), "precision": precision, "channels_last": channels_last}, notify)
+        _announce_changes(ckpt, {"device": str(device), "precision": precision, "channels_last": channels_last,
+                                 "processes": dist.world}, notify)
 
+    # Local rank 0 loads first (decoding, caching, a download), the others then read its cache: no race.
+    if dist.local_rank != 0:
+        dist.barrier()
     data = _data(cfg, ckpt, run_dir, data, parent, notify, stop)
+    if dist.local_rank == 0:
+        dist.barrier()
 
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -120,6 +132,12 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
         load_backbone(model, parent_state, str(parent.path))
     elif imagenet_state is not None:
         load_backbone(model, imagenet_state, cfg.weights or "ImageNet weights")
+    if cfg.sync_bn and dist.active:
+        from ..models.sync_bn import convert_sync_bn
+
+        model = convert_sync_bn(model, device)
+    elif cfg.sync_bn:
+        notify("--sync-bn: one process trains this run, so its batch norm already sees the whole batch")
     frozen = frozen_modules(model, cfg.freeze)
     if ckpt is not None:
         try:
@@ -144,15 +162,24 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
     normalize = Normalize(data.mean, data.std, device, channels_last)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     if cfg.auto_batch_size and ckpt is None:
-        fitting = _largest_fitting_batch(model, criterion, device, amp_dtype, channels_last, cfg, data.image_size)
+        fitting = _largest_fitting_batch(model, criterion, device, amp_dtype, channels_last,
+                                         cfg.replace(batch_size=cfg.batch_size // dist.world), data.image_size)
+        fitting = dist.least(fitting) * dist.world  # every rank takes the same share: the smallest that fits
         if fitting != cfg.batch_size:
             notify(f"--auto-batch-size: batch size {cfg.batch_size} does not fit in memory; using {fitting}")
             cfg = cfg.replace(batch_size=fitting)
     augment = Augment(cfg.crop_padding, cfg.flip, cfg.rotate, cfg.cutout)
     # The data stream gets its own seed so the model init and the augmentations do not share one sequence.
-    stream = TrainStream(train_set, cfg.batch_size, augment, normalize, seed=cfg.seed + 1)
-    # The compiled module shares parameters with the model, which is what gets saved and evaluated.
-    train_model = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
+    stream = TrainStream(train_set, cfg.batch_size, augment, normalize, seed=cfg.seed + 1, rank=dist.rank, world=dist.world)
+    # The compiled module and the DDP wrapper share parameters with the model, which is what gets saved and
+    # evaluated. DDP starts every rank from rank 0's weights and averages the gradients; compile wraps it.
+    train_model = model
+    if dist.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        train_model = torch.compile(train_model, mode=cfg.compile_mode)
     optimizer = build_optimizer(model, cfg, device)
     schedule = build_schedule(cfg, stream.steps_per_epoch)
     setup = Setup(
@@ -162,7 +189,8 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
         stream=stream, optimizer=optimizer, schedule=schedule,
         scheduler=build_scheduler(optimizer, schedule),
         scaler=torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None,
-        eval_batch=min(1024, max(256, 2 * cfg.batch_size)),
+        eval_batch=min(1024, max(256, 2 * cfg.batch_size // dist.world)),
+        dist=dist,
     )
     if ckpt is not None:
         _load_state(setup, ckpt, run_dir, notify)
@@ -223,8 +251,9 @@ def _load_state(setup: Setup, ckpt: dict[str, Any], run_dir: Path | None, notify
         setup.scheduler.load_state_dict(sched)
         if setup.scaler is not None and ckpt.get("scaler"):
             setup.scaler.load_state_dict(ckpt["scaler"])
-        if not setup.stream.load_state_dict(ckpt["stream"], reseed=setup.cfg.seed + 1 + int(ckpt["epoch"])):
-            notify("the run moved to another kind of device: augmentations continue from a new seed")
+        if not setup.stream.load_state_dict(ckpt["stream"], epoch=int(ckpt["epoch"]) + 1):
+            notify("this checkpoint comes from an older version: the data order continues, the augmentations differ "
+                   "from what they would have been")
         set_rng_state(ckpt["rng"], setup.device)
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise CheckpointError(f"--resume {run_dir}: the checkpoint's training state is unusable ({e})") from None

@@ -94,10 +94,21 @@ class RunningEpoch:
             self.correct = torch.zeros((), dtype=torch.int64, device=device)
             self.seen, self.train_seconds = 0, 0.0
             self.train_done = False
+        self.device = device
+        # The sums as the ranks of a distributed job last agreed on them (core.train.decisions); each rank
+        # adds its own steps after that.
+        self.synced_loss, self.synced_correct, self.synced_seen = float(self.loss_sum), int(self.correct), self.seen
         self.start = 0.0  # perf_counter of this session's start of the epoch (moved on by pauses and compiling)
         self.seen_at_start = self.seen
         self.batch_at_start = 0
         self.last_emit = 0.0
+
+    def set_totals(self, loss_sum: float, correct: int, seen: int) -> None:
+        """The whole job's sums, as all ranks decided them: the new agreed base."""
+        self.loss_sum = torch.tensor(loss_sum, dtype=torch.float64, device=self.device)
+        self.correct = torch.tensor(correct, dtype=torch.int64, device=self.device)
+        self.seen = seen
+        self.synced_loss, self.synced_correct, self.synced_seen = loss_sum, correct, seen
 
     def progress(self, elapsed: float, done: bool = False) -> EpochProgress:
         """Where the epoch stands, ``elapsed`` seconds of training into this session's part of it."""

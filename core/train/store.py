@@ -103,6 +103,7 @@ class RunStore:
                 "data": {**meta["data"], "mean": meta["mean"], "std": meta["std"], "source": setup.data.source},
                 "device": str(setup.device),
                 "precision": setup.precision,
+                "processes": setup.dist.world,
                 "torch_version": str(torch.__version__),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "parent": str(setup.parent.path) if setup.parent is not None else None,
@@ -153,7 +154,8 @@ class RunStore:
             "best_val_acc": state.best_val_acc,
             "train_seconds": state.train_seconds,
             # What --precision auto and --channels-last auto resolved to here: a resume elsewhere says what changes.
-            "trained_on": {"device": str(setup.device), "precision": setup.precision, "channels_last": setup.channels_last},
+            "trained_on": {"device": str(setup.device), "precision": setup.precision, "channels_last": setup.channels_last,
+                           "processes": setup.dist.world},
         }
         save_checkpoint(self.run_dir / LAST, payload)
         if announce:
@@ -193,6 +195,44 @@ class RunStore:
             except OSError:
                 pass
         return message + "; the previous checkpoint is intact"
+
+
+class NullStore(RunStore):
+    """The store of a rank other than 0 in a distributed job: it knows the run's folder and writes nothing
+    (rank 0 is the run's one writer: its lock, stream, checkpoints, status and metrics)."""
+
+    def acquire_lock(self, control: TrainControl, requests_since: float | None = None) -> None:
+        pass
+
+    def emit(self, event: Event) -> None:
+        pass
+
+    def clean_temps(self) -> None:
+        pass
+
+    def write_config(self, setup: Setup) -> None:
+        pass
+
+    def write_status(self, status: RunStatus, state: TrainState, epochs: int, error: str | None = None) -> None:
+        pass
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        pass
+
+    def truncate_metrics(self, epochs_done: int) -> None:
+        pass
+
+    def save_last(self, setup: Setup, state: TrainState, progress: EpochProgress | None, announce: bool = True) -> None:
+        pass
+
+    def save_final(self, setup: Setup, state: TrainState) -> None:
+        pass
+
+    def keep_epoch_copy(self, epoch: int, keep: int) -> None:
+        pass
+
+    def write_error_log(self, text: str) -> Path:
+        return self.run_dir / runs.ERROR_LOG
 
 
 def _meta(setup: Setup) -> dict[str, Any]:

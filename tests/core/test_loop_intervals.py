@@ -14,7 +14,9 @@ from core.train.loop import CUDA_MIN_INTERVAL, TrainLoop
 
 
 def loop_on(device: str, interval: float, compile: bool = False, compile_mode: str = "default") -> TrainLoop:
-    setup = SimpleNamespace(device=torch.device(device), stream=SimpleNamespace(steps_per_epoch=10),
+    from core.dist import SINGLE
+
+    setup = SimpleNamespace(device=torch.device(device), stream=SimpleNamespace(steps_per_epoch=10), dist=SINGLE,
                             cfg=SimpleNamespace(epochs=2, compile=compile, compile_mode=compile_mode))
     store = SimpleNamespace(emit=lambda e: None)
     return TrainLoop(setup, SimpleNamespace(), store, TrainControl(), interval)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ def test_a_checkpoint_from_cuda_resumes_on_cpu_with_cpu_kernels_and_says_what_ch
                       name="moved", image_size=16, dataset="synthetic")
     run = fit(cfg, data=tiny_bundle()).run_dir
     ckpt = load_checkpoint(run / LAST)
-    assert ckpt["trained_on"] == {"device": "cpu", "precision": "fp32", "channels_last": True}
+    assert ckpt["trained_on"] == {"device": "cpu", "precision": "fp32", "channels_last": True, "processes": 1}
     for group in ckpt["optimizer"]["param_groups"]:  # as the fused CUDA optimiser saves them
         group["fused"], group["foreach"] = True, None
     ckpt["trained_on"] = {"device": "cuda:0", "precision": "bf16", "channels_last": True}

@@ -54,6 +54,7 @@ TRAIN = {
     "keep_last": (["--keep-last", "1"], "keep_last", 1),
     "deterministic": (["--deterministic"], "deterministic", True),
     "auto_batch_size": (["--auto-batch-size"], "auto_batch_size", True),
+    "sync_bn": (["--sync-bn"], "sync_bn", True),  # one process: allowed, with a notice
     "seed": (["--seed", "3"], "seed", 3),
     "run_dir": (["--run-dir", "@tmp/runs"], "runs_dir", "@tmp/runs"),
     "name": (["--name", "opts"], "name", "opts"),
@@ -68,6 +69,11 @@ ELSEWHERE = {
     "resume": "tests/tui/test_cli.py::test_train_json_resume_evaluate_predict",
     "as_json": "every --json test",
     "background": "tests/tui/test_background_runs.py",
+    "nproc_per_node": "tests/tui/test_jobs.py",
+    "nnodes": "tests/tui/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
+    "node_rank": "tests/tui/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
+    "master_addr": "tests/tui/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
+    "master_port": "tests/tui/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
     "config": "tests/tui/test_cli_config_file.py",
     "print_config": "tests/tui/test_cli_config_file.py",
 }

@@ -92,7 +92,9 @@ class TrainingScreen(Screen):
             cm.show(live.classes, live.confusion, live.per_class, live.confusion_title)
 
     def _show_progress(self) -> None:
-        title, sub = self.live.name or "starting", self.live.status
+        title, sub = self.live.name or "starting", str(self.live.status)
+        if self.live.processes > 1:
+            sub += f" · {self.live.processes} processes (DDP)"
         if (self.title, self.sub_title) != (title, sub):  # a header change costs a repaint: only when it changes
             self.title, self.sub_title = title, sub
         self.query_one(ProgressPanel).show(self.live, self.app.memory)  # type: ignore[attr-defined]

@@ -158,13 +158,42 @@ def test_a_dataset_smaller_than_a_batch_is_one_batch_per_epoch():
         assert sizes == [40]
 
 
-def test_generator_state_from_another_device_kind_reseeds():
+def test_an_older_stream_state_keeps_its_order_and_says_it_is_not_exact():
+    """Checkpoints of the first scheme saved a generator and the epoch's permutation."""
     tr, _, _ = make_synthetic(64, 10, image_size=8)
     norm = Normalize((0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
     s = TrainStream(tr, 16, Augment(), norm, seed=0)
-    state = s.state_dict() | {"generator": torch.zeros(16, dtype=torch.uint8)}  # not a CPU generator state
-    assert s.load_state_dict(state, reseed=7) is False
-    assert s.load_state_dict(TrainStream(tr, 16, Augment(), norm, seed=1).state_dict(), reseed=7) is True
+    perm = torch.arange(64).flip(0)
+    old = {"generator": torch.zeros(16, dtype=torch.uint8), "perm": perm, "batch": 2}
+    assert s.load_state_dict(old, epoch=3) is False
+    assert s.epoch == 3 and s.batch_in_epoch == 2 and torch.equal(s.perm, perm)
+    assert s.load_state_dict(TrainStream(tr, 16, Augment(), norm, seed=1).state_dict()) is True
+
+
+def test_the_order_is_the_same_on_every_device_and_rank_shares_partition_each_batch():
+    """An epoch's order depends on (seed, epoch) only; rank r of w takes the r-th part of each global batch."""
+    data = indexed(240)
+    identity = Normalize((0.0,) * 3, (1 / 255,) * 3, torch.device("cpu"))
+    whole = TrainStream(data, 40, Augment(0, False, 0), identity, seed=5)
+    parts = [TrainStream(data, 40, Augment(0, False, 0), identity, seed=5, rank=r, world=2) for r in range(2)]
+    for epoch in (1, 2):
+        for s in (whole, *parts):
+            s.start_epoch(epoch)
+        one = [traced(x) for x, _ in whole.epoch_batches()]
+        two = [[traced(x) for x, _ in p.epoch_batches()] for p in parts]
+        assert [a + b for a, b in zip(*two)] == one  # the global batches, split in two halves
+        seen = [i for batch in two[0] + two[1] for i in batch]
+        assert sorted(seen) == list(range(240))  # every image once per epoch across the ranks
+
+
+def test_augmentations_differ_between_ranks_and_repeat_for_the_same_rank():
+    tr, _, _ = make_synthetic(64, 10, image_size=8)
+    norm = Normalize((0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
+    same = tr.select(torch.zeros(64, dtype=torch.long))  # one image 64 times: only the augmentation differs
+    def first(rank, seed=0):
+        s = TrainStream(same, 32, Augment(), norm, seed=seed, rank=rank, world=2)
+        return next(iter(s.epoch_batches()))[0]
+    assert torch.equal(first(0), first(0)) and not torch.equal(first(0), first(1))
 
 
 def test_cutout_zeroes_one_square_per_image():
