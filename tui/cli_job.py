@@ -32,7 +32,7 @@ def start_job(cfg, resume: Optional[str], given: dict[str, Any], job: Job, backg
             from core.run_lock import RunBusyError, describe
 
             point = resume_config(resume, given)
-            holder = runs.owner(point.run_dir)
+            holder = runs.owner(point.run_dir) if job.node_rank == 0 else None  # (node 0 may own it already)
             if holder is not None:
                 raise RunBusyError(f"{point.run_dir} is being trained by {describe(holder)}; "
                                    f"watch it with: resnet-tui runs watch {point.run_dir}")

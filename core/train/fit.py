@@ -202,6 +202,9 @@ class _Run:
         except Exception as e:  # noqa: BLE001 - reported, logged with its traceback, never swallowed silently
             if is_out_of_memory(e):
                 error = _out_of_memory_message(setup, cfg)
+            elif self.dist.active and _lost_a_peer(e):
+                error = (f"another process of this {self.dist.world}-process job died or lost its connection "
+                         f"({_first_line(e)}); last.pt holds the last checkpoint: resume with --resume {store.run_dir}")
             else:
                 error = f"{type(e).__name__}: {e}"
                 try:
@@ -305,6 +308,23 @@ def fit(
         if run.store is not None:
             run.store.release()
         run.dist.close()
+
+
+def _lost_a_peer(e: BaseException) -> bool:
+    """A collective that failed because another rank is gone (gloo's reset connection, NCCL's abort, a timeout)."""
+    import torch.distributed as dist
+
+    backend_error = getattr(dist, "DistBackendError", None)
+    if backend_error is not None and isinstance(e, backend_error):
+        return True
+    text = str(e)
+    return isinstance(e, RuntimeError) and any(m in text for m in (
+        "Connection reset by peer", "Connection closed by peer", "gloo", "NCCL", "ProcessGroup", "timed out"))
+
+
+def _first_line(e: BaseException, limit: int = 160) -> str:
+    line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _out_of_memory_message(setup, cfg: TrainConfig) -> str:
