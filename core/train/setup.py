@@ -238,7 +238,12 @@ def _announce_changes(ckpt: dict[str, Any], now: dict[str, Any], notify: Notify)
         return
     changed = [f"{k} {before[k]} -> {now[k]}" for k in now if k in before and before[k] != now[k]]
     if changed:
-        notify(f"this run continues with other settings than it was trained with: {'; '.join(changed)}")
+        why = ""
+        if "processes" in before and before["processes"] != now["processes"]:
+            # The order of the data is global (seeded by epoch), so a mid-epoch resume is still well defined.
+            why = (" (the data order continues exactly where it stopped; each process's share of a batch, its "
+                   "augmentations and the rounding of the gradient sums differ from here on)")
+        notify(f"this run continues with other settings than it was trained with: {'; '.join(changed)}{why}")
 
 
 def _load_state(setup: Setup, ckpt: dict[str, Any], run_dir: Path | None, notify: Notify) -> None:

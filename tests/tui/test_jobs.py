@@ -132,7 +132,7 @@ def test_sigterm_stops_every_process_at_one_batch_exit_143_and_the_resume_is_exa
 
 
 @pytest.mark.slow
-def test_a_killed_process_ends_the_job_within_a_minute_and_the_run_resumes(tmp_path):
+def test_a_killed_process_ends_the_job_within_a_minute_and_one_process_resumes_the_run(tmp_path):
     run = tmp_path / "k"
     job = start("train", *SMALL, "--train-subset", "2048", "--batch-size", "64", "--epochs", "2",
                 "--run-dir", tmp_path, "--name", "k", "--nproc-per-node", "2")
@@ -148,8 +148,10 @@ def test_a_killed_process_ends_the_job_within_a_minute_and_the_run_resumes(tmp_p
     assert len(lines) == 1 and "died or lost its connection" in lines[0], err
     assert "Traceback" not in err
     assert json.loads((run / "run.json").read_text())["status"] == "failed"
-    resumed = cli("train", "--resume", run, "--nproc-per-node", "2")
+    # Resumed by one process: the data order goes on exactly (it is global); the run says what changed.
+    resumed = cli("train", "--resume", run)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "processes 2 -> 1" in resumed.stdout + resumed.stderr
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
 
 
@@ -225,3 +227,28 @@ def test_a_busy_port_is_one_line(capsys, tmp_path):
                                  "--nproc-per-node", "2", "--master-port", str(port))
     assert code == 2 and err.strip() == f"Error: --master-port {port} is busy on this machine; choose another", err
     assert not (tmp_path / "runs").exists()
+
+
+# ----------------------------------------------------------------------------- started by someone else
+@pytest.mark.slow
+def test_train_started_by_torchrun_or_by_a_scheduler_s_variables_is_one_job(tmp_path):
+    """torchrun itself, and two plain processes given RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* (what an `srun`
+    wrapper sets): each forms one job whose rank 0 writes the one run folder."""
+    args = ["train", *SMALL, "--train-subset", "256", "--batch-size", "64", "--epochs", "1", "--run-dir", tmp_path]
+    by_torchrun = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                                  f"--master-port={free_port()}", "-m", "tui.cli", *map(str, args), "--name", "t"],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert by_torchrun.returncode == 0, by_torchrun.stderr[-2000:]
+    port = free_port()
+    procs = []
+    for rank in (0, 1):
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+        procs.append(subprocess.Popen([sys.executable, "-m", "tui.cli", *map(str, args), "--name", "s", "--json"],
+                                      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
+    assert json.loads(outs[0][0])["status"] == "completed" and outs[1][0] == ""  # rank 1 keeps quiet
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s", "t"]
+    for name in ("s", "t"):
+        assert json.loads((tmp_path / name / "config.json").read_text())["processes"] == 2
