@@ -10,8 +10,9 @@
 # it never falls back to synthetic data silently. Each step's JSON lines go to $OUT/gpu_check.jsonl and its
 # stderr to $OUT/<step>.err ($OUT defaults to /tmp).
 #
-# Steps and their time limits (seconds): env 20, precisions 60, resume 60, compile 130 (two modes), oom 45,
-# devices 35, artifacts 55, speed 135: 9 minutes in the worst case, inside the device tool's 10 minutes a command.
+# Steps and their time limits (seconds): env 20, precisions 60, resume 60, compile 110 (two modes), oom 45,
+# devices 35, artifacts 50, ddp 45 (every GPU, NCCL), speed 115: 9 minutes in the worst case, inside the device
+# tool's 10 minutes a command.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=""
@@ -28,7 +29,7 @@ trap 'rm -rf "$WORK"' EXIT
 export PYTHONUNBUFFERED=1
 
 declare -a ROWS
-for entry in env:20 precisions:60 resume:60 compile:130 oom:45 devices:35 artifacts:55 speed:135; do
+for entry in env:20 precisions:60 resume:60 compile:110 oom:45 devices:35 artifacts:50 ddp:45 speed:115; do
   step=${entry%%:*}; limit=${entry##*:}
   start=$(date +%s)
   timeout "$limit" "$PY" bench/gpu_check_steps.py "$step" $SMOKE --work "$WORK/$step" 2> "$OUT/$step.err" | tee -a "$LOG"

@@ -248,6 +248,24 @@ def step_artifacts(smoke: bool, work: Path) -> dict:
             "accuracy_without_gpu": json.loads(no_gpu.stdout)["accuracy"]}
 
 
+def step_ddp(smoke: bool, work: Path) -> dict:
+    """One short job of every GPU present (1 is fine) through `train --nproc-per-node`: NCCL, bf16 and the fused
+    optimiser together; --smoke: two CPU processes with gloo."""
+    if smoke:
+        args = ["--nproc-per-node", "2", "--device", "cpu", "--train-subset", "512", "--batch-size", "64"]
+    else:
+        args = ["--nproc-per-node", "gpu", "--device", "cuda", "--precision", "bf16", "--train-subset", "16384",
+                "--batch-size", "512"]
+    done = cli("train", "--dataset", "synthetic", "--arch", "resnet20", "--epochs", "2", "--eval-every", "1",
+               "--run-dir", work, "--name", "ddp", "--json", *args, timeout=300)
+    assert done.returncode == 0, done.stderr[-800:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    config = json.loads((work / "ddp" / "config.json").read_text())
+    assert result["status"] == "completed", result
+    return {"processes": config["processes"], "device": config["device"], "precision": config["precision"],
+            "images_per_sec": result["images_per_sec"], "test_acc": result["final_test_acc"]}
+
+
 def step_speed(smoke: bool, work: Path) -> dict:
     data_args: list[str] = []
     if not smoke:
@@ -272,7 +290,7 @@ def step_speed(smoke: bool, work: Path) -> dict:
 
 
 STEPS = {"env": step_env, "precisions": step_precisions, "resume": step_resume, "compile": step_compile,
-         "oom": step_oom, "devices": step_devices, "artifacts": step_artifacts, "speed": step_speed}
+         "oom": step_oom, "devices": step_devices, "artifacts": step_artifacts, "ddp": step_ddp, "speed": step_speed}
 
 
 def main() -> int:

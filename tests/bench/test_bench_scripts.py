@@ -1,4 +1,4 @@
-"""The two bench scripts gpu_check.sh does not run, run tiny on the CPU so they do not rot: each prints
+"""The bench scripts gpu_check.sh does not run, run tiny on the CPU so they do not rot: each prints
 JSON lines that describe the machine and give measured figures whose ratio is the one it reports."""
 
 from __future__ import annotations
@@ -56,3 +56,17 @@ def test_background_start_times_the_return_and_the_start():
     assert rows[0]["returned_s"] == summary["returned_max_s"] and summary["trials"] == 1
     assert summary["bound_2s_holds"] == (summary["returned_max_s"] < 2.0)
     assert rows[0]["running_s"] >= rows[0]["returned_s"] > 0
+
+
+@pytest.mark.slow
+def test_ddp_scaling_measures_one_and_two_processes_and_prints_the_allreduce_table(tmp_path):
+    rows = records("ddp_scaling.py", "--smoke")
+    check_machine(rows)
+    runs = {r["processes"]: r["images_per_sec"] for r in rows if r.get("bench") == "ddp_scaling" and "images_per_sec" in r}
+    assert set(runs) == {1, 2} and all(v > 0 for v in runs.values())
+    speedup = next(r["speedup"] for r in rows if "speedup" in r)
+    assert speedup == pytest.approx(runs[2] / runs[1], abs=1e-3)
+    paper = [r for r in rows if r.get("paper") == "allreduce_per_step"]
+    r50 = {r["link"][:6]: r["ms_per_step"] for r in paper if r["arch"] == "resnet50"}
+    # 23.5M fp32 gradients, ring all-reduce over 8: 2*7/8*94 MB at 400 GB/s and at 12.5 GB/s
+    assert r50["NVLink"] == pytest.approx(0.412, abs=0.01) and r50["100 Gb"] == pytest.approx(13.17, abs=0.05)
