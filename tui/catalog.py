@@ -64,10 +64,25 @@ def arch_choices(stats: dict[str, list[float]] | None = None) -> list[tuple[str,
     return out
 
 
+ALL_GPUS = "cuda*"  # the form's choice "all N GPUs (DDP)" is ALL_GPUS + N; not a --device value
+
+
 def device_choices() -> list[tuple[str, str]]:
-    """(label, spec), the one the form preselects first: the GPU with the most free memory, then the others."""
+    """(label, spec), the one the form preselects first: the GPU with the most free memory, then the others;
+    with two GPUs or more, also every GPU in one job (DDP, launched in the background)."""
     from core.devices import list_devices, preferred_device
 
     devices = list_devices()
     best = preferred_device(devices)
-    return [(d.label, d.spec) for d in [best] + [d for d in devices if d is not best]]
+    choices = [(d.label, d.spec) for d in [best] + [d for d in devices if d is not best]]
+    gpus = sum(1 for d in devices if d.spec.startswith("cuda"))
+    if gpus > 1:
+        choices.insert(1, (f"all {gpus} GPUs (DDP, in the background)", f"{ALL_GPUS}{gpus}"))
+    return choices
+
+
+def job_processes(device_choice: str) -> int:
+    """How many processes a device choice asks for: N for "all N GPUs", else 1."""
+    if device_choice.startswith(ALL_GPUS) and device_choice[len(ALL_GPUS):].isdigit():
+        return int(device_choice[len(ALL_GPUS):])
+    return 1

@@ -97,8 +97,9 @@ class RunHandles:
         self._sent.add(sent.id)
 
     # ------------------------------------------------------------------ background
-    def start_background(self, cfg: TrainConfig) -> None:
-        """Check the config, start it as a detached run and attach to it."""
+    def start_background(self, cfg: TrainConfig, processes: int = 1) -> None:
+        """Check the config, start it as a detached run (``processes`` > 1: a DDP job of that many GPUs) and
+        attach to it."""
         from core import runs
         from core.errors import UserError
         from core.config import check_config
@@ -108,8 +109,13 @@ class RunHandles:
 
         try:
             check_config(cfg)
+            job = None
+            if processes > 1:
+                from .job import plan_job
+
+                job = plan_job(str(processes), 1, 0, None, None, cfg.device, cfg.batch_size).to_dict()
             run_dir = runs.create_run_dir(cfg.runs_dir, cfg.name or runs.default_run_name(cfg), explicit=bool(cfg.name)).resolve()
-            pid = launch(run_dir, config=cfg.to_dict())
+            pid = launch(run_dir, config=cfg.to_dict(), job=job)
         except (UserError, OSError) as e:
             self.notify(str(e), title="not started", severity="error", timeout=10)  # type: ignore[attr-defined]
             return

@@ -184,4 +184,8 @@ class FinetuneScreen(FormScreen):
         return f"ready: fine-tune {arch} on {cfg.dataset}, {cfg.epochs} epochs, freeze {cfg.freeze}"[:60]
 
     def start(self, cfg: TrainConfig) -> None:
-        self.app.start_run(self.config_for_start(cfg))
+        cfg = self.config_for_start(cfg)
+        if self.processes > 1:  # "all N GPUs": a DDP job in the background
+            self.app.start_background(cfg, self.processes)  # type: ignore[attr-defined]
+            return
+        self.app.start_run(cfg)

@@ -28,6 +28,7 @@ class FormScreen(Screen):
         self.errors: dict[str, str] = {}
         self.config: TrainConfig | None = None
         self._filling = False
+        self.processes = 1  # > 1: the device choice "all N GPUs (DDP)"
 
     # ------------------------------------------------------------------ layout
     def _widget_for(self, spec: Field, value: str):
@@ -63,10 +64,16 @@ class FormScreen(Screen):
 
     # ------------------------------------------------------------------ form state
     def form_values(self) -> dict[str, str]:
+        """The fields as text; the device choice "all N GPUs" becomes device cuda and self.processes N."""
+        from ..catalog import job_processes
+
         values = {}
         for spec in self.FIELDS:
             value = self.query_one(f"#f-{spec.name}").value
             values[spec.name] = "" if value is Select.NULL else str(value)
+        self.processes = job_processes(values.get("device", ""))
+        if self.processes > 1:
+            values["device"] = "cuda"
         return values
 
     def set_values(self, cfg: TrainConfig) -> None:
@@ -101,7 +108,8 @@ class FormScreen(Screen):
         return {}
 
     def summary(self, cfg: TrainConfig) -> str:
-        return f"ready: {cfg.arch} · {cfg.dataset} · {cfg.epochs} epochs · {cfg.device}"[:60]
+        where = f"{self.processes} GPUs (DDP)" if self.processes > 1 else cfg.device
+        return f"ready: {cfg.arch} · {cfg.dataset} · {cfg.epochs} epochs · {where}"[:60]
 
     def validate_form(self) -> None:
         from core.models import list_models
@@ -139,6 +147,9 @@ class FormScreen(Screen):
 
     # ------------------------------------------------------------------ actions
     def start(self, cfg: TrainConfig) -> None:
+        if self.processes > 1:  # a job of several processes trains in the background
+            self.app.start_background(cfg, self.processes)  # type: ignore[attr-defined]
+            return
         self.app.start_run(cfg)
 
     def _checked(self) -> TrainConfig | None:
@@ -159,7 +170,7 @@ class FormScreen(Screen):
         """Start as a detached process (it survives the terminal) and watch it."""
         cfg = self._checked()
         if cfg is not None:
-            self.app.start_background(cfg)  # type: ignore[attr-defined]
+            self.app.start_background(cfg, self.processes)  # type: ignore[attr-defined]
 
     @on(Button.Pressed, "#runs")
     def _runs(self) -> None:
