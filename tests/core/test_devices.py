@@ -176,9 +176,10 @@ def test_the_freest_gpu_is_offered_first(two_fake_gpus, monkeypatch):
     from tui import catalog
 
     sys.modules["pynvml"].free = [2 * GIB, 70 * GIB]  # someone else is using cuda:0
-    assert [spec for _, spec in catalog.device_choices()] == ["cuda:1", "cuda:0", "cpu"]
+    # (second: both GPUs in one DDP job)
+    assert [spec for _, spec in catalog.device_choices()] == ["cuda:1", "cuda*2", "cuda:0", "cpu"]
     sys.modules["pynvml"].free = [100 * GIB, 70 * GIB]
-    assert [spec for _, spec in catalog.device_choices()] == ["cuda:0", "cuda:1", "cpu"]
+    assert [spec for _, spec in catalog.device_choices()] == ["cuda:0", "cuda*2", "cuda:1", "cpu"]
 
 
 async def test_the_setup_screen_offers_the_gpus_and_preselects_the_first(two_fake_gpus, tmp_path, monkeypatch):
@@ -198,7 +199,7 @@ async def test_the_setup_screen_offers_the_gpus_and_preselects_the_first(two_fak
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
         screen = app.screen
-        assert screen.choices["device"] == ["cuda:0", "cuda:1", "cpu"]
+        assert screen.choices["device"] == ["cuda:0", "cuda*2", "cuda:1", "cpu"]
         select = screen.query_one("#f-device", Select)
         assert select.value == "cuda:0"
         assert "NVIDIA H200" in str(select.query_one(SelectCurrent).label)
