@@ -28,3 +28,20 @@ class CliError(Exception):
 
 def err(message: str) -> None:
     typer.echo(f"Error: {message}", err=True)
+
+
+def resume_command(run_dir) -> str:
+    """How to continue a run: with as many processes as it trained with (config.json says), so that the
+    resume is exact."""
+    from pathlib import Path
+
+    from core.runs import CONFIG, read_json
+
+    config = read_json(Path(run_dir) / CONFIG) or {}
+    world, per_node = config.get("processes"), config.get("processes_per_node") or config.get("processes")
+    command = f"resnet-tui train --resume {run_dir}"
+    if isinstance(world, int) and isinstance(per_node, int) and world > 1:
+        command += f" --nproc-per-node {per_node}"
+        if world > per_node:
+            command += f" --nnodes {world // per_node} --node-rank K --master-addr NODE0 (on each machine)"
+    return command

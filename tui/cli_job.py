@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import typer
 
-from .cli_common import EXIT_FAILED, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, EXIT_STOPPED, CliError, err
+from .cli_common import EXIT_FAILED, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, EXIT_STOPPED, CliError, err, resume_command
 from .job import Job, JobProcess
 
 
@@ -40,7 +40,8 @@ def start_job(cfg, resume: Optional[str], given: dict[str, Any], job: Job, backg
         else:
             from core.config import check_config
 
-            check_config(cfg)
+            # Node 0 names and makes the run folder; the others must not trip over it when it comes first.
+            check_config(cfg if job.node_rank == 0 else cfg.replace(name=""))
         if job.node_rank == 0:
             if run is None:
                 run = runs.create_run_dir(cfg.runs_dir, cfg.name or runs.default_run_name(cfg), explicit=bool(cfg.name))
@@ -78,7 +79,13 @@ def run_job_here(job: Job, folder: Path, follow: bool, as_json: bool = False) ->
     process = JobProcess(job, folder)
     previous = process.forward_signals()
     try:
-        finished = _follow(process, folder, as_json) if follow else None
+        finished = None
+        if follow:
+            try:
+                finished = _follow(process, folder, as_json)
+            except Exception as e:  # noqa: BLE001 - showing progress must never orphan the job: wait for it
+                err(f"cannot show the run's progress ({type(e).__name__}: {e}); the job goes on: "
+                    f"resnet-tui runs watch {folder}")
         code = process.wait()
     finally:
         for s, h in previous.items():
@@ -98,6 +105,10 @@ def _follow(process: JobProcess, folder: Path, as_json: bool):
     sink = RichSink() if sys.stderr.isatty() else PlainSink(out)
     follower = RunFollower(folder, from_start=False)  # a resumed run's earlier sessions are not this job's
     finished = None
+    if process.job.nnodes > 1:
+        print(f"waiting for the other {process.job.nnodes - 1} node(s) to join at {process.job.master_addr}:"
+              f"{process.job.master_port} (the same command with --node-rank 1..{process.job.nnodes - 1})",
+              file=sys.stderr, flush=True)
     while True:
         alive = process.alive()
         for record in follower.reader.poll(None):
@@ -129,7 +140,7 @@ def _outcome(job: Job, folder: Path, code: int, received: list[int], as_json: bo
             "images_per_sec": status.get("images_per_sec"), "status": state if state != "running" else "interrupted",
             "error": status.get("error"), "processes": job.world,
         }))
-    resume = f"resnet-tui train --resume {folder} --nproc-per-node {job.nproc}"
+    resume = resume_command(folder)
     if state == "completed":
         return 0
     if state == "stopped":

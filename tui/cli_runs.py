@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import EXIT_FAILED, EXIT_SIGINT, EXIT_STOPPED, CliError, app
+from .cli_common import EXIT_FAILED, EXIT_SIGINT, EXIT_STOPPED, CliError, app, resume_command
 
 runs_app = typer.Typer(help="List runs, follow one live (watch), or pause / continue / checkpoint / stop it.",
                        invoke_without_command=True)
@@ -136,7 +136,7 @@ def watch(run: RunArg, runs_dir: RunsDir = "checkpoints") -> None:
                 raise CliError(f"{run_dir} was deleted while watched")
             if poll.end == "interrupted":
                 typer.echo(f"{run_dir.name}: its process ended without finishing (interrupted); "
-                           f"resume with: resnet-tui train --resume {run_dir}", err=True)
+                           f"resume with: {resume_command(run_dir)}", err=True)
                 raise typer.Exit(EXIT_FAILED)
             if poll.end == "finished":
                 status = poll.finished.status
@@ -204,7 +204,7 @@ def _say_finished(run_dir: Path, event) -> None:
         else:
             where = f"after {event.epochs_completed} finished epoch{'s' if event.epochs_completed != 1 else ''}"
         typer.echo(f"{run_dir.name}: stopped {where}; state saved in last.pt\n"
-                   f"resume with: resnet-tui train --resume {run_dir}")
+                   f"resume with: {resume_command(run_dir)}")
     else:
         typer.echo(f"{run_dir.name}: {event.status}" + (f" ({event.error})" if event.error else ""))
 

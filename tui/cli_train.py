@@ -10,7 +10,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .cli_common import EXIT_FAILED, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, EXIT_STOPPED, CliError, app, err
+from .cli_common import (
+    EXIT_FAILED, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, EXIT_STOPPED, CliError, app, err, resume_command,
+)
 from .cli_options import declared_options
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object with the results on stdout (progress goes to stderr).")]
@@ -279,7 +281,7 @@ def run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: boo
         if not quiet:
             print(
                 f"stopped {where}; state saved in {result.run_dir}/last.pt\n"
-                f"resume with: resnet-tui train --resume {result.run_dir}",
+                f"resume with: {resume_command(result.run_dir)}",
                 file=sys.stderr,
             )
         return _stop_code(received)

@@ -42,16 +42,21 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
+def _loss(v: float | None) -> str:
+    """A loss; None is how the event stream carries a NaN or infinite one (JSON has neither)."""
+    return "nan" if v is None else f"{v:.4f}"
+
+
 def epoch_line(e: EpochEnded) -> str:
     parts = [
         f"epoch {e.epoch}/{e.epochs}",
-        f"train_loss {e.train_loss:.4f}",
+        f"train_loss {_loss(e.train_loss)}",
         f"train_acc {_pct(e.train_acc)}",
     ]
     if e.val_acc is not None:
-        parts += [f"val_loss {e.val_loss:.4f}", f"val_acc {_pct(e.val_acc)}"]
+        parts += [f"val_loss {_loss(e.val_loss)}", f"val_acc {_pct(e.val_acc)}"]
     if e.test_acc is not None:
-        parts += [f"test_loss {e.test_loss:.4f}", f"test_acc {_pct(e.test_acc)}"]
+        parts += [f"test_loss {_loss(e.test_loss)}", f"test_acc {_pct(e.test_acc)}"]
     speed = f"{e.images_per_sec:.0f} img/s" if e.images_per_sec else "- img/s"
     parts += [f"lr {e.lr:.4g}", speed, f"{e.seconds:.1f}s"]
     if e.peak_memory is not None:

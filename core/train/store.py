@@ -104,6 +104,7 @@ class RunStore:
                 "device": str(setup.device),
                 "precision": setup.precision,
                 "processes": setup.dist.world,
+                "processes_per_node": setup.dist.local_world,
                 "torch_version": str(torch.__version__),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "parent": str(setup.parent.path) if setup.parent is not None else None,

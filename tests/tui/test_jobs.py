@@ -82,6 +82,18 @@ def ranks_of(run: Path) -> dict[int, int]:
     return found
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_processes(tmp_path):
+    """A failed test must not leave a job behind (torchrun and its processes run in sessions of their own)."""
+    yield
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if str(tmp_path).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            continue
+
+
 # ----------------------------------------------------------------------------- equivalence
 @pytest.mark.slow
 def test_two_processes_with_sync_bn_train_like_one_process_with_the_same_global_batch(tmp_path):
@@ -172,6 +184,7 @@ def test_a_two_process_background_run_is_live_and_steerable(tmp_path):
         assert done.returncode == 0 and said in done.stdout, done.stdout + done.stderr
     stopped = cli("runs", "stop", "b", "--run-dir", tmp_path)
     assert stopped.returncode == 0 and "stopped at epoch" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert f"resume with: resnet-tui train --resume {run} --nproc-per-node 2" in stopped.stdout
     watched = cli("runs", "watch", "b", "--run-dir", tmp_path)
     assert watched.returncode == 3  # stopped
     wait_for(lambda: not ranks_of(run), 60, "the job's processes to end")
@@ -188,8 +201,15 @@ def test_two_launchers_form_one_job_over_two_nodes(tmp_path):
     new = [*SMALL, "--train-subset", "512", "--batch-size", "64", "--epochs", "1", "--run-dir", tmp_path, "--name", "mn"]
     for args in (new, ["--resume", tmp_path / "mn", "--epochs", "2"]):
         port = free_port()
-        second = node(1, port, *args)  # the other machine may come first: it waits for node 0
-        first = node(0, port, *args)
+        # Either machine may come first: to start, node 0 (whose run folder then exists when node 1 checks the
+        # request); to resume, node 1 (which waits for node 0).
+        if args is new:
+            first = node(0, port, *args)
+            wait_for(lambda: (tmp_path / "mn").is_dir(), 60, "node 0's run folder")
+            second = node(1, port, *args)
+        else:
+            second = node(1, port, *args)
+            first = node(0, port, *args)
         out0, err0 = first.communicate(timeout=180)
         out1, err1 = second.communicate(timeout=60)
         assert first.returncode == 0 and second.returncode == 0, err0[-2000:] + err1[-2000:]
@@ -234,7 +254,8 @@ def test_a_busy_port_is_one_line(capsys, tmp_path):
 def test_train_started_by_torchrun_or_by_a_scheduler_s_variables_is_one_job(tmp_path):
     """torchrun itself, and two plain processes given RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* (what an `srun`
     wrapper sets): each forms one job whose rank 0 writes the one run folder."""
-    args = ["train", *SMALL, "--train-subset", "256", "--batch-size", "64", "--epochs", "1", "--run-dir", tmp_path]
+    args = ["train", *SMALL, "--train-subset", "256", "--batch-size", "64", "--epochs", "1", "--run-dir", tmp_path,
+            "--auto-batch-size"]  # (every rank probes; they agree on the smallest share that fits)
     by_torchrun = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
                                   f"--master-port={free_port()}", "-m", "tui.cli", *map(str, args), "--name", "t"],
                                  cwd=ROOT, capture_output=True, text=True, timeout=180)
@@ -252,3 +273,22 @@ def test_train_started_by_torchrun_or_by_a_scheduler_s_variables_is_one_job(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s", "t"]
     for name in ("s", "t"):
         assert json.loads((tmp_path / name / "config.json").read_text())["processes"] == 2
+
+
+@pytest.mark.slow
+def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
+    """Rank 1's loss turns NaN; the summed loss of the next decision is NaN on every rank, so all stop there:
+    the job ends promptly with the reason, and last.pt keeps the last good state."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                           f"--master-port={free_port()}", str(Path(__file__).with_name("poisoned_rank.py")),
+                           "train", *SMALL, "--train-subset", "512", "--batch-size", "64", "--epochs", "2",
+                           "--run-dir", str(tmp_path), "--name", "nan"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - started < 60
+    assert done.returncode != 0
+    status = json.loads((tmp_path / "nan" / "run.json").read_text())
+    assert status["status"] == "failed" and "the loss became nan by step 5" in status["error"], status
+    last = torch.load(tmp_path / "nan" / "last.pt", weights_only=True)
+    assert last["global_step"] == 0  # the state saved before training: no bad step was written
+    assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
