@@ -101,3 +101,18 @@ def test_a_sharded_evaluation_equals_one_process_exactly(tmp_path):
     assert sum(1 for j in range(10) if any(r[j] for r in one.confusion)) >= 3, one.confusion  # not one class for all
     assert [tuple(r) for r in two["confusion"]] == list(one.confusion)
     assert two["loss"] == pytest.approx(one.loss, rel=1e-6)
+
+
+def test_sync_bn_in_one_process_is_allowed_with_a_notice(tmp_path):
+    from helpers import tiny_bundle
+
+    from core.config import TrainConfig
+    from core.events import Notice
+    from core.train import fit
+
+    notes = []
+    result = fit(TrainConfig(arch="simplecnn", epochs=1, batch_size=32, device="cpu", image_size=16, dataset="synthetic",
+                             runs_dir=str(tmp_path), name="s", sync_bn=True),
+                 lambda e: notes.append(e.message) if isinstance(e, Notice) else None, data=tiny_bundle())
+    assert result.status == "completed"
+    assert any(n.startswith("--sync-bn: one process trains this run") for n in notes), notes
