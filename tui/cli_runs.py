@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -151,7 +151,6 @@ def watch(run: RunArg, runs_dir: RunsDir = "checkpoints") -> None:
 
 # ----------------------------------------------------------------------------- remote control
 def _request(run: str, runs_dir: str, request: str, timeout: float) -> None:
-    from core.event_log import StreamReader
     from core.events import ControlAck, RunFinished
     from core.follow import RunFollower
     from core.remote import send_request
