@@ -1,6 +1,7 @@
-"""``poisoned_rank.py ARGS...``: `resnet-tui ARGS` as one rank of a torchrun job, whose training loss becomes NaN
-on rank 1 alone from its 5th step (tests/tui/test_jobs.py: the other rank must stop at the same step, not
-wait for it in the next all-reduce)."""
+"""``poisoned_rank.py ARGS...``: `resnet-tui ARGS` as one rank of a torchrun job, where rank 1 alone goes wrong
+from its 5th step: its training loss becomes NaN (POISON=nan, the default: the other rank must stop at the same
+step, not wait for it in the next all-reduce) or it runs out of memory (POISON=oom: its process ends, and the
+job with it)."""
 
 import os
 import sys
@@ -17,7 +18,11 @@ if os.environ.get("RANK") == "1":
     def poisoned(self, logits, target):
         calls["n"] += 1
         loss = real(self, logits, target)
-        return loss * float("nan") if calls["n"] >= 5 and torch.is_grad_enabled() else loss
+        if calls["n"] >= 5 and torch.is_grad_enabled():
+            if os.environ.get("POISON") == "oom":
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+            return loss * float("nan")
+        return loss
 
     torch.nn.CrossEntropyLoss.forward = poisoned
 

@@ -292,3 +292,21 @@ def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
     last = torch.load(tmp_path / "nan" / "last.pt", weights_only=True)
     assert last["global_step"] == 0  # the state saved before training: no bad step was written
     assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+
+
+@pytest.mark.slow
+def test_out_of_memory_on_one_rank_ends_the_job_with_the_reason_in_the_log(tmp_path):
+    """Not a collective decision: the rank that ran out cannot join the gradient all-reduce the others wait in.
+    Its process ends with the message, torchrun ends the job, rank 0 records the lost peer; resumable."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                           f"--master-port={free_port()}", str(Path(__file__).with_name("poisoned_rank.py")),
+                           "train", *SMALL, "--train-subset", "512", "--batch-size", "64", "--epochs", "2",
+                           "--run-dir", str(tmp_path), "--name", "oom"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ, POISON="oom"))
+    assert time.monotonic() - started < 60
+    assert done.returncode != 0
+    assert "training failed: out of memory on cpu at batch size 64" in done.stderr
+    status = json.loads((tmp_path / "oom" / "run.json").read_text())
+    assert status["status"] == "failed" and "another process of this 2-process job died" in status["error"], status
+    assert (tmp_path / "oom" / "last.pt").exists()
