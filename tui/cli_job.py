@@ -18,6 +18,25 @@ from .cli_common import EXIT_FAILED, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, EXI
 from .job import Job, JobProcess
 
 
+def plan_and_start_job(cfg, resume: Optional[str], given: dict[str, Any], background: bool, as_json: bool,
+                       nproc: Optional[str], nnodes: int, node_rank: int, addr: Optional[str], port: Optional[int]) -> int:
+    """`train` with --nproc-per-node or --nnodes: the job planned against this machine, then started."""
+    from core.errors import UserError
+
+    from .job import plan_job
+
+    try:
+        planned = cfg
+        if resume is not None:
+            from core.resume import resume_config
+
+            planned = resume_config(resume, given).cfg
+        job = plan_job(nproc, nnodes, node_rank, addr, port, planned.device, planned.batch_size)
+    except UserError as e:
+        raise CliError(str(e)) from None
+    return start_job(cfg, resume, given, job, background, as_json)
+
+
 def start_job(cfg, resume: Optional[str], given: dict[str, Any], job: Job, background: bool, as_json: bool) -> int:
     """Everything a one-process run would check first, the launch folder, then the job."""
     from core import runs

@@ -97,30 +97,13 @@ def train(
                 raise CliError(f"{flag} cannot be combined with --resume (the run's config fixes its settings)")
         cfg = TrainConfig()
     if nproc_per_node is not None or nnodes != 1 or node_rank != 0:
-        raise typer.Exit(_start_job(cfg, resume, given, background, as_json, nproc_per_node, nnodes, node_rank,
-                                    master_addr, master_port))
+        from .cli_job import plan_and_start_job
+
+        raise typer.Exit(plan_and_start_job(cfg, resume, given, background, as_json, nproc_per_node, nnodes, node_rank,
+                                            master_addr, master_port))
     if background:
         raise typer.Exit(_start_background(cfg, resume, given, as_json))
     raise typer.Exit(run_training(cfg, resume, given, as_json))
-
-
-def _start_job(cfg, resume: Optional[str], given: dict[str, Any], background: bool, as_json: bool,
-               nproc: Optional[str], nnodes: int, node_rank: int, addr: Optional[str], port: Optional[int]) -> int:
-    from core.errors import UserError
-
-    from .cli_job import start_job
-    from .job import plan_job
-
-    try:
-        planned = cfg
-        if resume is not None:
-            from core.resume import resume_config
-
-            planned = resume_config(resume, given).cfg
-        job = plan_job(nproc, nnodes, node_rank, addr, port, planned.device, planned.batch_size)
-    except UserError as e:
-        raise CliError(str(e)) from None
-    return start_job(cfg, resume, given, job, background, as_json)
 
 
 @app.command()

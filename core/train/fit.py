@@ -14,16 +14,17 @@ from ..checkpoint import require_safe_torch
 from ..config import TrainConfig
 from ..control import TrainControl
 from ..data import DataBundle
-from ..devices import gib, is_out_of_memory, peak_memory, total_memory
+from ..devices import is_out_of_memory
 from ..dist import SINGLE, Dist
 from ..errors import Cancelled
 from ..events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
 from ..resume import resume_config
 from . import loop
+from .failures import lost_a_peer, lost_peer_message, out_of_memory_message
 from .global_flags import Determinism
 from .setup import Setup, build_setup
 from .state import NonFiniteLoss, TrainState
-from .store import NullStore, RunStore
+from .store import NullStore, RunStore, launch_folder
 
 
 @dataclass(kw_only=True)
@@ -92,7 +93,7 @@ class _Run:
         elif self.into is not None:
             # A launched run (tui.launch): its folder exists; own it before the (possibly long) data loading,
             # so that it is live, followable and steerable from the first moment.
-            store = Store(_launch_folder(self.into) if self.dist.main else self.into, self.sink)
+            store = Store(launch_folder(self.into) if self.dist.main else self.into, self.sink)
             store.acquire_lock(self.control, self.requests_since)
             self.store = store
         name = self.cfg.name
@@ -201,10 +202,9 @@ class _Run:
             raise
         except Exception as e:  # noqa: BLE001 - reported, logged with its traceback, never swallowed silently
             if is_out_of_memory(e):
-                error = _out_of_memory_message(setup, cfg)
-            elif self.dist.active and _lost_a_peer(e):
-                error = (f"another process of this {self.dist.world}-process job died or lost its connection "
-                         f"({_first_line(e)}); last.pt holds the last checkpoint: resume with --resume {store.run_dir}")
+                error = out_of_memory_message(setup.device, cfg)
+            elif self.dist.active and lost_a_peer(e):
+                error = lost_peer_message(e, self.dist.world, store.run_dir)
             else:
                 error = f"{type(e).__name__}: {e}"
                 try:
@@ -248,18 +248,6 @@ class _Run:
                 )
             )
         return result
-
-
-def _launch_folder(path: Path) -> Path:
-    """The folder a launched run trains in: it must exist and not hold a run yet."""
-    from .. import runs
-    from ..errors import UserError
-
-    if not path.is_dir():
-        raise UserError(f"{path}: no such folder to train in")
-    if (path / runs.CONFIG).exists():
-        raise UserError(f"{path} already holds a run; continue it with --resume {path}")
-    return path.resolve()
 
 
 def fit(
@@ -308,31 +296,3 @@ def fit(
         if run.store is not None:
             run.store.release()
         run.dist.close()
-
-
-def _lost_a_peer(e: BaseException) -> bool:
-    """A collective that failed because another rank is gone (gloo's reset connection, NCCL's abort, a timeout)."""
-    import torch.distributed as dist
-
-    backend_error = getattr(dist, "DistBackendError", None)
-    if backend_error is not None and isinstance(e, backend_error):
-        return True
-    text = str(e)
-    return isinstance(e, RuntimeError) and any(m in text for m in (
-        "Connection reset by peer", "Connection closed by peer", "gloo", "NCCL", "ProcessGroup", "timed out"))
-
-
-def _first_line(e: BaseException, limit: int = 160) -> str:
-    line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def _out_of_memory_message(setup, cfg: TrainConfig) -> str:
-    """What ran out, where, and what to try; on CUDA with the epoch's peak next to the device's size."""
-    bs = cfg.batch_size
-    used = ""
-    peak, total = peak_memory(setup.device), total_memory(setup.device)
-    if peak is not None and total is not None:
-        used = f"; peak {gib(peak)} allocated of {gib(total)}"
-    return (f"out of memory on {setup.device} at batch size {bs} ({cfg.arch}{used}); "
-            f"try --batch-size {max(1, bs // 2)} or --auto-batch-size")

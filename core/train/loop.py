@@ -17,7 +17,7 @@ from ..evaluate import EvalResult, EvalStopped, autocast_context, evaluate
 from ..events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, Paused, Resumed, RunStatus
 from .decisions import CUDA_MIN_INTERVAL, Decisions
 from .setup import Setup
-from .state import EpochProgress, NonFiniteLoss, RunningEpoch, TrainState
+from .state import EpochProgress, NonFiniteLoss, RunningEpoch, TrainState, check_finite
 from .store import RunStore
 
 PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events unless fit() is told otherwise
@@ -161,17 +161,18 @@ class TrainLoop:
         now = time.perf_counter()
         together = setup.dist.active  # every rank checks the summed loss at each decision instead (and together)
         if together:
-            self._check_finite(ep.loss_sum, epoch, f"by step {state.global_step}")
+            check_finite(ep.loss_sum, f"by step {state.global_step} (epoch {epoch}, lr {setup.lr():.4g})")
         elif setup.device.type != "cuda":
             # Off the GPU reading the loss costs nothing: stop at the very step that went bad.
-            self._check_finite(loss, epoch, f"at step {state.global_step}")
+            check_finite(loss, f"at step {state.global_step} (epoch {epoch}, lr {setup.lr():.4g})")
         if not (now - ep.last_emit >= self.interval or batch == self.steps):
             return
         ep.last_emit = now
         # On CUDA the only host sync of the step, at most every `interval` s; the epoch's running
         # sum is non-finite if any step since the epoch began was.
         if not together:
-            self._check_finite(ep.loss_sum, epoch, f"between steps {state.last_checked_step + 1} and {state.global_step}")
+            check_finite(ep.loss_sum, f"between steps {state.last_checked_step + 1} and {state.global_step} "
+                         f"(epoch {epoch}, lr {setup.lr():.4g})")
         state.last_checked_step = state.global_step
         loss_value = loss.detach().item()
         elapsed = now - ep.start
@@ -232,14 +233,6 @@ class TrainLoop:
     def _ack(self, request: str, outcome: str) -> None:
         for r in self.control.take(request):
             self.store.ack(r, outcome)
-
-    def _check_finite(self, value: torch.Tensor, epoch: int, where: str) -> None:
-        v = float(value.detach())
-        if not math.isfinite(v):
-            raise NonFiniteLoss(
-                f"the loss became {'nan' if math.isnan(v) else 'inf'} {where} (epoch {epoch}, lr {self.setup.lr():.4g}); "
-                "lower --lr or check the data"
-            )
 
     # ---------------------------------------------------------------- evaluation and the epoch's record
     def _evaluate_epoch(self, epoch: int) -> tuple[EvalResult | None, EvalResult | None]:

@@ -4,6 +4,7 @@ epoch being trained (RunningEpoch: its sums on the device)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,13 @@ import torch
 
 class NonFiniteLoss(Exception):
     pass
+
+
+def check_finite(value: torch.Tensor, where: str) -> None:
+    """Raise NonFiniteLoss naming ``where`` when the loss (or a sum of losses) is NaN or infinite."""
+    v = float(value.detach())
+    if not math.isfinite(v):
+        raise NonFiniteLoss(f"the loss became {'nan' if math.isnan(v) else 'inf'} {where}; lower --lr or check the data")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from core.events import BatchProgress, EpochEnded, EpochStarted
 from core.runs import read_metrics
 from core.train import fit
 
-train_fit = importlib.import_module("core.train.fit")  # the module: core.train.fit is also the function's name
+train_fit = importlib.import_module("core.train.failures")
 
 pytestmark = pytest.mark.usefixtures("every_batch_reported")
 
@@ -109,7 +109,7 @@ def test_out_of_memory_while_training_names_the_peak_and_the_device_size(tmp_pat
 
 def test_the_batch_probe_keeps_headroom_measured_on_its_second_step(tmp_path, monkeypatch):
     """A size whose steady-state peak would leave under 10% of the GPU free is halved, like one that runs out."""
-    import core.train.setup as setup_module
+    import core.train.batch_probe as setup_module
     from core.events import Notice
 
     gib = 2**30

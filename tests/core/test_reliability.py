@@ -265,6 +265,7 @@ def test_deterministic_flag_sets_every_knob_and_restores_them(tmp_path):
 def test_the_batch_size_probe_counts_the_optimizers_state(tmp_path, monkeypatch):
     """The probe takes an optimiser step (lr 0) so that momentum buffers are part of what must fit; the real
     optimiser starts fresh and the weights are untouched by the probe."""
+    import core.train.batch_probe as batch_probe
     import core.train.setup as setup_module
 
     made = []
@@ -278,6 +279,7 @@ def test_the_batch_size_probe_counts_the_optimizers_state(tmp_path, monkeypatch)
         return opt
 
     monkeypatch.setattr(setup_module, "build_optimizer", recording)
+    monkeypatch.setattr(batch_probe, "build_optimizer", recording)  # the probe's own optimiser
     fake_oom_above(monkeypatch, 20)
     result = fit(config(tmp_path, epochs=1, auto_batch_size=True), data=tiny_bundle())
     assert result.status == "completed"

@@ -1,0 +1,43 @@
+"""How a failed run explains itself: out of memory (with the peak), a lost peer of a distributed job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..config import TrainConfig
+from ..devices import gib, peak_memory, total_memory
+
+
+def lost_a_peer(e: BaseException) -> bool:
+    """A collective that failed because another rank is gone (gloo's reset connection, NCCL's abort, a timeout)."""
+    import torch.distributed as dist
+
+    backend_error = getattr(dist, "DistBackendError", None)
+    if backend_error is not None and isinstance(e, backend_error):
+        return True
+    text = str(e)
+    return isinstance(e, RuntimeError) and any(m in text for m in (
+        "Connection reset by peer", "Connection closed by peer", "gloo", "NCCL", "ProcessGroup", "timed out"))
+
+
+def _first_line(e: BaseException, limit: int = 160) -> str:
+    line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def lost_peer_message(e: BaseException, world: int, run_dir: Path) -> str:
+    return (f"another process of this {world}-process job died or lost its connection ({_first_line(e)}); "
+            f"last.pt holds the last checkpoint: resume with --resume {run_dir}")
+
+
+def out_of_memory_message(device: torch.device, cfg: TrainConfig) -> str:
+    """What ran out, where, and what to try; on CUDA with the epoch's peak next to the device's size."""
+    bs = cfg.batch_size
+    used = ""
+    peak, total = peak_memory(device), total_memory(device)
+    if peak is not None and total is not None:
+        used = f"; peak {gib(peak)} allocated of {gib(total)}"
+    return (f"out of memory on {device} at batch size {bs} ({cfg.arch}{used}); "
+            f"try --batch-size {max(1, bs // 2)} or --auto-batch-size")
