@@ -71,6 +71,10 @@ class Dist:
         backend = "nccl" if _wants_cuda(device_spec) else "gloo"
         import torch.distributed as dist
 
+        if backend == "nccl":
+            # Before the first collective: NCCL works on the current GPU, and every rank of a machine would
+            # otherwise use GPU 0 (NCCL refuses a GPU used twice in one communicator).
+            torch.cuda.set_device(local_rank)
         if not dist.is_initialized():
             dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
         return cls(rank, world, local_rank, local_world, backend)

@@ -128,11 +128,7 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
         load_backbone(model, parent_state, str(parent.path))
     elif imagenet_state is not None:
         load_backbone(model, imagenet_state, cfg.weights or "ImageNet weights")
-    if cfg.sync_bn and dist.active:
-        from ..models.sync_bn import convert_sync_bn
-
-        model = convert_sync_bn(model, device)
-    elif cfg.sync_bn:
+    if cfg.sync_bn and not dist.active:
         notify("--sync-bn: one process trains this run, so its batch norm already sees the whole batch")
     frozen = frozen_modules(model, cfg.freeze)
     if ckpt is not None:
@@ -172,6 +168,13 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
     train_model = model
     if dist.active:
         from torch.nn.parallel import DistributedDataParallel
+
+        if cfg.sync_bn:
+            # Only now: the batch-size probe above must not run collectives (ranks may probe different sizes).
+            # The conversion keeps the model's containers, so the frozen parts found above stay the same.
+            from ..models.sync_bn import convert_sync_bn
+
+            model = convert_sync_bn(model, device)
 
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:

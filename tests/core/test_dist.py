@@ -116,3 +116,25 @@ def test_sync_bn_in_one_process_is_allowed_with_a_notice(tmp_path):
                  lambda e: notes.append(e.message) if isinstance(e, Notice) else None, data=tiny_bundle())
     assert result.status == "completed"
     assert any(n.startswith("--sync-bn: one process trains this run") for n in notes), notes
+
+
+def test_a_gpu_rank_takes_its_local_gpu_before_the_process_group_starts(monkeypatch):
+    """NCCL: every rank of a machine must be on its own GPU before the first collective (a patched CUDA
+    surface and process group: no GPU here)."""
+    import torch.distributed
+
+    from core.dist import Dist
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: calls.append(("set_device", i)))
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend, **kw: calls.append(("init", backend)))
+    for name, value in (("WORLD_SIZE", "4"), ("RANK", "3"), ("LOCAL_RANK", "1"), ("LOCAL_WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)
+    d = Dist.from_env("auto")
+    assert calls == [("set_device", 1), ("init", "nccl")]
+    assert (d.rank, d.world, d.local_rank, d.backend) == (3, 4, 1, "nccl")
+    assert d.device_spec("cuda") == d.device_spec("auto") == "cuda:1"
+    calls.clear()
+    assert Dist.from_env("cpu").backend == "gloo" and calls == [("init", "gloo")]  # CPU ranks: no GPU chosen
