@@ -18,7 +18,7 @@ from ..events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice,
 from .decisions import CUDA_MIN_INTERVAL, Decisions
 from .setup import Setup
 from .state import EpochProgress, NonFiniteLoss, RunningEpoch, TrainState, check_finite
-from .store import RunStore
+from .store import RunStore, metrics_row
 
 PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events unless fit() is told otherwise
 # On CUDA each report reads the loss (a host sync that drains the queue): not more often than CUDA_MIN_INTERVAL.
@@ -265,27 +265,9 @@ class TrainLoop:
             state.best_val_acc = max(state.best_val_acc or 0.0, val.accuracy)
         if test is not None and epoch == cfg.epochs:
             state.final_test_acc = test.accuracy
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            "val_loss": val.loss if val else None,
-            "val_acc": val.accuracy if val else None,
-            "test_loss": test.loss if test else None,
-            "test_acc": test.accuracy if test else None,
-            "lr": setup.lr(),
-            "train_seconds": train_seconds,
-            "eval_seconds": eval_seconds,
-            "images_per_sec": images_per_sec,
-            "global_step": state.global_step,
-            "peak_memory_mb": round(peak / 2**20, 1) if peak is not None else None,
-        }
-        shown = test if test is not None else val  # the confusion matrix the runs screen shows
-        if shown is not None:
-            row["eval_split"] = "test" if test is not None else "val"
-            row["eval_precision"] = setup.precision  # evaluated under the training's autocast; `evaluate` uses fp32
-            row["confusion"] = [list(r) for r in shown.confusion]
-            row["per_class_acc"] = list(shown.per_class_accuracy)
+        row = metrics_row(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val=val, test=test, lr=setup.lr(),
+                          train_seconds=train_seconds, eval_seconds=eval_seconds, images_per_sec=images_per_sec,
+                          global_step=state.global_step, peak=peak, precision=setup.precision)
         store.append_metrics(row)
         self.emit(
             EpochEnded(
