@@ -49,6 +49,7 @@ async def test_starting_all_gpus_launches_a_job_in_the_background_and_attaches(t
 
     def launch(run_dir, **request):
         launched.append((run_dir, request))
+        tui.launch.write_request(run_dir, **request)  # as the real one does: the run reads as starting
         return 4242
 
     monkeypatch.setattr(tui.job, "plan_job", plan)

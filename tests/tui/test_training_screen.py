@@ -111,3 +111,11 @@ async def test_curves_follow_a_run_without_validation():
         got = series(app.screen.query_one("#acc-plot", PlotextPlot))
         assert list(got) == ["train", "test"]
         assert got["test"] == ([1, 2, 3], pytest.approx([100 * e[6] for e in EPOCHS]))
+
+
+def test_an_event_before_the_screen_is_composed_is_left_to_its_rebuild():
+    """A followed run can report (e.g. 'interrupted') before the training screen has its widgets: nothing to
+    draw yet, and no crash (found by CI: NoMatches from the follow tick)."""
+    from tui.screens.training import TrainingScreen
+
+    TrainingScreen().show_event(None)

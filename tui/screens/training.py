@@ -100,6 +100,8 @@ class TrainingScreen(Screen):
         self.query_one(ProgressPanel).show(self.live, self.app.memory)  # type: ignore[attr-defined]
 
     def show_event(self, event: Event) -> None:  # called by the App after LiveRun.apply(event)
+        if not self.is_mounted or not self.query(ProgressPanel):
+            return  # not composed yet (a followed run can report before the screen is): rebuild() draws it all
         if isinstance(event, BatchProgress):
             self._show_progress()
             return
