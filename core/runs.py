@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import append_line, atomic_write_bytes, atomic_write_json, remove_stale_temps
-from .run_files import CONFIG, ERROR_LOG, FINAL, LAST, LAUNCH, LOG, METRICS, STATUS  # noqa: F401 - re-exported
+from .run_files import CONFIG, ERROR_LOG, FINAL, LAST, LAUNCH, LOG, METRICS, STATUS, SWEEP_SPEC  # noqa: F401 - re-exported
 from .errors import UserError
 from .events import RunStatus
 from .event_log import STALE_AFTER, last_write_time
@@ -152,6 +152,12 @@ class RunSummary:
     updated: float  # unix time
     host: str | None = None  # where its owner runs (live runs) or last ran
     pid: int | None = None
+    sweep: str | None = None  # the sweep folder it belongs to (core.sweep), None for a run on its own
+
+    @property
+    def label(self) -> str:
+        """How lists name it: sweep/run inside a sweep (also a path relative to the runs folder)."""
+        return f"{self.sweep}/{self.name}" if self.sweep else self.name
 
     @property
     def live(self) -> bool:
@@ -215,9 +221,19 @@ def summarize(run_dir: Path) -> RunSummary | None:
 
 
 def list_runs(parent: str | Path) -> list[RunSummary]:
-    """Runs under ``parent``, newest first."""
+    """Runs under ``parent``, newest first; the runs of a sweep folder (one with sweep.json) are listed too,
+    with ``sweep`` set."""
+    import dataclasses
+
     base = Path(parent).expanduser()
     if not base.is_dir():
         return []
-    found = [s for d in base.iterdir() if d.is_dir() and (s := summarize(d)) is not None]
+    found: list[RunSummary] = []
+    for d in base.iterdir():
+        if not d.is_dir():
+            continue
+        if (d / SWEEP_SPEC).is_file():
+            found += [dataclasses.replace(s, sweep=d.name) for c in d.iterdir() if c.is_dir() and (s := summarize(c))]
+        elif (s := summarize(d)) is not None:
+            found.append(s)
     return sorted(found, key=lambda s: s.updated, reverse=True)

@@ -41,19 +41,47 @@ def resolve_run(run: str, runs_dir: str = "checkpoints") -> Path:
 # ----------------------------------------------------------------------------- list
 def _row(s) -> dict:
     return {
-        "name": s.name, "path": str(s.path), "arch": s.arch, "dataset": s.dataset, "epochs": s.epochs,
+        "name": s.label, "sweep": s.sweep, "path": str(s.path), "arch": s.arch, "dataset": s.dataset, "epochs": s.epochs,
         "epochs_done": s.epochs_done, "status": s.status, "live": s.live, "final_test_acc": s.final_test_acc,
         "best_val_acc": s.best_val_acc, "host": s.host, "pid": s.pid, "updated": s.updated,
     }
 
 
-def _list(runs_dir: str, as_json: bool) -> None:
+CSV_COLUMNS = ("name", "sweep", "arch", "dataset", "status", "epochs_done", "epochs", "final_test_acc", "best_val_acc",
+               "train_seconds", "images_per_sec", "params", "lr", "batch_size", "seed", "host", "updated", "path")
+
+
+def _csv_rows(found) -> list[dict]:
+    """The table with what a spreadsheet wants besides: time, img/s, parameter count and the main settings."""
+    from core.runs import CONFIG, STATUS, read_json
+
+    rows = []
+    for s in found:
+        cfg, st = read_json(s.path / CONFIG) or {}, read_json(s.path / STATUS) or {}
+        train = cfg.get("train", {})
+        rows.append({**_row(s), "train_seconds": st.get("train_seconds"), "images_per_sec": st.get("images_per_sec"),
+                     "params": cfg.get("params"), "lr": train.get("lr"), "batch_size": train.get("batch_size"),
+                     "seed": train.get("seed"),
+                     "updated": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(s.updated))})
+    return rows
+
+
+def _list(runs_dir: str, as_json: bool, as_csv: bool = False) -> None:
     from core.runs import list_runs
 
     base = Path(runs_dir).expanduser()
     if base.exists() and not base.is_dir():
         raise CliError(f"--run-dir {runs_dir}: not a folder")
     found = list_runs(base)
+    if as_json and as_csv:
+        raise CliError("--json and --csv: pick one")
+    if as_csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(_csv_rows(found))
+        return
     if as_json:
         typer.echo(json.dumps([_row(s) for s in found], indent=2))
         return
@@ -67,7 +95,7 @@ def _list(runs_dir: str, as_json: bool) -> None:
     for s in found:
         acc = s.final_test_acc if s.final_test_acc is not None else s.best_val_acc
         status = f"[green]{s.status}[/]" if s.live else f"[yellow]{s.status}[/]" if s.status == "interrupted" else s.status
-        table.add_row(s.name, s.arch, f"{s.epochs_done}/{s.epochs}", status, "-" if acc is None else f"{100 * acc:.2f}%",
+        table.add_row(s.label, s.arch, f"{s.epochs_done}/{s.epochs}", status, "-" if acc is None else f"{100 * acc:.2f}%",
                       s.host or "-", time.strftime("%m-%d %H:%M", time.localtime(s.updated)))
     Console().print(table)
 
@@ -82,9 +110,12 @@ def _runs(ctx: typer.Context, runs_dir: RunsDir = "checkpoints",
 
 @runs_app.command("list")
 def list_(runs_dir: RunsDir = "checkpoints",
-          as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
-    """Runs, newest first: name, architecture, epochs, status (live runs: running / starting; dead ones: interrupted), accuracy, host."""
-    _list(runs_dir, as_json)
+          as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+          as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (with time, img/s, parameters, lr, batch size, seed) for a spreadsheet.")] = False) -> None:
+    """Runs, newest first: name, architecture, epochs, status (live runs: running / starting; dead ones: interrupted), accuracy, host.
+
+    A sweep's runs are named SWEEP/RUN."""
+    _list(runs_dir, as_json, as_csv)
 
 
 # ----------------------------------------------------------------------------- watch

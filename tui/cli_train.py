@@ -183,9 +183,10 @@ def _start_background(cfg, resume: Optional[str], given: dict[str, Any], as_json
 
 
 def run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: bool, into: Optional[Path] = None,
-                 launched: Optional[float] = None) -> int:
+                 launched: Optional[float] = None, print_result: bool = True) -> int:
     """Train in this process with console output; the exit code. SIGINT/SIGTERM (and SIGHUP, unless it is
-    ignored as under nohup) stop at the current batch with a checkpoint."""
+    ignored as under nohup) stop at the current batch with a checkpoint. ``as_json``: progress to stderr and,
+    with ``print_result``, the result as one JSON object on stdout."""
     import os
     import threading
 
@@ -234,7 +235,7 @@ def run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: boo
         for s, h in previous.items():
             signal.signal(s, h)
 
-    if as_json:
+    if as_json and print_result:
         typer.echo(
             json.dumps(
                 {

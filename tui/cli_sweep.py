@@ -1,0 +1,188 @@
+"""`resnet-tui sweep`: train every point of a grid of options times K seeds, one run each, in a sweep folder.
+
+The points run one after another in this process (or in one detached process with --background). The
+same command run again continues the sweep: completed runs are kept, an interrupted one resumes from its
+checkpoint. ``python -m tui.cli_sweep FOLDER`` runs a sweep folder's spec (the detached process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .cli_common import EXIT_FAILED, CliError, app, err
+from .cli_grid import grid_options
+
+STOP_CODES = (3, 129, 130, 143)  # run_training's exit codes for a stopped run (see cli_train._stop_code)
+
+
+@app.command()
+@grid_options
+def sweep(
+    name: Annotated[Optional[str], typer.Option("--name", help="The sweep's folder in --run-dir; the same command with the same --name continues it (default: sweep-<date>-<time>).")] = None,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per config: --seed, --seed+1, ... (mean and spread over them).")] = 1,
+    run_dir: Annotated[str, typer.Option("--run-dir", help="Folder of run directories; the sweep's folder goes in it.")] = "checkpoints",
+    preset: Annotated[Optional[str], typer.Option(help="Start every point from a preset (see `train --help`).")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", help="Read settings for every point from a JSON or TOML file.")] = None,
+    background: Annotated[bool, typer.Option("--background", help="Check everything, run the sweep as one detached process (output in SWEEP/log.txt) and return.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout: one row per config with its mean, std and n (progress goes to stderr).")] = False,
+    grid: dict[str, list[Any]] = {},  # noqa: B006 - filled by grid_options, never by typer
+    fixed: dict[str, Any] = {},  # noqa: B006
+) -> None:
+    """Train a grid of configs, each with K seeds: e.g. --arch resnet20,resnet56 --lr 0.05,0.1 --seeds 3 --name depth-vs-lr.
+
+    Every option of `train` can be given; a comma list of values makes it an axis of the grid.
+    The summary gives each config's final test accuracy as mean ± std over its seeds, with n, time and img/s.
+    """
+    from core import sweep as sw
+    from core.config import TrainConfig
+    from core.errors import UserError
+    from core.presets import PRESETS
+
+    from .cli_train import _check
+
+    if preset is not None and preset not in PRESETS:
+        raise CliError(f"--preset must be one of {', '.join(PRESETS)} (got {preset!r})")
+    from_file: dict[str, Any] = {}
+    try:
+        if config is not None:
+            from core.config_file import load_config_file
+
+            from_file = load_config_file(config)
+        base = (TrainConfig(**PRESETS[preset].values) if preset else TrainConfig()).replace(**from_file)
+        first_seed = int(fixed.pop("seed", base.seed))
+        name = name or time.strftime("sweep-%Y%m%d-%H%M%S")
+        if not name.strip() or "/" in name or name in (".", ".."):
+            raise UserError(f"--name {name!r}: a sweep's name is a folder name (no '/')")
+        spec = sw.make_spec(name, grid, fixed, seeds, first_seed, preset, from_file)
+        folder = Path(run_dir).expanduser() / name
+        cfgs = [sw.point_config(spec, p, folder) for p in sw.points(spec)]
+        for cfg in cfgs[:1] + [c for c in cfgs[1:] if c.replace(seed=0, name="") != cfgs[0].replace(seed=0, name="")]:
+            _check(cfg)
+        from core.models import list_models
+
+        for cfg in cfgs:
+            _check(cfg, list_models())
+        existed = sw.open_sweep(folder, spec)
+    except UserError as e:
+        raise CliError(str(e)) from None
+    configs = len({p.label for p in sw.points(spec)})
+    out = sys.stderr if as_json else sys.stdout
+    print(f"sweep {name}: {configs} config{'s' if configs != 1 else ''} x {seeds} seed{'s' if seeds != 1 else ''} = "
+          f"{len(cfgs)} runs in {folder}{' (continuing it)' if existed else ''}", file=out, flush=True)
+    if background:
+        raise typer.Exit(_launch(folder, as_json))
+    raise typer.Exit(run_sweep(folder, as_json))
+
+
+def run_sweep(folder: Path, as_json: bool) -> int:
+    """Run the sweep's points that are not done yet, in order; the exit code (0 all completed, 1 a run failed,
+    a stop's code when a run was stopped: the sweep stops there and the same command continues it)."""
+    from core import sweep as sw
+    from core.config import TrainConfig
+    from core.errors import UserError
+    from core.run_lock import RunBusyError, RunLock, lock_holder, describe
+
+    from .cli_train import run_training
+
+    out = sys.stderr if as_json else sys.stdout
+    try:
+        lock = RunLock.acquire(folder)
+    except RunBusyError:
+        raise CliError(f"the sweep {folder} is already running ({describe(lock_holder(folder) or {})}); "
+                       f"follow its runs with: resnet-tui runs list") from None
+    except UserError as e:
+        raise CliError(str(e)) from None
+    code = 0
+    try:
+        spec = sw.read_spec(folder)
+        todo = sw.points(spec)
+        for i, point in enumerate(todo, 1):
+            run_dir = folder / point.run
+            state = sw.point_state(run_dir)
+            says = {"completed": "completed earlier, kept", "failed": "failed earlier, kept (see its run.json)",
+                    "start": "starting", "resume": "resuming from its checkpoint",
+                    "restart": "starting again (it stopped before its first checkpoint)"}
+            if state == "live":
+                raise CliError(f"{run_dir} is being trained by another process; wait for it (or stop it), then run the sweep again")
+            print(f"[{i}/{len(todo)}] {point.label} seed {point.seed}: {says[state]}", file=out, flush=True)
+            if state in ("completed", "failed"):
+                code = EXIT_FAILED if state == "failed" else code
+                continue
+            if state == "restart":
+                aside = folder / ".abandoned" / f"{point.run}-{time.strftime('%Y%m%d-%H%M%S')}"
+                aside.parent.mkdir(exist_ok=True)
+                run_dir.rename(aside)
+            if state == "resume":
+                result = run_training(TrainConfig(), str(run_dir), {}, as_json, print_result=False)
+            else:
+                result = run_training(sw.point_config(spec, point, folder), None, {}, as_json, print_result=False)
+            sw.write_summary(folder)
+            if result in STOP_CODES:
+                print(f"sweep stopped at run {i}/{len(todo)}; the same command continues it", file=sys.stderr)
+                return result
+            if result != 0:
+                code = EXIT_FAILED
+        rows = sw.write_summary(folder)
+    finally:
+        lock.release()
+    print_summary(rows, as_json)
+    return code
+
+
+def print_summary(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        keep = ("label", "config", "n", "mean", "std", "train_seconds", "images_per_sec", "completed", "failed", "pending", "runs")
+        typer.echo(json.dumps([{k: r[k] for k in keep} for r in rows], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from core.sweep import mean_std_text
+
+    table = Table("config", "final test acc (mean ± std)", "runs", "time", "img/s", box=None, header_style="bold")
+    for r in rows:
+        runs = f"{r['completed']}/{len(r['runs'])}" + (f" ({r['failed']} failed)" if r["failed"] else "")
+        secs = "-" if r["train_seconds"] is None else f"{r['train_seconds']:.1f} s"
+        ips = "-" if r["images_per_sec"] is None else f"{r['images_per_sec']:.0f}"
+        table.add_row(r["label"], mean_std_text(r), runs, secs, ips)
+    Console(soft_wrap=True).print(table)
+
+
+def _launch(folder: Path, as_json: bool) -> int:
+    """The sweep as one detached process (its own session: a closed terminal cannot stop it)."""
+    with open(folder / "log.txt", "ab") as log:
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} sweep launched\n".encode())
+        log.flush()
+        child = subprocess.Popen([sys.executable, "-m", "tui.cli_sweep", str(folder)], stdin=subprocess.DEVNULL,
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if as_json:
+        typer.echo(json.dumps({"sweep_dir": str(folder), "pid": child.pid, "status": "starting"}))
+    else:
+        typer.echo(f"started the sweep in the background (pid {child.pid}; output in {folder / 'log.txt'})\n"
+                   f"its runs: resnet-tui runs list; its summary: resnet-tui sweep --json with the same options")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """The detached sweep: run the spec in the folder ``argv[0]``."""
+    import signal
+
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        return run_sweep(Path(argv[0]), as_json=False)
+    except CliError as e:
+        err(str(e))
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
