@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import cli_inspect, cli_runs, cli_sweep, cli_train  # noqa: F401 - importing them registers their commands
+from . import cli_inspect, cli_report, cli_runs, cli_sweep, cli_train  # noqa: F401 - importing them registers their commands
 from .cli_common import EXIT_SIGINT, EXIT_USAGE, CliError, app, err
 
 
