@@ -1,4 +1,5 @@
-"""The runs screen: every run under the run folder; open one, resume an unfinished one, delete one."""
+"""The runs screen: every run under the run folder; open one, resume an unfinished one, delete one; mark
+runs (space) and compare them (c); sort (o) and filter (/) the list; a sweep's runs sit under its row."""
 
 from __future__ import annotations
 
@@ -8,18 +9,15 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from core.events import RESUMABLE
 from core.runs import RunSummary, list_runs
 
-from ..live import LiveRun
-from ..widgets.confusion import ConfusionMatrix
-from ..widgets.curves import Curves
+from ..runs_view import SORTS, SweepGroup, arrange
 from .confirm import Confirm
-
+from .run_detail import RunDetailScreen  # noqa: F401 - its home was here; tests and callers import it from here
 
 
 def _pct(v) -> str:
@@ -43,25 +41,36 @@ def _when(timestamp: float) -> str:
 class RunsScreen(Screen):
     BINDINGS = [
         Binding("enter", "open", "Open"),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("o", "sort", "Sort"),
+        Binding("slash", "filter", "Filter"),
         Binding("r", "resume", "Resume"),
         Binding("f", "finetune", "Fine-tune"),
         Binding("d", "delete", "Delete"),
         Binding("n", "app.new_run", "New run"),
         Binding("t", "app.show_training", "Training"),
         Binding("f5", "refresh", "Refresh"),
-        Binding("escape", "app.back", "Back"),
+        Binding("escape", "back", "Back"),
     ]
+
+    AUTO_FOCUS = "#runs"  # the list, not the (hidden) filter box
 
     def __init__(self, runs_dir: str) -> None:
         super().__init__()
         self.runs_dir = runs_dir
-        self.runs: list[RunSummary] = []
+        self.all_runs: list[RunSummary] = []
+        self.runs: list[RunSummary | SweepGroup] = []  # the table's rows, in order
+        self.marked: set[Path] = set()
+        self.sort = "date"
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="runs-where")
+        yield Input(placeholder="filter: words in the name, arch, dataset or status (enter: keep, esc: clear)", id="runs-filter")
         table = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        table.add_columns("name", "arch", "epochs", "val", "test", "status", "date")
+        table.add_columns(" ", "name", "arch", "epochs", "val", "test", "status", "date")
         yield table
         yield Footer()
 
@@ -73,43 +82,133 @@ class RunsScreen(Screen):
 
     def _refresh_if_changed(self) -> None:
         fresh = list_runs(self.runs_dir)
-        if [(r.path, r.status, r.epochs_done) for r in fresh] != [(r.path, r.status, r.epochs_done) for r in self.runs]:
+        if [(r.path, r.status, r.epochs_done) for r in fresh] != [(r.path, r.status, r.epochs_done) for r in self.all_runs]:
             self.action_refresh()
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
     def action_refresh(self) -> None:
+        self.all_runs = list_runs(self.runs_dir)
+        self.marked &= {r.path for r in self.all_runs}
+        self._fill()
+
+    def _fill(self) -> None:
+        """The table from self.all_runs, filtered and sorted; the cursor stays on the same row."""
         table = self.query_one("#runs", DataTable)
-        chosen = self.selected()
+        chosen = self._row_path()
         table.clear()
-        self.runs = list_runs(self.runs_dir)
+        self.runs = arrange(self.all_runs, self.sort, self.filter_text)
         for r in self.runs:
+            if isinstance(r, SweepGroup):
+                mark = "✓" if r.runs and all(m.path in self.marked for m in r.runs) else " "
+                table.add_row(mark, _shorten(f"▾ {r.name}", 22), "sweep", f"{len(r.runs)} runs", "", "",
+                              f"{r.done}/{len(r.runs)} done", _when(max(m.updated for m in r.runs)), key=f"sweep:{r.path}")
+                continue
             status = f"● {r.status}" if r.live else r.status
+            name = f"  {r.name}" if r.sweep else r.name
             table.add_row(
-                _shorten(r.name, 20), r.arch, f"{r.epochs_done}/{r.epochs}", _pct(r.best_val_acc),
-                _pct(r.final_test_acc), status, _when(r.updated), key=str(r.path),
+                "✓" if r.path in self.marked else " ", _shorten(name, 22), r.arch, f"{r.epochs_done}/{r.epochs}",
+                _pct(r.best_val_acc), _pct(r.final_test_acc), status, _when(r.updated), key=str(r.path),
             )
-        if chosen is not None:  # keep the cursor on the same run across refreshes
-            rows = [r.path for r in self.runs]
-            if chosen.path in rows:
-                table.move_cursor(row=rows.index(chosen.path))
+        paths = [self._path_of(r) for r in self.runs]
+        if chosen is not None and chosen in paths:  # keep the cursor on the same run across refreshes
+            table.move_cursor(row=paths.index(chosen))
+        self._describe()
+
+    def _describe(self) -> None:
         where = self.query_one("#runs-where", Static)
-        live = sum(r.live for r in self.runs)
-        if self.runs:
-            attach = f", {live} live (enter on one: watch and steer)" if live else ""
-            count = f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}"
-            where.update(f"{count} in {self.runs_dir}{attach}  (enter: open, r: resume, f: fine-tune)")
+        runs = [r for r in self.runs if not isinstance(r, SweepGroup)]
+        live = sum(r.live for r in runs)
+        if runs:
+            attach = f", {live} live (enter: watch and steer)" if live else ""
+            shown = f"{len(runs)} of {len(self.all_runs)}" if self.filter_text else f"{len(runs)}"
+            marked = f", {len(self.marked)} marked (c: compare)" if self.marked else " (space: mark, c: compare)"
+            where.update(f"{shown} run{'s' if len(runs) != 1 else ''} in {self.runs_dir}{attach}, by {self.sort} (o){marked}")
+        elif self.all_runs:
+            where.update(f"No run matches {self.filter_text!r} (/ to change the filter).")
         else:
             where.update(f"No runs in {self.runs_dir} yet: press n to set one up.")
 
-    def selected(self) -> RunSummary | None:
+    @staticmethod
+    def _path_of(row: RunSummary | SweepGroup) -> Path:
+        return row.path
+
+    def _row_path(self) -> Path | None:
+        row = self._cursor_row()
+        return None if row is None else row.path
+
+    def _cursor_row(self) -> RunSummary | SweepGroup | None:
         table = self.query_one("#runs", DataTable)
         if not self.runs or table.cursor_row is None or table.cursor_row >= len(self.runs):
             return None
         return self.runs[table.cursor_row]
 
+    def selected(self) -> RunSummary | None:
+        row = self._cursor_row()
+        return None if isinstance(row, SweepGroup) else row
+
+    # ------------------------------------------------------------------ mark, compare, sort, filter
+    def action_mark(self) -> None:
+        row = self._cursor_row()
+        if row is None:
+            return
+        paths = {m.path for m in row.runs} if isinstance(row, SweepGroup) else {row.path}
+        if paths <= self.marked:
+            self.marked -= paths
+        else:
+            self.marked |= paths
+        table = self.query_one("#runs", DataTable)
+        cursor = table.cursor_row
+        self._fill()
+        if cursor + 1 < len(self.runs):
+            table.move_cursor(row=cursor + 1)  # on to the next row, as file managers do
+
+    def action_compare(self) -> None:
+        from .compare import CompareScreen
+
+        row = self._cursor_row()
+        chosen = [r.path for r in self.all_runs if r.path in self.marked]
+        if len(chosen) < 2 and isinstance(row, SweepGroup) and len(row.runs) >= 2:
+            chosen = [m.path for m in row.runs]
+        if len(chosen) < 2:
+            self.notify("mark two or more runs with space (or put the cursor on a sweep), then press c", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(chosen))
+
+    def action_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self._fill()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self._fill()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#runs", DataTable).focus()
+        event.input.display = bool(event.value.strip())
+
+    def action_back(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        if box.has_focus or box.value:  # esc with a filter: clear it and go back to the whole list
+            box.value = ""
+            box.display = False
+            self.query_one("#runs", DataTable).focus()
+            return
+        self.app.action_back()  # type: ignore[attr-defined]
+
     def action_open(self) -> None:
+        row = self._cursor_row()
+        if isinstance(row, SweepGroup):
+            from .sweep import SweepScreen
+
+            self.app.push_screen(SweepScreen(row.path))
+            return
         run = self.selected()
         if run is None:
             return
@@ -155,56 +254,3 @@ class RunsScreen(Screen):
                 self.action_refresh()
 
         self.app.push_screen(Confirm(f"Delete run {run.name} and all its checkpoints?", yes="Delete"), done)
-
-
-class RunDetailScreen(Screen):
-    BINDINGS = [
-        Binding("r", "resume", "Resume"),
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("1", "tab('detail-curves')", "Curves", show=False),
-        Binding("2", "tab('detail-matrix')", "Confusion", show=False),
-    ]
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.run = LiveRun.from_run_dir(self.path)
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(self._summary(), id="detail-summary")
-        with TabbedContent(initial="detail-curves"):
-            with TabPane("1 Curves", id="detail-curves"):
-                yield Curves()
-            with TabPane("2 Confusion", id="detail-matrix"):
-                with VerticalScroll():
-                    yield ConfusionMatrix()
-        yield Footer()
-
-    def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
-
-    def _summary(self) -> str:
-        r, c = self.run, self.run.config
-        parts = [
-            f"[b]{r.name}[/]  {r.arch}  {r.status}  epochs {len(r.rows)}/{r.epochs}",
-            f"final test {_pct(r.final_test_acc)}  best val {_pct(r.best_val_acc)}",
-            f"lr {c.get('lr')}  batch {c.get('batch_size')}  {c.get('optimizer')}/{c.get('schedule')}  data {c.get('dataset')}",
-        ]
-        if r.error:
-            from textual.markup import escape
-
-            parts.append(f"[red]error: {escape(r.error)}[/]")
-        return "\n".join(parts)
-
-    def on_mount(self) -> None:
-        self.title = "resnet-tui"
-        self.sub_title = f"run {self.run.name}"
-        self.query_one(Curves).show(self.run.rows)
-        self.query_one(ConfusionMatrix).show(self.run.classes, self.run.confusion, self.run.per_class, self.run.confusion_title)
-
-    def action_resume(self) -> None:
-        if self.run.status not in RESUMABLE:
-            self.notify(f"this run is {self.run.status}; only stopped, failed or interrupted runs resume", severity="warning")
-            return
-        self.app.resume_run(self.path)
