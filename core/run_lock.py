@@ -71,6 +71,20 @@ class RunLock:
         os.pwrite(fd, json.dumps(record).encode(), 0)
         return cls(run_dir, fd, record["since"])
 
+    @classmethod
+    def adopt(cls, run_dir: str | Path, fd: int) -> "RunLock":
+        """Take over a lock a parent process acquired and passed down (its descriptor inherited): the
+        hand-off leaves no moment in which the lock is free. The owner record is rewritten for this process."""
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # already ours through the shared description: no wait
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)
+        return cls(Path(run_dir), fd, record["since"])
+
+    @property
+    def fd(self) -> int | None:
+        return self._fd
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the lock

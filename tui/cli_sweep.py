@@ -77,29 +77,35 @@ def sweep(
     out = sys.stderr if as_json else sys.stdout
     print(f"sweep {name}: {configs} config{'s' if configs != 1 else ''} x {seeds} seed{'s' if seeds != 1 else ''} = "
           f"{len(cfgs)} runs in {folder}{' (continuing it)' if existed else ''}", file=out, flush=True)
+    lock = _lock(folder)
     if background:
-        raise typer.Exit(_launch(folder, as_json))
-    raise typer.Exit(run_sweep(folder, as_json))
+        raise typer.Exit(_launch(folder, lock, as_json))
+    raise typer.Exit(run_sweep(folder, as_json, lock))
 
 
-def run_sweep(folder: Path, as_json: bool) -> int:
-    """Run the sweep's points that are not done yet, in order; the exit code (0 all completed, 1 a run failed,
-    a stop's code when a run was stopped: the sweep stops there and the same command continues it)."""
-    from core import sweep as sw
-    from core.config import TrainConfig
+def _lock(folder: Path):
+    """The sweep's lock (one process runs a sweep), or a one-line error naming who holds it."""
     from core.errors import UserError
-    from core.run_lock import RunBusyError, RunLock, lock_holder, describe
+    from core.run_lock import RunBusyError, RunLock, describe, lock_holder
 
-    from .cli_train import run_training
-
-    out = sys.stderr if as_json else sys.stdout
     try:
-        lock = RunLock.acquire(folder)
+        return RunLock.acquire(folder)
     except RunBusyError:
         raise CliError(f"the sweep {folder} is already running ({describe(lock_holder(folder) or {})}); "
                        f"follow its runs with: resnet-tui runs list") from None
     except UserError as e:
         raise CliError(str(e)) from None
+
+
+def run_sweep(folder: Path, as_json: bool, lock) -> int:
+    """Run the sweep's points that are not done yet, in order; the exit code (0 all completed, 1 a run failed,
+    a stop's code when a run was stopped: the sweep stops there and the same command continues it)."""
+    from core import sweep as sw
+    from core.config import TrainConfig
+
+    from .cli_train import run_training
+
+    out = sys.stderr if as_json else sys.stdout
     code = 0
     try:
         spec = sw.read_spec(folder)
@@ -156,14 +162,16 @@ def print_summary(rows: list[dict[str, Any]], as_json: bool) -> None:
     Console(soft_wrap=True).print(table)
 
 
-def _launch(folder: Path, as_json: bool) -> int:
-    """The sweep as one detached process (its own session: a closed terminal cannot stop it)."""
+def _launch(folder: Path, lock, as_json: bool) -> int:
+    """The sweep as one detached process (its own session: a closed terminal cannot stop it). It inherits
+    the sweep's lock, so no second sweep can slip in while it starts."""
     with open(folder / "log.txt", "ab") as log:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} sweep launched\n".encode())
         log.flush()
-        child = subprocess.Popen([sys.executable, "-m", "tui.cli_sweep", str(folder)], stdin=subprocess.DEVNULL,
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        child = subprocess.Popen([sys.executable, "-m", "tui.cli_sweep", str(folder), str(lock.fd)],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                 close_fds=True, pass_fds=(lock.fd,), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lock.release()  # the child's copy of the descriptor keeps the lock
     if as_json:
         typer.echo(json.dumps({"sweep_dir": str(folder), "pid": child.pid, "status": "starting"}))
     else:
@@ -173,12 +181,15 @@ def _launch(folder: Path, as_json: bool) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """The detached sweep: run the spec in the folder ``argv[0]``."""
+    """The detached sweep: run the spec in the folder ``argv[0]``, holding the lock passed down as fd ``argv[1]``."""
     import signal
+
+    from core.run_lock import RunLock
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        return run_sweep(Path(argv[0]), as_json=False)
+        folder = Path(argv[0])
+        return run_sweep(folder, False, RunLock.adopt(folder, int(argv[1])))
     except CliError as e:
         err(str(e))
         return 2
