@@ -118,4 +118,6 @@ def test_an_event_before_the_screen_is_composed_is_left_to_its_rebuild():
     draw yet, and no crash (found by CI: NoMatches from the follow tick)."""
     from tui.screens.training import TrainingScreen
 
-    TrainingScreen().show_event(None)
+    screen = TrainingScreen()
+    assert screen.show_event(None) is None  # returns quietly (before the guard: NoMatches raised here)
+    assert not screen.is_mounted
