@@ -155,3 +155,18 @@ def test_background_sweep_runs_detached_and_a_second_one_is_refused(capsys, tmp_
     assert [r["completed"] for r in rows] == [1, 1]
     log = (folder / "log.txt").read_text()
     assert "[2/2] lr=0.1 seed 0: starting" in log and "(n=1)" in log
+
+
+def test_a_failed_run_is_counted_apart_and_kept(capsys, tmp_path, monkeypatch):
+    from helpers import poison_loss
+
+    poison_loss(monkeypatch, from_call=1)  # every step's loss is nan: every run fails
+    args = ["sweep", *TINY, "--arch", "simplecnn", "--lr", "0.05,0.1", "--name", "f", "--run-dir", tmp_path, "--json"]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 1, err
+    rows = json.loads(out)
+    assert [(r["failed"], r["completed"], r["n"], r["mean"]) for r in rows] == [(1, 0, 0, None), (1, 0, 0, None)]
+    code, out, err = run_cli(capsys, *args)  # again: failed runs are not retried
+    assert code == 1 and err.count("failed earlier, kept") == 2
+    code, out, _ = run_cli(capsys, *args[:-1])
+    assert "-" in out and "0/1 (1 failed)" in out
