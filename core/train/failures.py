@@ -1,4 +1,4 @@
-"""How a failed run explains itself: out of memory (with the peak), a lost peer of a distributed job."""
+"""How a failed run explains itself: out of memory (with the peak), a lost peer of a distributed job, a failed write."""
 
 from __future__ import annotations
 
@@ -41,3 +41,19 @@ def out_of_memory_message(device: torch.device, cfg: TrainConfig) -> str:
         used = f"; peak {gib(peak)} allocated of {gib(total)}"
     return (f"out of memory on {device} at batch size {bs} ({cfg.arch}{used}); "
             f"try --batch-size {max(1, bs // 2)} or --auto-batch-size")
+
+
+def write_error_message(e: OSError, run_dir: Path) -> str:
+    """A save that failed (disk full, read-only folder): the previous checkpoint is intact (atomic writes)."""
+    import errno
+    import shutil
+
+    where = e.filename or run_dir
+    message = f"cannot write {where}: {e.strerror or e}"
+    if e.errno == errno.ENOSPC:
+        try:
+            free = shutil.disk_usage(run_dir).free
+            message += f" ({free / 2**20:.0f} MiB free)"
+        except OSError:
+            pass
+    return message + "; the previous checkpoint is intact"

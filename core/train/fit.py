@@ -20,7 +20,7 @@ from ..errors import Cancelled
 from ..events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
 from ..resume import resume_config
 from . import loop
-from .failures import lost_a_peer, lost_peer_message, out_of_memory_message
+from .failures import lost_a_peer, lost_peer_message, out_of_memory_message, write_error_message
 from .global_flags import Determinism
 from .setup import Setup, build_setup
 from .state import NonFiniteLoss, TrainState
@@ -170,6 +170,7 @@ class _Run:
                 where = (f"at epoch {state.epochs_done + 1}, batch {state.global_step - state.epochs_done * steps}/{steps}"
                          if state.partial is not None else f"after epoch {state.epochs_done}")
                 store.emit(Notice(f"resuming {store.run_dir.name} {where} (step {state.global_step})"))
+            store.open_tensorboard(setup, state.epochs_done)
             store.write_status(RunStatus.RUNNING, state, cfg.epochs)
             store.emit(
                 RunStarted(
@@ -195,7 +196,7 @@ class _Run:
         except NonFiniteLoss as e:
             error = str(e)
         except OSError as e:
-            error = store.write_error(e)
+            error = write_error_message(e, store.run_dir)
         except KeyboardInterrupt:
             # A second Ctrl-C aborts at once: last.pt still holds the last finished epoch.
             status, error = RunStatus.STOPPED, "aborted (a second Ctrl-C); last.pt holds the last finished epoch"

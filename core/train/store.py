@@ -4,8 +4,8 @@ Creating the folder and holding its lock (RUN/run.lock: one trainer per run), co
 status, metrics rows, ``last.pt`` / ``final.pt`` / kept epoch copies, error.log. The loop and fit()
 go through a RunStore; nothing else in the trainer writes into the run folder. Events of the run
 pass through ``emit``: into the run's event stream (RUN/events.jsonl, core.event_log) and to the sink.
-While it owns the run it also polls the run's control file (core.remote) for requests from viewers.
-"""
+While it owns the run it polls the run's control file (core.remote) for requests from viewers, and writes
+its TensorBoard event files (RUN/tensorboard/, core.tensorboard_log) unless --no-tensorboard."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from ..events import CheckpointSaved, ControlAck, Event, EventSink, Notice, RunS
 from ..remote import ControlPoller, Request
 from ..resume import rng_state
 from ..run_lock import RunLock
+from ..tensorboard_log import TensorBoardLog
 from .setup import Setup
 from .state import EpochProgress, NonFiniteLoss, TrainState
 
@@ -41,6 +42,7 @@ class RunStore:
         self.lock: RunLock | None = None  # held while this trainer owns the run folder
         self.log: EventLog | None = None  # the event stream, open while the run is owned
         self.poller: ControlPoller | None = None
+        self.tb: TensorBoardLog | None = None  # the run's TensorBoard event files, once the session starts
 
     @classmethod
     def create(cls, cfg: TrainConfig, sink: EventSink) -> RunStore:
@@ -72,6 +74,9 @@ class RunStore:
         if self.poller is not None:
             self.poller.close()
             self.poller = None
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None
         if self.log is not None:
             self.log.close()
             self.log = None
@@ -112,7 +117,14 @@ class RunStore:
             },
         )
 
+    def open_tensorboard(self, setup: Setup, epochs_done: int) -> None:
+        """This session's TensorBoard event files (written from its first epoch on), unless --no-tensorboard."""
+        if setup.cfg.tensorboard:
+            self.tb = TensorBoardLog.of_run(self.run_dir, setup, epochs_done, lambda m: self.emit(Notice(m)))
+
     def write_status(self, status: RunStatus, state: TrainState, epochs: int, error: str | None = None) -> None:
+        if self.tb is not None and status != RunStatus.RUNNING:  # the run's end: its hyperparameters
+            self.tb.finish(state.epochs_done, final_test_acc=state.final_test_acc, best_val_acc=state.best_val_acc)
         runs.write_status(
             self.run_dir,
             {
@@ -132,6 +144,8 @@ class RunStore:
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         runs.append_metrics(self.run_dir, row)
+        if self.tb is not None:
+            self.tb.epoch(row)
 
     def truncate_metrics(self, epochs_done: int) -> None:
         runs.truncate_metrics(self.run_dir, epochs_done)
@@ -182,21 +196,6 @@ class RunStore:
         path = self.run_dir / runs.ERROR_LOG
         path.write_text(text)
         return path
-
-    def write_error(self, e: OSError) -> str:
-        """A save that failed (disk full, read-only folder): the previous checkpoint is intact (atomic writes)."""
-        import errno
-        import shutil
-
-        where = e.filename or self.run_dir
-        message = f"cannot write {where}: {e.strerror or e}"
-        if e.errno == errno.ENOSPC:
-            try:
-                free = shutil.disk_usage(self.run_dir).free
-                message += f" ({free / 2**20:.0f} MiB free)"
-            except OSError:
-                pass
-        return message + "; the previous checkpoint is intact"
 
 
 def metrics_row(*, epoch: int, train_loss: float, train_acc: float, val: EvalResult | None, test: EvalResult | None,
@@ -252,6 +251,9 @@ class NullStore(RunStore):
         pass
 
     def write_config(self, setup: Setup) -> None:
+        pass
+
+    def open_tensorboard(self, setup: Setup, epochs_done: int) -> None:
         pass
 
     def write_status(self, status: RunStatus, state: TrainState, epochs: int, error: str | None = None) -> None:

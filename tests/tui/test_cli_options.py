@@ -56,6 +56,7 @@ TRAIN = {
     "auto_batch_size": (["--auto-batch-size"], "auto_batch_size", True),
     "sync_bn": (["--sync-bn"], "sync_bn", True),  # one process: allowed, with a notice
     "seed": (["--seed", "3"], "seed", 3),
+    "tensorboard": (["--no-tensorboard"], "tensorboard", False),
     "run_dir": (["--run-dir", "@tmp/runs"], "runs_dir", "@tmp/runs"),
     "name": (["--name", "opts"], "name", "opts"),
 }
