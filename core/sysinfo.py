@@ -36,3 +36,32 @@ def memory_line(device: str) -> str:
             )
     rss = process_rss_bytes()
     return f"RAM {rss / gib:.2f} GiB (process)" if rss is not None else "RAM ?"
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or None
+
+
+def hardware_facts(device: object) -> dict:
+    """What config.json records about where a run trained (reports and comparisons show it)."""
+    import platform
+
+    import torch
+
+    facts = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+             "python": platform.python_version()}
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        index = torch.device(str(device)).index or 0
+        props = torch.cuda.get_device_properties(index)
+        facts |= {"gpu": props.name, "gpu_memory_gib": round(props.total_memory / 2**30, 1),
+                  "cuda": torch.version.cuda, "gpu_count": torch.cuda.device_count()}
+    return {"torch_version": str(torch.__version__), "hardware": facts}

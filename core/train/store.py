@@ -26,6 +26,7 @@ from ..event_log import EventLog
 from ..events import CheckpointSaved, ControlAck, Event, EventSink, Notice, RunStatus
 from ..remote import ControlPoller, Request
 from ..resume import rng_state
+from ..sysinfo import hardware_facts
 from ..run_lock import RunLock
 from ..tensorboard_log import TensorBoardLog
 from .setup import Setup
@@ -111,7 +112,8 @@ class RunStore:
                 "precision": setup.precision,
                 "processes": setup.dist.world,
                 "processes_per_node": setup.dist.local_world,
-                "torch_version": str(torch.__version__),
+                "params": sum(p.numel() for p in setup.model.parameters()),
+                **hardware_facts(setup.device),  # torch_version, hardware (GPU or CPU model, counts, platform)
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "parent": str(setup.parent.path) if setup.parent is not None else None,
             },
@@ -289,11 +291,7 @@ def _meta(setup: Setup) -> dict[str, Any]:
         "std": list(data.std),
         "image_size": data.image_size,
         "config": setup.cfg.to_dict(),
-        "data": {
-            "train_size": len(data.train),
-            "val_size": len(data.val) if data.val is not None else 0,
-            "test_size": len(data.test),
-            "num_classes": data.num_classes,
-        },
+        "data": {"train_size": len(data.train), "val_size": len(data.val) if data.val is not None else 0,
+                 "test_size": len(data.test), "num_classes": data.num_classes},
         "torch_version": str(torch.__version__),
     }

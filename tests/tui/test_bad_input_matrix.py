@@ -163,6 +163,16 @@ MATRIX = [
     ("pause a non-run", ["runs", "pause", "@tmp"], "is not a run folder"),
     ("continue a finished run", ["runs", "continue", "@trained"], "is not running"),
     ("checkpoint with no time", ["runs", "checkpoint", "@trained", "--timeout", "0"], "--timeout must be > 0"),
+    ("runs csv and json", ["runs", "list", "--csv", "--json", "--run-dir", "@tmp"], "pick one"),
+    # experiments (more in tests/tui/test_sweep.py and test_report.py)
+    ("sweep empty grid", ["sweep", "--dataset", S, "--lr", "0.1,", "--run-dir", "@tmp"], "--lr: empty value in the grid"),
+    ("sweep unknown option", ["sweep", "--dataset", S, "--lrate", "0.1,0.2", "--run-dir", "@tmp"], "No such option: --lrate"),
+    ("sweep seeds zero", ["sweep", "--dataset", S, "--lr", "0.1,0.2", "--seeds", "0", "--run-dir", "@tmp"], "--seeds must be 1 or more"),
+    ("sweep bad value", ["sweep", "--dataset", S, "--lr", "0.1,-2", "--run-dir", "@tmp"], "--lr"),
+    ("sweep nothing to sweep", ["sweep", "--dataset", S, "--run-dir", "@tmp"], "nothing to sweep"),
+    ("report a non-run", ["report", "@empty", "--out", "@out"], "not a run"),
+    ("report into a missing folder", ["report", "@trained", "--out", "@nodir"], "does not exist"),
+    ("report as pdf", ["report", "@trained", "--out", "@pdf"], "give a file ending in .png or .html"),
 ]
 
 
@@ -173,6 +183,8 @@ def build(args: list[str], tmp: Path, trained: Path) -> list[str]:
         "@unreadable": lambda: unreadable(tmp), "@imgs": lambda: build_image_folder(tmp / "ft"),
         "@other": lambda: other_arch(tmp), "@text": lambda: text_file(tmp),
         "@bomb": lambda: write_bomb(tmp / "bomb.png"), "@bombs": lambda: bomb_folder(tmp),
+        "@out": lambda: tmp / "report.png", "@nodir": lambda: tmp / "missing" / "report.png",
+        "@pdf": lambda: tmp / "report.pdf",
     }
     out = []
     for a in args:
