@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from textual import work
-from textual.app import App
 from textual.binding import Binding
 
 from core.config import TrainConfig
 from core.control import TrainControl
 from core.events import RunFinished, RunStatus
 
+from .app_commands import AppCommands
 from .handles import RunHandles, exit_after_hand_over
 from .live import LiveRun
 from .messages import TrainerEvent
@@ -31,7 +31,7 @@ from .screens.training import TrainingScreen
 FitFn = Callable[..., Any]
 
 
-class ResnetTui(RunHandles, App):
+class ResnetTui(RunHandles, AppCommands):
     CSS_PATH = "app.tcss"
     TITLE = "resnet-tui"
     progress_interval = 0.1  # seconds between batch progress messages: about 10 screen updates a second

@@ -26,6 +26,18 @@ class CliError(Exception):
     """A one-line user error from a command (exit code 2)."""
 
 
+def stdout_console():
+    """A rich Console for stdout that never wraps in a pipe or a file (`evaluate | cat`, nohup.out): lines
+    and tables keep their natural width there; on a terminal it fits the terminal as usual."""
+    import sys
+
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=10_000, soft_wrap=True, no_color=True, highlight=False)
+
+
 def err(message: str) -> None:
     typer.echo(f"Error: {message}", err=True)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import CliError, app, data_app
+from .cli_common import CliError, app, data_app, stdout_console
 
 # ----------------------------------------------------------------------------- models
 @app.command()
@@ -26,14 +26,13 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON inst
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("name", "family", "params", "MFLOPs@32", "made for", box=None, header_style="bold")
     for r in rows:
         size = r["input_size"]
         table.add_row(r["name"], r["family"], f"{r['params'] / 1e6:.2f}M", f"{r['mflops']:,.1f}", f"{size}x{size}")
-    Console().print(table)
+    stdout_console().print(table)
 
 
 # ----------------------------------------------------------------------------- evaluate / predict
@@ -91,10 +90,9 @@ def evaluate(
             )
         )
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = stdout_console()
     console.print(
         f"{trained.arch} from {trained.path}: {split} accuracy [bold]{100 * result.accuracy:.2f}%[/] "
         f"(loss {result.loss:.4f}, {result.count} images, {precision}{', flip TTA' if tta else ''})",

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from .cli_common import EXIT_FAILED, EXIT_SIGINT, EXIT_STOPPED, CliError, app, resume_command
+from .cli_common import EXIT_FAILED, EXIT_SIGINT, EXIT_STOPPED, CliError, app, resume_command, stdout_console
 
 runs_app = typer.Typer(help="List runs, follow one live (watch), or pause / continue / checkpoint / stop it.",
                        invoke_without_command=True)
@@ -88,7 +88,6 @@ def _list(runs_dir: str, as_json: bool, as_csv: bool = False) -> None:
     if not found:
         typer.echo(f"no runs in {base}")
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("name", "arch", "epochs", "status", "acc", "host", "updated", box=None, header_style="bold")
@@ -97,7 +96,7 @@ def _list(runs_dir: str, as_json: bool, as_csv: bool = False) -> None:
         status = f"[green]{s.status}[/]" if s.live else f"[yellow]{s.status}[/]" if s.status == "interrupted" else s.status
         table.add_row(s.label, s.arch, f"{s.epochs_done}/{s.epochs}", status, "-" if acc is None else f"{100 * acc:.2f}%",
                       s.host or "-", time.strftime("%m-%d %H:%M", time.localtime(s.updated)))
-    Console().print(table)
+    stdout_console().print(table)
 
 
 @runs_app.callback()

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .cli_common import EXIT_FAILED, CliError, app, err
+from .cli_common import EXIT_FAILED, CliError, app, err, stdout_console
 from .cli_grid import grid_options
 
 STOP_CODES = (3, 129, 130, 143)  # run_training's exit codes for a stopped run (see cli_train._stop_code)
@@ -148,7 +148,6 @@ def print_summary(rows: list[dict[str, Any]], as_json: bool) -> None:
         keep = ("label", "config", "n", "mean", "std", "train_seconds", "images_per_sec", "completed", "failed", "pending", "runs")
         typer.echo(json.dumps([{k: r[k] for k in keep} for r in rows], indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     from core.sweep import mean_std_text
@@ -159,7 +158,7 @@ def print_summary(rows: list[dict[str, Any]], as_json: bool) -> None:
         secs = "-" if r["train_seconds"] is None else f"{r['train_seconds']:.1f} s"
         ips = "-" if r["images_per_sec"] is None else f"{r['images_per_sec']:.0f}"
         table.add_row(r["label"], mean_std_text(r), runs, secs, ips)
-    Console(soft_wrap=True).print(table)
+    stdout_console().print(table)
 
 
 def _launch(folder: Path, lock, as_json: bool) -> int:

@@ -213,6 +213,37 @@ def test_finetune_screen(snap_compare, app_env, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
+def _ansi(focus: str):
+    """Draw in the terminal's own 16 colours (the ansi-dark theme), with the focus on ``focus``: the focused
+    row must stand out by its marker and text style, not by a shade of grey that 16 colours do not have."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        pilot.app.theme = "ansi-dark"
+        pilot.app.screen.query_one(focus).focus()
+        await pilot.pause()
+
+    return run_before
+
+
+@SMALL
+def test_setup_screen_in_16_colours(snap_compare, app_env, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=_ansi("#f-lr"))
+
+
+@SMALL
+@pytest.mark.slow
+def test_finetune_screen_in_16_colours(snap_compare, app_env, size):
+    from tui.screens.finetune import FinetuneScreen
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.app.push_screen(FinetuneScreen("checkpoints", DEVICES))
+        await _ansi("#f-epochs")(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
 def _at_120x40(test):
     """The same snapshot at 120x40, slow. A twin under its own name rather than a second parameter:
     syrupy matches snapshots to tests by name without parameters, so a deselected 120x40 parameter

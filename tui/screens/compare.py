@@ -15,6 +15,8 @@ from textual_plotext import PlotextPlot
 
 from core.run_facts import RunFacts, config_diff, run_facts
 
+from ..widgets.curves import whole_epochs
+
 # Named ANSI colours: the same run has the same colour in the plots and the tables, in 16 colours too.
 COLOURS = ("red", "green", "blue", "magenta", "cyan", "yellow", "white", "bright_red")
 _PLOTEXT = {"bright_red": "red+"}
@@ -129,8 +131,6 @@ class CompareScreen(Screen):
             if lx:
                 loss.plt.plot(lx, ly, label=_short(f.name, 14), color=colour, marker="braille")
             last = max([last, *xs, *lx])
-        step = max(1, -(-last // 8))  # whole epochs on the x axis, at most about 8 ticks
-        for plot in (acc, loss):
-            plot.plt.xlim(0.5 if last == 1 else 1, 1.5 if last == 1 else last)
-            plot.plt.xticks(list(range(1, last + 1, step)))
-            plot.refresh()
+        whole_epochs(list(range(1, last + 1)), acc, loss)
+        acc.refresh()
+        loss.refresh()

@@ -68,7 +68,7 @@ class FinetuneScreen(FormScreen):
         with VerticalScroll(id="form"):
             with Vertical(classes="field"):
                 with Horizontal(classes="row"):
-                    yield Label("From run", classes="field-label")
+                    yield Label("  From run", classes="field-label", name="From run")
                     value = self.base.init_from if self.base.init_from in [v for _, v in self.runs] else TYPED
                     yield Select(self.runs, value=value, allow_blank=False, compact=True, id="parent-run")
                 yield Static("", id="parent-info", classes="info")

@@ -47,10 +47,20 @@ class FormScreen(Screen):
             # so it can say what is allowed in full even at 80 columns.
             with Vertical(classes="field"):
                 with Horizontal(classes="row"):
-                    yield Label(spec.label, classes="field-label")
+                    yield Label(f"  {spec.label}", classes="field-label", name=spec.label)
                     yield self._widget_for(spec, values[spec.name])
                 yield Label("", id=f"r-{spec.name}", classes="reason")
             yield from self.after_field(spec.name)
+
+    def on_descendant_focus(self, event) -> None:
+        """The focused field's row gets a marker and the class "focused" (its label bold in the accent colour,
+        its value bold and underlined): visible in 16 colours and with NO_COLOR too, where shades of grey are not."""
+        for row in self.query(".row"):
+            focused = event.widget in row.query("*")
+            if focused != row.has_class("focused"):
+                row.set_class(focused, "focused")
+                label = row.query_one(".field-label", Label)
+                label.update(f"{'▸' if focused else ' '} {label.name}")
 
     def after_field(self, name: str) -> ComposeResult:
         """Extra widgets to place right after a field (none by default)."""

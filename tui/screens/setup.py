@@ -34,7 +34,7 @@ class SetupScreen(FormScreen):
         with VerticalScroll(id="form"):
             with Vertical(classes="field"):
                 with Horizontal(classes="row"):
-                    yield Label("Preset", classes="field-label")
+                    yield Label("  Preset", classes="field-label", name="Preset")
                     options = [("custom", CUSTOM)] + [(p.title, p.name) for p in PRESETS.values()]
                     yield Select(options, value=CUSTOM, allow_blank=False, compact=True, id="preset")
                 yield Label("", id="preset-help", classes="reason help")

@@ -17,6 +17,7 @@ from core.events import BatchProgress, EpochEnded, EvalEnded, Event
 from ..live import LiveRun
 from ..widgets.confusion import ConfusionMatrix
 from ..widgets.curves import Curves
+from ..widgets.hardware import HardwarePanel
 from ..widgets.progress import ProgressPanel, clock
 
 EPOCH_COLUMNS = ("epoch", "train loss", "train acc", "val acc", "test acc", "lr", "img/s", "time")
@@ -44,6 +45,7 @@ class TrainingScreen(Screen):
         with TabbedContent(initial="progress"):
             with TabPane("1 Progress", id="progress"):
                 yield ProgressPanel()
+                yield HardwarePanel(id="hardware")
                 table = DataTable(id="epochs", cursor_type="none", zebra_stripes=True)
                 table.add_columns(*EPOCH_COLUMNS)
                 yield table

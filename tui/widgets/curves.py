@@ -9,6 +9,16 @@ from textual_plotext import PlotextPlot
 from core.events import EpochEnded
 
 
+def whole_epochs(epochs: list[int], *plots: PlotextPlot) -> None:
+    """Whole epochs on the x axis (at most about 8 ticks), not plotext's fractional ones."""
+    last = max(epochs, default=1)
+    step = max(1, -(-last // 8))
+    lo, hi = (0.5, 1.5) if last == 1 else (min(epochs, default=1), last)  # one epoch still needs a span
+    for plot in plots:
+        plot.plt.xlim(lo, hi)
+        plot.plt.xticks(list(range(1, last + 1, step)))
+
+
 class Curves(Horizontal):
     DEFAULT_CSS = """
     Curves { height: 1fr; }
@@ -41,8 +51,6 @@ class Curves(Horizontal):
                     xs = [p[0] for p in points]
                     loss.plt.plot(xs, [p[1] for p in points], label=label, marker="braille")
                     acc.plt.plot(xs, [100 * p[2] for p in points], label=label, marker="braille")
-            if len(epochs) == 1:  # plotext needs a span to draw an axis
-                for plot in (loss, acc):
-                    plot.plt.xlim(0.5, 1.5)
+            whole_epochs(epochs, loss, acc)
         loss.refresh()
         acc.refresh()

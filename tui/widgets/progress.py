@@ -93,18 +93,30 @@ class ProgressText(Widget):
         return Text("\n").join(lines)
 
 
+def spark_range(losses: list[float]) -> str:
+    """The sparkline's scale, so a flat line reads as flat and not as noise: its top and bottom values."""
+    finite = [v for v in losses if math.isfinite(v)]
+    if not finite:
+        return "batch loss"
+    return f"loss max {_short(max(finite))}\n     min {_short(min(finite))}"
+
+
+def _short(v: float) -> str:
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:.3g}"
+
+
 class ProgressPanel(Vertical):
     DEFAULT_CSS = """
     ProgressPanel { height: auto; }
     ProgressPanel #spark-row { height: 2; margin-top: 1; }
-    ProgressPanel #spark-label { width: 11; }
+    ProgressPanel #spark-label { width: 15; }
     ProgressPanel Sparkline { width: 1fr; height: 2; }
     """
 
     def compose(self) -> ComposeResult:
         yield ProgressText(id="progress-text")
         with Horizontal(id="spark-row"):
-            yield Label("batch loss", id="spark-label")
+            yield Label("batch loss", id="spark-label")  # then its range: the line's top and bottom
             yield Sparkline([], id="loss-spark")
 
     def on_mount(self) -> None:
@@ -114,7 +126,9 @@ class ProgressPanel(Vertical):
         self.query_one(ProgressText).show(live, memory)
         self._updates += 1
         if live.losses and (self._updates % SPARK_EVERY == 1 or live.finished):
-            self.query_one("#loss-spark", Sparkline).data = list(live.losses)
+            losses = list(live.losses)
+            self.query_one("#loss-spark", Sparkline).data = losses
+            self.query_one("#spark-label", Label).update(spark_range(losses))
 
     def text(self) -> str:
         """The panel's lines as plain text (for tests and screen readers of logs)."""
