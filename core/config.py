@@ -87,6 +87,7 @@ class TrainConfig:
     keep_last: int = 0  # also keep the last K epoch-end checkpoints as epoch_NNNN.pt (hard links); 0 = only last.pt
     deterministic: bool = False  # deterministic kernels (slower): bit-identical runs for one seed
     auto_batch_size: bool = False  # halve the batch size until a training step fits in device memory
+    chosen: str = ""  # what was chosen from the data instead of a default, and why (fine-tuning on small data)
     tensorboard: bool = True  # also write TensorBoard event files into RUN/tensorboard/ (core.tensorboard_log)
 
     def to_dict(self) -> dict[str, Any]:

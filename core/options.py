@@ -155,6 +155,8 @@ OPTIONS: tuple[Option, ...] = (
            int_range=(0, 100_000)),
     Option("keep_last", "run", "Also keep the last K epoch-end checkpoints as epoch_NNNN.pt.",
            int_range=(0, 1000)),
+    Option("chosen", "run", "What was chosen from the data instead of a default, and why (recorded, not set).",
+           commands=()),
     Option("tensorboard", "run", "Also write TensorBoard event files into RUN/tensorboard/ "
            "(view with `tensorboard --logdir` on the runs folder)."),
     Option("runs_dir", "run", "Parent folder of run directories.", flag="run_dir"),

@@ -135,7 +135,13 @@ def finetune(
     if arch is not None and arch != parent.arch:
         raise CliError(f"--arch {arch}: {parent.path} is a {parent.arch} checkpoint; fine-tuning keeps its architecture")
     cfg = from_parent(probe, parent, given)
+    from core.data import training_set_size
+    from core.finetune_config import sized_to_data
+
+    cfg, chosen = sized_to_data(cfg, training_set_size(cfg.dataset, cfg.data), given)
     _check(cfg)
+    if chosen:
+        print(f"fine-tune defaults {chosen}", file=sys.stderr if as_json else sys.stdout, flush=True)
     if background:
         raise typer.Exit(_start_background(cfg, None, given, as_json))
     raise typer.Exit(run_training(cfg, None, given, as_json))

@@ -114,3 +114,20 @@ __all__ = [
     "load_data",
     "load_raw",
 ]
+
+
+TRAIN_SIZES = {"cifar10": 50_000, "synthetic": 5_000}  # the training sets' sizes, without reading them
+
+
+def training_set_size(dataset: str, data: str) -> int:
+    """Images in a dataset's training split, counted without decoding any (an image folder is listed);
+    0 when it cannot be read: loading it reports why."""
+    if dataset != "folder":
+        return TRAIN_SIZES.get(dataset, 0)
+    from ..errors import UserError
+    from .folder import scan_folder
+
+    try:
+        return len(scan_folder(Path(data).expanduser()).files["train"])
+    except (UserError, OSError):
+        return 0

@@ -52,3 +52,32 @@ def test_generated_names(monkeypatch):
     tuned = TrainConfig(arch="resnet20", dataset="folder", init_from="runs/base/final.pt")
     assert default_run_name(tuned) == "base-ft-folder-20261129-120000"
 
+
+
+@pytest.mark.parametrize("found, given, batch, epochs", [
+    (700, (), 32, 14),  # 22 steps per epoch, 308 in all (the measured CIFAR 5-class case)
+    (400, (), 16, 12),  # 25 steps per epoch
+    (90, (), 16, 30),  # the batch stops at 16; the epochs at 30
+    (2560, (), 128, 5),  # 20 default batches: the defaults stand (large data is not touched)
+    (50_000, (), 128, 5),
+    (700, ("batch_size",), 128, 30),  # the user's batch stands; the epochs still make up the steps
+    (700, ("batch_size", "epochs"), 128, 5),  # both given: nothing chosen
+])
+def test_small_data_gets_a_smaller_batch_and_more_epochs(found, given, batch, epochs):
+    from core.finetune_config import sized_to_data
+
+    cfg, note = sized_to_data(finetune_base(), found, given)
+    assert (cfg.batch_size, cfg.epochs) == (batch, epochs)
+    assert cfg.chosen == note and bool(note) == ((batch, epochs) != (128, 5))
+    if found == 700 and not given:
+        assert note == ("chosen for 700 training images: batch size 32 and 14 epochs (22 steps per epoch, 308 in all; "
+                        "the defaults would take 30); --batch-size and --epochs override it")
+
+
+def test_the_training_images_are_counted_after_subset_and_validation_split():
+    from core.finetune_config import sized_to_data, training_images
+
+    assert training_images(finetune_base(train_subset=500), 5000) == 500
+    assert training_images(finetune_base(val_split=0.1), 1000) == 900
+    assert training_images(finetune_base(val_split=100), 1000) == 900
+    assert sized_to_data(finetune_base(train_subset=400), 50_000)[0].batch_size == 16

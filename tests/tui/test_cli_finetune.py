@@ -152,3 +152,20 @@ def test_two_finetunes_in_the_same_second_get_two_runs(capsys, tmp_path, parent,
         dirs.append(os.path.basename(json.loads(out)["run_dir"]))
     stem = f"{parent.name}-ft-folder-20261129-120000"
     assert dirs == [stem, f"{stem}-2"]
+
+
+def test_finetune_on_small_data_chooses_its_batch_and_epochs_and_says_so(capsys, tmp_path, parent):
+    folder = build_image_folder(tmp_path / "pets", train_per_class=10, test_per_class=2)  # 30 training images
+    code, out, err = run(capsys, "finetune", parent, "--data", folder, "--freeze", "backbone", "--device", "cpu",
+                         "--run-dir", tmp_path / "runs", "--name", "small", "--json")
+    assert code == 0, err
+    says = "fine-tune defaults chosen for 30 training images: batch size 16 and 30 epochs (2 steps per epoch"
+    assert says in err
+    train = json.loads((tmp_path / "runs" / "small" / "config.json").read_text())["train"]
+    assert (train["batch_size"], train["epochs"]) == (16, 30) and train["chosen"].startswith("chosen for 30")
+    assert json.loads(out)["epochs_completed"] == 30
+    code, out, err = run(capsys, "finetune", parent, "--data", folder, "--freeze", "backbone", "--device", "cpu",
+                         "--run-dir", tmp_path / "runs", "--name", "mine", "--batch-size", "8", "--epochs", "1")
+    assert code == 0 and "fine-tune defaults" not in out + err  # explicit options always win
+    train = json.loads((tmp_path / "runs" / "mine" / "config.json").read_text())["train"]
+    assert (train["batch_size"], train["epochs"], train["chosen"]) == (8, 1, "")

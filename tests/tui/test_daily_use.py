@@ -113,3 +113,25 @@ def test_piped_output_never_wraps(capsys, tmp_path):
             assert "(loss" in line and "images" in line  # all on one line
         else:
             assert "completed" in line
+
+
+async def test_the_finetune_screen_shows_what_small_data_gets_before_start(home):
+    from helpers import build_image_folder
+    from textual.widgets import Input
+
+    from tui.screens.finetune import FinetuneScreen
+
+    folder = build_image_folder(home / "pets", train_per_class=100, test_per_class=2)  # 300 training images
+    async with make_app().run_test(size=(100, 30)) as pilot:
+        await pilot.app.push_screen(FinetuneScreen("checkpoints", [("cpu", "cpu")]))
+        screen = pilot.app.screen
+        screen.query_one("#f-data", Input).value = str(folder)
+        deadline = time.monotonic() + 20
+        while "300 training images" not in screen.data_info and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        assert "chosen for 300 training images: batch size 16 and 16 epochs" in screen.data_info
+        assert (screen.query_one("#f-batch_size", Input).value, screen.query_one("#f-epochs", Input).value) == ("16", "16")
+        screen.query_one("#f-batch_size", Input).value = "64"  # the user's value stands, and the note goes
+        await pilot.pause()
+        assert screen.chosen == "" and "chosen for" not in screen.data_info
+        assert screen.query_one("#f-batch_size", Input).value == "64"

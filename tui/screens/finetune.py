@@ -62,6 +62,9 @@ class FinetuneScreen(FormScreen):
         self.parent_info = None  # core.finetune.Parent of the chosen checkpoint, once read
         self.parent_error = ""
         self.data_info = ""
+        self.touched: set[str] = set()  # batch size / epochs once the user set them: data-sized defaults leave them
+        self.sized = {"batch_size": str(self.base.batch_size), "epochs": str(self.base.epochs)}  # what they put there
+        self.chosen = ""  # what the data-sized defaults chose and why, shown under the data and recorded
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -98,6 +101,15 @@ class FinetuneScreen(FormScreen):
 
     def on_form_changed(self, name: str) -> None:
         values = self.form_values()
+        if name in self.sized:
+            # Input.Changed arrives after the fact: the value _size_to_data put there is not the user's.
+            if values.get(name) != self.sized[name]:
+                self.touched.add(name)
+                if self.chosen:  # the user decides now: no note to record
+                    self.chosen = ""
+                    self.data_info = self.data_info.split("\n")[0]
+                    self.query_one("#data-info", Static).update(self.data_info)
+            return
         if name == "init_from":
             self.parent_info, self.parent_error = None, ""
             self.query_one("#parent-info", Static).update("reading the checkpoint ...")
@@ -138,13 +150,14 @@ class FinetuneScreen(FormScreen):
     def _scan_data(self, dataset: str, data: str) -> None:
         from core.errors import UserError
 
-        text = ""
+        text, found = "", 0
         if dataset == "folder" and data:
             from core.data.folder import scan_folder
 
             try:
                 scan = scan_folder(Path(data).expanduser())
                 train, test = scan.counts("train"), scan.counts("test")
+                found = sum(train)
                 parts = [f"{c} {a}/{b}" for c, a, b in zip(scan.classes, train, test)]
                 shown = ", ".join(parts[:6]) + (f", ... ({len(parts)} in all)" if len(parts) > 6 else "")
                 skipped = sum(scan.skipped.values())
@@ -154,14 +167,33 @@ class FinetuneScreen(FormScreen):
             except UserError as e:
                 text = str(e)
         elif dataset == "synthetic":
-            text = "10 synthetic classes, 5000/1000 images"
+            text, found = "10 synthetic classes, 5000/1000 images", 5000
         elif dataset == "cifar10":
-            text = "CIFAR-10: 10 classes, 50000/10000 images"
-        self.app.call_from_thread(self._data_scanned, text)
+            text, found = "CIFAR-10: 10 classes, 50000/10000 images", 50000
+        self.app.call_from_thread(self._data_scanned, text, found)
 
-    def _data_scanned(self, text: str) -> None:
-        self.data_info = text
-        self.query_one("#data-info", Static).update(text)
+    def _data_scanned(self, text: str, found: int = 0) -> None:
+        self._size_to_data(found)
+        self.data_info = text + (f"\n{self.chosen}" if self.chosen else "")
+        self.query_one("#data-info", Static).update(self.data_info)
+
+    def _size_to_data(self, found: int) -> None:
+        """Batch size and epochs from the dataset's size (core.finetune_config.sized_to_data), in the fields
+        the user has not set, so the values that will be used are on the screen before Start."""
+        from core.finetune_config import sized_to_data
+
+        values = self.form_values()
+        try:
+            subset, split = int(values.get("train_subset") or 0), float(values.get("val_split") or 0)
+        except ValueError:
+            subset, split = 0, 0.0
+        defaults = finetune_base(train_subset=subset, val_split=split)
+        sized, self.chosen = sized_to_data(defaults, found, self.touched)
+        for name, value in {"batch_size": sized.batch_size, "epochs": sized.epochs}.items():
+            if name not in self.touched:
+                self.sized[name] = str(value)
+                self.query_one(f"#f-{name}", Input).value = str(value)
+        self.validate_form()
 
     # ------------------------------------------------------------------ validation and start
     def extra_errors(self, cfg: TrainConfig) -> dict[str, str]:
@@ -177,7 +209,7 @@ class FinetuneScreen(FormScreen):
         """The form's config plus what the parent decides (core.finetune_config): architecture, input size.
         An empty name stays empty: the run gets a generated <parent>-ft-<dataset>-<time> one."""
         assert self.parent_info is not None
-        return from_parent(cfg, self.parent_info)
+        return from_parent(cfg, self.parent_info).replace(chosen=self.chosen)
 
     def summary(self, cfg: TrainConfig) -> str:
         arch = self.parent_info.arch if self.parent_info else "?"
