@@ -10,7 +10,9 @@ from textual.screen import Screen
 
 
 class AppCommands(App):
-    BINDINGS = [Binding("question_mark", "help", "Help")]
+    # A focused text field takes "?" as text (Textual drops printable keys from the bindings there): f1 works
+    # everywhere.
+    BINDINGS = [Binding("question_mark", "help", "Help"), Binding("f1", "help", "Help", show=False)]
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen, key_rows

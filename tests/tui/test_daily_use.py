@@ -135,3 +135,20 @@ async def test_the_finetune_screen_shows_what_small_data_gets_before_start(home)
         await pilot.pause()
         assert screen.chosen == "" and "chosen for" not in screen.data_info
         assert screen.query_one("#f-batch_size", Input).value == "64"
+
+
+async def test_f1_opens_help_even_from_a_text_field(home):
+    from textual.widgets import Input
+
+    from tui.screens.help import HelpScreen
+
+    async with make_app().run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        pilot.app.screen.query_one("#f-epochs", Input).focus()
+        await pilot.pause()
+        await pilot.press("f1")  # "?" is text there
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "?" not in pilot.app.screen.query_one("#f-epochs", Input).value

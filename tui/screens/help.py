@@ -33,7 +33,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen DataTable { height: auto; max-height: 24; }
     HelpScreen Label { width: 1fr; color: $text-muted; }
     """
-    BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
+    BINDINGS = [Binding("escape,question_mark,q,f1", "app.pop_screen", "Close")]
 
     def __init__(self, rows: list[tuple[str, str]], title: str) -> None:
         super().__init__()
@@ -47,4 +47,5 @@ class HelpScreen(ModalScreen[None]):
             for key, what in self.rows:
                 table.add_row(key, what)
             yield table
-            yield Label("ctrl+p: the command palette (new run, runs, fine-tune, compare, help). esc closes.")
+            yield Label("f1 also opens this (in a text field ? is text). ctrl+p: the command palette (new run, runs, "
+                        "fine-tune, compare, help). esc closes.")
