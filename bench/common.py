@@ -34,6 +34,14 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def loadavg() -> list[float] | None:
+    """The 1/5/15-minute load averages: benchmarks print them next to figures a busy machine would skew."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def emit(record: dict) -> None:
     print(json.dumps(record), flush=True)
     sys.stdout.flush()

@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import hardware  # noqa: E402
+from common import hardware, loadavg  # noqa: E402
 
 BOUND_RATIO = 0.98  # the issue: the stream may cost at most 2% of training throughput
 BOUND_BYTES_24H = 50e6  # the issue: at most 50 MB for a 24-hour run
@@ -237,13 +237,6 @@ def stream_size(run_dir: Path) -> dict:
     }
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arch", default="resnet20")
@@ -280,7 +273,7 @@ def main() -> None:
           f"device {args.device}, fit's progress_interval {PROGRESS_INTERVAL}s; 1 warm-up + {args.pairs} ON/OFF pairs",
           flush=True)
 
-    load_before = _loadavg()
+    load_before = loadavg()
     trials: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = Path(tmp)
@@ -312,7 +305,7 @@ def main() -> None:
     pair_median = statistics.median(pair_ratios)
     best_ratio = max(on) / max(off)  # other load can only slow a trial down: the best of each is the least disturbed
     spread = max((max(v) - min(v)) / statistics.median(v) for v in (on, off))
-    load_after = _loadavg()
+    load_after = loadavg()
     cpu_on = statistics.median(t["images_per_cpu_second"] for t in trials if t["stream"] == "on")
     cpu_off = statistics.median(t["images_per_cpu_second"] for t in trials if t["stream"] == "off")
     cpu_ratio = cpu_on / cpu_off

@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import hardware  # noqa: E402
+from core.report_data import duration  # noqa: E402 - the same "8.5 s / 3.2 min / 1.5 h" as reports
 
 # He et al. 2016, Table 6: CIFAR-10 test error (%).
 PAPER_ERROR = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97, "resnet110": 6.43,
@@ -105,14 +106,6 @@ def table_rows(rows: list[dict], archs: str) -> list[dict]:
                     "diff": None if ours is None or against is None else ours - against,
                     "train_seconds": r["train_seconds"], "images_per_sec": r["images_per_sec"]})
     return out
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
 
 
 def render(rows: list[dict]) -> str:

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import emit, hardware  # noqa: E402
+from common import emit, hardware, loadavg  # noqa: E402
 
 CALLS = ("epoch", "finish", "close")
 
@@ -118,13 +118,6 @@ def import_ms() -> float:
     return round(float(out.strip().splitlines()[-1]), 1)
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arch", default="resnet20")
@@ -163,7 +156,7 @@ def main() -> None:
 
     times: dict[str, list[float]] = {k: [] for k in CALLS}
     _timed(times)
-    load_before = _loadavg()
+    load_before = loadavg()
     trials: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         warm = run_trial(cfg, data, True, Path(tmp), "warmup", times)
@@ -173,7 +166,7 @@ def main() -> None:
                 t = run_trial(cfg, data, on, Path(tmp), f"pair{i + 1}-{'on' if on else 'off'}", times)
                 trials.append({"pair": i + 1, **t})
                 emit({"trial": f"pair {i + 1}", **t})
-    load_after = _loadavg()
+    load_after = loadavg()
 
     def median(key: str, cond: str) -> float:
         return statistics.median(t[key] for t in trials if t["tensorboard"] == cond)

@@ -27,6 +27,14 @@ class SweepGroup:
         return sum(r.status == "completed" for r in self.runs)
 
 
+def shorten(name: str, width: int) -> str:
+    """Cut from the middle: run names differ at the end (their timestamp, their seed) as often as at the start."""
+    if len(name) <= width:
+        return name
+    keep = width - 1
+    return name[: keep - keep // 2] + "…" + name[-(keep // 2):]
+
+
 def accuracy(r: RunSummary) -> float | None:
     return r.final_test_acc if r.final_test_acc is not None else r.best_val_acc
 

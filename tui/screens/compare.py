@@ -15,6 +15,7 @@ from textual_plotext import PlotextPlot
 
 from core.run_facts import RunFacts, config_diff, run_facts
 
+from ..runs_view import shorten
 from ..widgets.curves import whole_epochs
 
 # Named ANSI colours: the same run has the same colour in the plots and the tables, in 16 colours too.
@@ -25,13 +26,6 @@ HIDDEN_KEYS = ("name", "runs_dir")  # differ between any two runs; the column he
 
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
-
-
-def _short(name: str, width: int = 16) -> str:
-    if len(name) <= width:
-        return name
-    keep = width - 1
-    return name[: keep - keep // 2] + "…" + name[-(keep // 2):]
 
 
 def _seconds(s: float | None) -> str:
@@ -94,7 +88,7 @@ class CompareScreen(Screen):
 
     def action_refresh(self) -> None:
         self.facts = [run_facts(p) for p in self.paths]
-        names = [Text(_short(f.name), style=f"bold {COLOURS[i % len(COLOURS)]}") for i, f in enumerate(self.facts)]
+        names = [Text(shorten(f.name, 16), style=f"bold {COLOURS[i % len(COLOURS)]}") for i, f in enumerate(self.facts)]
         self.query_one("#compare-what", Static).update(
             Text("  ").join(Text("■ ", style=COLOURS[i % len(COLOURS)]) + Text(f.name) for i, f in enumerate(self.facts)))
         table = self.query_one("#compare-table", DataTable)
@@ -126,10 +120,10 @@ class CompareScreen(Screen):
             if not xs:
                 xs, ys = f.curve("val_acc")
             if xs:
-                acc.plt.plot(xs, [100 * y for y in ys], label=_short(f.name, 14), color=colour, marker="braille")
+                acc.plt.plot(xs, [100 * y for y in ys], label=shorten(f.name, 14), color=colour, marker="braille")
             lx, ly = f.curve("train_loss")
             if lx:
-                loss.plt.plot(lx, ly, label=_short(f.name, 14), color=colour, marker="braille")
+                loss.plt.plot(lx, ly, label=shorten(f.name, 14), color=colour, marker="braille")
             last = max([last, *xs, *lx])
         whole_epochs(list(range(1, last + 1)), acc, loss)
         acc.refresh()

@@ -15,21 +15,13 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from core.events import RESUMABLE
 from core.runs import RunSummary, list_runs
 
-from ..runs_view import SORTS, SweepGroup, arrange
+from ..runs_view import SORTS, SweepGroup, arrange, shorten
 from .confirm import Confirm
 from .run_detail import RunDetailScreen  # noqa: F401 - its home was here; tests and callers import it from here
 
 
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
-
-
-def _shorten(name: str, width: int) -> str:
-    """Cut from the middle: run names differ at the end (their timestamp) as often as at the start."""
-    if len(name) <= width:
-        return name
-    keep = width - 1
-    return name[: keep - keep // 2] + "…" + name[-(keep // 2) :]
 
 
 def _when(timestamp: float) -> str:
@@ -102,13 +94,13 @@ class RunsScreen(Screen):
         for r in self.runs:
             if isinstance(r, SweepGroup):
                 mark = "✓" if r.runs and all(m.path in self.marked for m in r.runs) else " "
-                table.add_row(mark, _shorten(f"▾ {r.name}", 22), "sweep", f"{len(r.runs)} runs", "", "",
+                table.add_row(mark, shorten(f"▾ {r.name}", 22), "sweep", f"{len(r.runs)} runs", "", "",
                               f"{r.done}/{len(r.runs)} done", _when(max(m.updated for m in r.runs)), key=f"sweep:{r.path}")
                 continue
             status = f"● {r.status}" if r.live else r.status
             name = f"  {r.name}" if r.sweep else r.name
             table.add_row(
-                "✓" if r.path in self.marked else " ", _shorten(name, 22), r.arch, f"{r.epochs_done}/{r.epochs}",
+                "✓" if r.path in self.marked else " ", shorten(name, 22), r.arch, f"{r.epochs_done}/{r.epochs}",
                 _pct(r.best_val_acc), _pct(r.final_test_acc), status, _when(r.updated), key=str(r.path),
             )
         paths = [self._path_of(r) for r in self.runs]
