@@ -39,7 +39,8 @@ class RunFollower:
         self.session_finished: RunFinished | None = None  # the RunFinished of the latest session read so far
 
     def poll(self, max_bytes: int | None = 64 * 2**20) -> Poll:
-        if not self.run_dir.is_dir():
+        if not self.run_dir.is_dir() or (self.reader.offset > 0 and not self.reader.path.exists()):
+            # gone, or made again at the same path (by an old writer, a user): not the run followed any more
             return Poll(end="vanished")
         records = self.reader.poll(max_bytes)
         finished = None

@@ -65,7 +65,8 @@ class EventFile:
         from tensorboard.summary.writer.record_writer import RecordWriter
 
         self.Event = Event
-        logdir.mkdir(parents=True, exist_ok=True)
+        # Not parents=True: a run folder deleted under a live run must stay deleted (a viewer reports it gone).
+        logdir.mkdir(exist_ok=True)
         # The reader takes the files in name order, and the purge mark only drops what it has read before it:
         # this session's file must sort after every earlier one, even one started within the same second.
         stamp = int(time.time())

@@ -239,3 +239,15 @@ def test_tensorboard_is_imported_only_when_a_run_writes_its_first_epoch(tmp_path
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "tests")}).stdout
     assert out.split("LOADED", 1)[1].strip() == "[]"
+
+
+def test_a_run_folder_deleted_under_the_log_is_not_made_again(tmp_path):
+    """The writer opens at the first epoch's end: if the run folder was deleted before that, the log fails with
+    one notice instead of making the folder again (a watcher must see the run as deleted, not interrupted)."""
+    run = tmp_path / "runs" / "gone"
+    run.mkdir(parents=True)
+    said: list[str] = []
+    log = tb_log.TensorBoardLog(run / TENSORBOARD, said.append, hparams={"lr": 0.1}, classes=("a", "b"))
+    shutil.rmtree(run)
+    log.epoch({"epoch": 1, "train_loss": 1.0, "train_acc": 50.0, "confusion": [[1, 0], [0, 1]]})
+    assert not run.exists() and len(said) == 1 and "training goes on" in said[0]
