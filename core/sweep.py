@@ -102,18 +102,54 @@ def read_spec(folder: str | Path) -> dict[str, Any]:
     return spec
 
 
+def _canonical(spec: dict[str, Any]) -> dict[str, Any]:
+    """What makes two specs the same sweep: the grid as sets of values (the order given does not matter; the
+    folder keeps the first command's order), then the other SPEC_KEYS as they are."""
+    grid = spec.get("grid") or {}
+    return {**{k: spec.get(k) for k in SPEC_KEYS}, "grid": {k: sorted(map(repr, v)) for k, v in grid.items()}}
+
+
+def _values(values: Any) -> str:
+    return ",".join(map(_short, values)) if isinstance(values, list) else _short(values)
+
+
+def spec_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """How ``new`` differs from ``old``, option by option: ['--lr 0.05,0.1 (this sweep has 0.01,0.1)', ...]."""
+    said: list[str] = []
+    a, b = _canonical(old), _canonical(new)
+    for part, what in (("grid", "values"), ("fixed", "value"), ("from_file", "config-file value")):
+        before, now = old.get(part) or {}, new.get(part) or {}
+        for key in sorted(set(before) | set(now), key=str):
+            if (a[part] or {}).get(key) == (b[part] or {}).get(key):
+                continue
+            flag = f"--{str(key).replace('_', '-')}"
+            has = f"this sweep has {_values(before[key])}" if key in before else f"this sweep has no {what} for it"
+            said.append(f"{flag} {_values(now[key])} ({has})" if key in now else f"{flag} not given ({has})")
+    for key, flag in (("preset", "--preset"), ("seeds", "--seeds"), ("first_seed", "--seed")):
+        if old.get(key) != new.get(key):
+            said.append(f"{flag} {new.get(key)} (this sweep has {old.get(key)})")
+    return said
+
+
 def open_sweep(folder: Path, spec: dict[str, Any]) -> bool:
-    """Create the sweep's folder with its spec, or check that the one there is this spec. True: it existed."""
+    """Create the sweep's folder with its spec, or check that the one there is this spec. True: it existed.
+
+    A sweep folder whose spec differs but where no run was ever started (its first point failed to start:
+    a device or data problem) takes the new spec: nothing of it would be lost."""
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder} exists and is not a folder")
     if is_sweep_dir(folder):
         old = read_spec(folder)
-        differs = [k for k in SPEC_KEYS if old.get(k) != spec.get(k)]
-        if differs:
-            raise UserError(f"{folder} holds a sweep made by another spec (its {', '.join(differs)} differ); "
-                            f"run its own command again to continue it, or pick another --name")
-        return True
-    if folder.is_dir() and any(folder.iterdir()):
+        if _canonical(old) == _canonical(spec):
+            return True
+        from .run_lock import lock_holder
+
+        if any((folder / r).exists() for r in old.get("runs", [])) or lock_holder(folder) is not None:
+            said = spec_differences(old, spec) or ["its spec"]
+            raise UserError(f"{folder} holds a sweep made by another command: {'; '.join(said[:3])}"
+                            f"{'; ...' if len(said) > 3 else ''}. Run its own command again to continue it, "
+                            f"or pick another --name")
+    elif folder.is_dir() and any(folder.iterdir()):
         raise UserError(f"{folder} already exists and is not a sweep; pick another --name")
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,7 @@ def sweep(
 
         for cfg in cfgs:
             _check(cfg, list_models())
+        _preflight(cfgs)
         existed = sw.open_sweep(folder, spec)
     except UserError as e:
         raise CliError(str(e)) from None
@@ -81,6 +82,25 @@ def sweep(
     if background:
         raise typer.Exit(_launch(folder, lock, as_json))
     raise typer.Exit(run_sweep(folder, as_json, lock))
+
+
+def _preflight(cfgs: list) -> None:
+    """What `train --background` checks before it returns, for every point, before the sweep folder is written:
+    the files (data, weights, --no-download) and every GPU named. The rest (the data's classes, say) is found
+    by the first run that needs it; a sweep folder where no run started takes the corrected command's spec."""
+    from core.config import check_paths
+    from core.errors import UserError
+
+    for cfg in cfgs:
+        errors = check_paths(cfg.replace(name=""))  # the points' own folders exist when a sweep is continued
+        if errors:
+            raise UserError(str(errors[0]))
+    devices = sorted({cfg.device for cfg in cfgs} - {"auto", "cpu"})
+    if devices:
+        from core.devices import resolve_device
+
+        for device in devices:
+            resolve_device(device)
 
 
 def _lock(folder: Path):

@@ -20,11 +20,20 @@ class SweepGroup:
 
     name: str
     path: Path
-    runs: tuple[RunSummary, ...]
+    runs: tuple[RunSummary, ...]  # the runs shown under it (the filter may hide some)
+    planned: int = 0  # runs in its grid, started or not
+    done: int = 0  # of those, completed
+    live: bool = False  # one of its runs is training
 
-    @property
-    def done(self) -> int:
-        return sum(r.status == "completed" for r in self.runs)
+
+def planned_runs(folder: Path, started: int) -> int:
+    """How many runs the sweep's grid holds (its sweep.json); the runs started when that cannot be read."""
+    from core.sweep import read_spec
+
+    try:
+        return max(started, len(read_spec(folder).get("runs") or []))
+    except Exception:  # noqa: BLE001 - a damaged spec still lists what is there
+        return started
 
 
 def shorten(name: str, width: int) -> str:
@@ -76,7 +85,10 @@ def arrange(runs: list[RunSummary], sort: str = "date", text: str = "") -> list[
         kept = members if text and all(w in name.lower() for w in text.lower().split()) else [r for r in members if matches(r, text)]
         if kept:
             kept = sorted(kept, key=key)
-            units.append((key(kept[0]), SweepGroup(name, kept[0].path.parent, tuple(kept))))
+            folder = kept[0].path.parent
+            units.append((key(kept[0]), SweepGroup(name, folder, tuple(kept), planned_runs(folder, len(members)),
+                                                   sum(r.status == "completed" for r in members),
+                                                   any(r.live for r in members))))
     rows: list[RunSummary | SweepGroup] = []
     for _, unit in sorted(units, key=lambda u: u[0]):
         rows.append(unit)

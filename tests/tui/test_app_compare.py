@@ -76,6 +76,17 @@ def test_sort_filter_and_sweep_groups(tmp_path):
     assert len(names(arrange(runs, "date", "depth"))) == 5  # the sweep's name keeps all its runs
 
 
+def test_a_sweep_row_counts_its_whole_grid_not_the_runs_started(tmp_path):
+    """A sweep whose last config never started is not '2/2 done': it is 2 of its 4 runs."""
+    import shutil
+
+    folder = fake_sweep(tmp_path)
+    for run in ("lr0.1_seed0", "lr0.1_seed1"):
+        shutil.rmtree(folder / run)
+    (group,) = [r for r in arrange(list_runs(tmp_path), "date", "seed0") if isinstance(r, SweepGroup)]
+    assert (group.planned, group.done, len(group.runs), group.live) == (4, 2, 1, False)  # the filter shows one run
+
+
 # ----------------------------------------------------------------------------- in the app
 @pytest.fixture
 def app_at(tmp_path, monkeypatch):

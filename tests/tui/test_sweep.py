@@ -106,6 +106,8 @@ def test_a_killed_sweep_started_again_keeps_finished_runs_and_resumes_the_interr
     (["--arch", "resnet20,resnet7"], "resnet7"),
     (["--seed", "1,2", "--lr", "0.1,0.2"], "--seed takes one value in a sweep"),
     (["--lr", "0.1,0.2", "--name", "a/b"], "a sweep's name is a folder name"),
+    (["--lr", "0.1,0.2", "--dataset", "folder", "--data", "/no/such/folder"], "/no/such/folder is not a folder"),
+    (["--lr", "0.1,0.2", "--device", "cuda:7"], "--device cuda:7"),  # checked for every point before writing
 ])
 def test_bad_sweep_input_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path, extra, says):
     code, out, err = run_cli(capsys, "sweep", *TINY, "--arch", "simplecnn", "--name", "bad", "--run-dir", tmp_path / "runs", *extra)
@@ -120,14 +122,30 @@ def test_a_sweep_folder_of_another_spec_is_refused(capsys, tmp_path):
     before = sorted(p.name for p in (tmp_path / "s").iterdir())
     code, _, err = run_cli(capsys, "sweep", *TINY, "--arch", "simplecnn", "--lr", "0.05,0.2", "--name", "s",
                            "--run-dir", tmp_path, "--seeds", "1")
-    assert code == 2 and "holds a sweep made by another spec (its grid differ)" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "holds a sweep made by another command: --lr 0.05,0.2 (this sweep has 0.05,0.1)" in err
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == before
+    code, out, err = run_cli(capsys, "sweep", *TINY, "--lr", "0.1,0.05", "--arch", "simplecnn", "--name", "s",
+                             "--run-dir", tmp_path, "--seeds", "1")  # the same grid, given in another order
+    assert code == 0 and "continuing it" in out and "completed earlier, kept" in out, err
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "notes.txt").write_text("mine")
     code, _, err = run_cli(capsys, "sweep", *TINY, "--arch", "simplecnn", "--lr", "0.05,0.1", "--name", "plain",
                            "--run-dir", tmp_path)
     assert code == 2 and "already exists and is not a sweep" in err
     assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["notes.txt"]
+
+
+def test_a_sweep_whose_first_run_could_not_start_takes_the_corrected_command(capsys, tmp_path):
+    """A problem only the run finds (here the data's class count) stops the sweep before any run folder exists:
+    the corrected command under the same --name is not refused for a spec nothing was made of."""
+    code, _, err = run_cli(capsys, "sweep", *TINY, "--arch", "simplecnn", "--lr", "0.05,0.1", "--name", "s",
+                           "--run-dir", tmp_path, "--num-classes", "5")
+    assert code == 2 and "--num-classes 5 does not match" in err
+    code, out, err = run_cli(capsys, "sweep", *TINY, "--arch", "simplecnn", "--lr", "0.05,0.1", "--name", "s",
+                             "--run-dir", tmp_path)
+    assert code == 0 and "continuing it" not in out, err
+    assert json.loads((tmp_path / "s" / "sweep.json").read_text())["fixed"].get("num_classes") is None
 
 
 def _state(pid: int) -> str:

@@ -91,16 +91,18 @@ class RunsScreen(Screen):
         chosen = self._row_path()
         table.clear()
         self.runs = arrange(self.all_runs, self.sort, self.filter_text)
+        width = max(22, min(48, self.app.size.width - 72))  # the name column takes what the others leave
         for r in self.runs:
             if isinstance(r, SweepGroup):
                 mark = "✓" if r.runs and all(m.path in self.marked for m in r.runs) else " "
-                table.add_row(mark, shorten(f"▾ {r.name}", 22), "sweep", f"{len(r.runs)} runs", "", "",
-                              f"{r.done}/{len(r.runs)} done", _when(max(m.updated for m in r.runs)), key=f"sweep:{r.path}")
+                done = f"{'● ' if r.live else ''}{r.done}/{r.planned} done"
+                table.add_row(mark, shorten(f"▾ {r.name}", width), "sweep", f"{r.planned} run{'s' if r.planned != 1 else ''}",
+                              "", "", done, _when(max(m.updated for m in r.runs)), key=f"sweep:{r.path}")
                 continue
             status = f"● {r.status}" if r.live else r.status
             name = f"  {r.name}" if r.sweep else r.name
             table.add_row(
-                "✓" if r.path in self.marked else " ", shorten(name, 22), r.arch, f"{r.epochs_done}/{r.epochs}",
+                "✓" if r.path in self.marked else " ", shorten(name, width), r.arch, f"{r.epochs_done}/{r.epochs}",
                 _pct(r.best_val_acc), _pct(r.final_test_acc), status, _when(r.updated), key=str(r.path),
             )
         paths = [self._path_of(r) for r in self.runs]
