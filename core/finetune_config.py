@@ -35,24 +35,29 @@ def training_images(cfg: Any, found: int) -> int:
     return max(0, n - held)
 
 
+def _steps(images: int, batch: int) -> int:
+    """Steps in an epoch as training takes them: whole batches (the last partial one is dropped)."""
+    return max(1, images // batch)
+
+
 def sized_to_data(cfg: Any, found: int, given: Collection[str] = ()) -> tuple[Any, str]:
     """The fine-tune defaults for a training set of ``found`` images: a smaller batch and more epochs on small
     data, unless ``given`` names them; and a sentence saying what was chosen and why ("" when nothing)."""
     n = training_images(cfg, found)
     batch, epochs = cfg.batch_size, cfg.epochs
-    if n <= 0 or math.ceil(n / batch) >= MIN_STEPS_PER_EPOCH:
+    if n <= 0 or _steps(n, batch) >= MIN_STEPS_PER_EPOCH:
         return cfg, ""
     if "batch_size" not in given:
-        while batch // 2 >= MIN_BATCH and math.ceil(n / batch) < MIN_STEPS_PER_EPOCH:
+        while batch // 2 >= MIN_BATCH and _steps(n, batch) < MIN_STEPS_PER_EPOCH:
             batch //= 2
-    steps = math.ceil(n / batch)
+    steps = _steps(n, batch)
     if "epochs" not in given:
         epochs = min(MAX_EPOCHS, max(epochs, math.ceil(MIN_TOTAL_STEPS / steps)))
     if (batch, epochs) == (cfg.batch_size, cfg.epochs):
         return cfg, ""
     chosen = [f"batch size {batch}" if batch != cfg.batch_size else "", f"{epochs} epochs" if epochs != cfg.epochs else ""]
-    note = (f"chosen for {n} training images: {' and '.join(c for c in chosen if c)} ({steps} steps per epoch, "
-            f"{steps * epochs} in all; the defaults would take {math.ceil(n / cfg.batch_size) * cfg.epochs}); "
+    note = (f"chosen for {n} training images: {' and '.join(c for c in chosen if c)} ({steps} step{'s' if steps != 1 else ''} per epoch, "
+            f"{steps * epochs} in all; the defaults would take {_steps(n, cfg.batch_size) * cfg.epochs}); "
             f"--batch-size and --epochs override it")
     return cfg.replace(batch_size=batch, epochs=epochs, chosen=note), note
 

@@ -55,7 +55,7 @@ def test_generated_names(monkeypatch):
 
 
 @pytest.mark.parametrize("found, given, batch, epochs", [
-    (700, (), 32, 14),  # 22 steps per epoch, 308 in all (the measured CIFAR 5-class case)
+    (700, (), 32, 15),  # 21 whole batches per epoch, 315 steps in all (the measured CIFAR 5-class case)
     (400, (), 16, 12),  # 25 steps per epoch
     (90, (), 16, 30),  # the batch stops at 16; the epochs at 30
     (2560, (), 128, 5),  # 20 default batches: the defaults stand (large data is not touched)
@@ -70,8 +70,8 @@ def test_small_data_gets_a_smaller_batch_and_more_epochs(found, given, batch, ep
     assert (cfg.batch_size, cfg.epochs) == (batch, epochs)
     assert cfg.chosen == note and bool(note) == ((batch, epochs) != (128, 5))
     if found == 700 and not given:
-        assert note == ("chosen for 700 training images: batch size 32 and 14 epochs (22 steps per epoch, 308 in all; "
-                        "the defaults would take 30); --batch-size and --epochs override it")
+        assert note == ("chosen for 700 training images: batch size 32 and 15 epochs (21 steps per epoch, 315 in all; "
+                        "the defaults would take 25); --batch-size and --epochs override it")
 
 
 def test_the_training_images_are_counted_after_subset_and_validation_split():

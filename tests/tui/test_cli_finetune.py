@@ -159,7 +159,7 @@ def test_finetune_on_small_data_chooses_its_batch_and_epochs_and_says_so(capsys,
     code, out, err = run(capsys, "finetune", parent, "--data", folder, "--freeze", "backbone", "--device", "cpu",
                          "--run-dir", tmp_path / "runs", "--name", "small", "--json")
     assert code == 0, err
-    says = "fine-tune defaults chosen for 30 training images: batch size 16 and 30 epochs (2 steps per epoch"
+    says = "fine-tune defaults chosen for 30 training images: batch size 16 and 30 epochs (1 step per epoch, 30 in all"
     assert says in err
     train = json.loads((tmp_path / "runs" / "small" / "config.json").read_text())["train"]
     assert (train["batch_size"], train["epochs"]) == (16, 30) and train["chosen"].startswith("chosen for 30")
