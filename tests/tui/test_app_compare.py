@@ -185,3 +185,36 @@ def test_compare_view_snapshot(snap_compare, app_at):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)
+
+
+async def test_f_on_a_sweep_row_fine_tunes_its_best_run_and_d_deletes_the_sweep(app_at):
+    from textual.widgets import DataTable
+
+    from tui.screens.finetune import FinetuneScreen
+    from tui.screens.runs import RunsScreen
+
+    three_runs(app_at)
+    folder = fake_sweep(app_at)
+    oldest = folder / "lr0.05_seed0" / "run.json"  # made the best: not the newest run, which `f` would take
+    oldest.write_text(json.dumps(json.loads(oldest.read_text()) | {"final_test_acc": 0.95}))
+    async with make_app().run_test(size=(100, 30)) as pilot:
+        await pilot.app.push_screen(RunsScreen("checkpoints"))
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen.runs[0], SweepGroup)  # the newest: the cursor's row
+        await pilot.press("f")
+        await pilot.pause()
+        finetune = pilot.app.screen
+        assert isinstance(finetune, FinetuneScreen)
+        assert Path(finetune.base.init_from).parent.resolve() == (folder / "lr0.05_seed0").resolve()
+        labels = [label for label, _ in finetune.runs]
+        assert any(label.startswith("depth-vs-lr/lr0.05_seed0 ") for label in labels)  # sweep runs carry their sweep
+        await pilot.press("escape")
+        await pilot.pause()
+        assert pilot.app.screen is screen
+        screen.query_one("#runs", DataTable).move_cursor(row=0)
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert not folder.exists() and len(screen.runs) == 3

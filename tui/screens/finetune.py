@@ -35,7 +35,7 @@ def run_choices(runs_dir: str) -> list[tuple[str, str]]:
         weights = run_weights(r.path)
         if weights is not None:
             acc = f"  test {100 * r.final_test_acc:.1f}%" if r.final_test_acc is not None else ""
-            out.append((f"{r.name}  ({r.arch}, {r.status}){acc}", str(weights)))
+            out.append((f"{r.label}  ({r.arch}, {r.status}){acc}", str(weights)))
     return out + [("a path typed below", TYPED)]
 
 

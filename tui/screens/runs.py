@@ -227,14 +227,25 @@ class RunsScreen(Screen):
         self.app.resume_run(run.path)
 
     def action_finetune(self) -> None:
-        run = self.selected()
         from core.checkpoint import run_weights
 
-        weights = run_weights(run.path) if run is not None else None
+        row = self._cursor_row()
+        if isinstance(row, SweepGroup):  # the sweep's best run with weights
+            ranked = sorted(row.runs, key=lambda r: -(r.final_test_acc if r.final_test_acc is not None else -1.0))
+            row = next((r for r in ranked if run_weights(r.path) is not None), None)
+            if row is None:
+                self.notify("none of this sweep's runs has weights yet", severity="warning")
+                return
+            self.notify(f"fine-tuning from the sweep's best run: {row.label}")
+        weights = run_weights(row.path) if row is not None else None
         self.app.action_finetune(str(weights) if weights is not None else None)
 
     def action_delete(self) -> None:
-        run = self.selected()
+        row = self._cursor_row()
+        if isinstance(row, SweepGroup):
+            self._delete_sweep(row)
+            return
+        run = row
         if run is None:
             return
         if run.live or (self.app.is_training and Path(self.app.live.run_dir) == run.path):  # type: ignore[attr-defined]
@@ -248,3 +259,20 @@ class RunsScreen(Screen):
                 self.action_refresh()
 
         self.app.push_screen(Confirm(f"Delete run {run.name} and all its checkpoints?", yes="Delete"), done)
+
+    def _delete_sweep(self, sweep: SweepGroup) -> None:
+        """The whole sweep folder, once nothing trains in it (not its runner, not one of its runs)."""
+        from core.run_lock import lock_holder
+
+        if sweep.live or lock_holder(sweep.path) is not None:
+            self.notify("that sweep is running; stop it first", severity="warning")
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                shutil.rmtree(sweep.path, ignore_errors=True)
+                self.notify(f"deleted the sweep {sweep.name}")
+                self.action_refresh()
+
+        self.app.push_screen(Confirm(f"Delete the sweep {sweep.name}: its folder and all {len(sweep.runs)} runs "
+                                     f"in it?", yes="Delete"), done)
