@@ -23,6 +23,10 @@ def _root(
 ) -> None:
     """Without a command: open the Textual app."""
     if ctx.invoked_subcommand is None:
+        import os
+
+        if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+            raise CliError(f"--run-dir {run_dir} exists and is not a folder")
         from .app import run_app
 
         run_app(runs_dir=run_dir)

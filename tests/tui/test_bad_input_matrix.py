@@ -157,6 +157,7 @@ MATRIX = [
     ("background bad arch", ["train", "--dataset", S, "--arch", "resnet21", "--background"], "--arch must be one of"),
     ("runs list of a file", ["runs", "list", "--run-dir", "@text"], "not a folder"),
     ("runs bare of a file", ["runs", "--run-dir", "@text"], "not a folder"),
+    ("app on a file", ["--run-dir", "@text"], "exists and is not a folder"),
     ("watch no such run", ["runs", "watch", "@missing"], "no run"),
     ("watch a non-run folder", ["runs", "watch", "@tmp"], "is not a run folder"),
     ("stop a finished run", ["runs", "stop", "@trained"], "is not running (status: completed)"),
