@@ -152,3 +152,24 @@ async def test_f1_opens_help_even_from_a_text_field(home):
         await pilot.press("escape")
         await pilot.pause()
         assert "?" not in pilot.app.screen.query_one("#f-epochs", Input).value
+
+
+async def test_back_on_the_form_a_name_taken_since_is_cleared_and_the_status_is_fresh(home):
+    """n after a run named tui1 must not offer tui1 again under a stale "ready"."""
+    from textual.widgets import Input, Static
+
+    from tui.screens.runs import RunsScreen
+
+    async with make_app().run_test(size=(100, 30)) as pilot:
+        setup = pilot.app.screen
+        setup.query_one("#f-name", Input).value = "tui1"
+        await pilot.pause()
+        assert str(setup.query_one("#summary", Static).render()).startswith("ready")
+        (home / "checkpoints" / "tui1").mkdir(parents=True)  # the run was started (here: its folder made)
+        (home / "checkpoints" / "tui1" / "config.json").write_text("{}")
+        await pilot.app.push_screen(RunsScreen("checkpoints"))
+        await pilot.pause()
+        pilot.app.action_new_run()
+        await pilot.pause()
+        assert pilot.app.screen is setup and setup.query_one("#f-name", Input).value == ""
+        assert str(setup.query_one("#summary", Static).render()).startswith("ready")

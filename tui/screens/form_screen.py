@@ -6,6 +6,8 @@ until the form is valid. The setup and fine-tune screens are two forms over diff
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -141,6 +143,19 @@ class FormScreen(Screen):
             summary.update(f"[b]{len(errors)} field{'s' if len(errors) > 1 else ''} to fix[/]")
         else:
             summary.update(self.summary(cfg))
+
+    def on_screen_resume(self) -> None:
+        """Back on the form (after a run, from the runs list): a run name taken since is cleared, and the status
+        line is checked again instead of saying "ready" for a name that now exists."""
+        names = self.query("#f-name").results(Input)
+        field = next(iter(names), None)
+        if field is not None and field.value.strip() and (Path(self.base.runs_dir) / field.value.strip()).exists():
+            self._filling = True
+            try:
+                field.value = ""
+            finally:
+                self._filling = False
+        self.validate_form()
 
     def on_form_changed(self, name: str) -> None:
         """Called after a field changed (before validation); screens react to particular fields here."""
