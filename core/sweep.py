@@ -159,6 +159,35 @@ def open_sweep(folder: Path, spec: dict[str, Any]) -> bool:
     return False
 
 
+# Settings that may differ from the sweep's without changing what a run measures: where and how it ran.
+NOT_COMPARED = frozenset({"name", "runs_dir", "device", "compile", "compile_mode", "keep_last", "chosen", "tensorboard"})
+PATHS = ("data", "init_from", "weights")
+
+
+def point_drift(run_dir: Path, cfg: TrainConfig) -> list[str]:
+    """How the run in ``run_dir`` was set up differently from its point's ``cfg`` (it was resumed or made outside
+    the sweep, e.g. `train --resume RUN --epochs 13`): ["epochs 13 (the sweep's 15)", ...]; [] when it matches
+    or has no readable config."""
+    import os
+
+    train = (runs.read_json(run_dir / "config.json") or {}).get("train")
+    if not isinstance(train, dict):
+        return []
+    want = cfg.to_dict()
+    said = []
+    for key, value in want.items():
+        if key in NOT_COMPARED or key not in train or (key == "data" and want.get("dataset") == "synthetic"):
+            continue
+        if key == "batch_size" and want.get("auto_batch_size"):
+            continue  # the run records the batch it found
+        have = train[key]
+        if key in PATHS and value and have:
+            value, have = os.path.abspath(os.path.expanduser(value)), os.path.abspath(os.path.expanduser(have))
+        if have != value and not (isinstance(have, list) and tuple(have) == tuple(value or ())):
+            said.append(f"{key} {_values(have)} (the sweep's {_values(value)})")
+    return said
+
+
 def point_state(run_dir: Path) -> str:
     """What running the sweep does with a point: start it, resume it, keep it (completed / failed), or wait
     for it (live: something else trains it)."""
@@ -182,8 +211,10 @@ def summary(folder: str | Path) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for p in points(spec):
         row = rows.setdefault(p.label, {"label": p.label, "config": p.values, "runs": [], "accs": [], "secs": [],
-                                        "ips": [], "completed": 0, "failed": 0, "pending": 0})
+                                        "ips": [], "completed": 0, "failed": 0, "pending": 0, "changed": []})
         row["runs"].append(p.run)
+        if point_drift(folder / p.run, point_config(spec, p, folder)):
+            row["changed"].append(p.run)
         status = runs.read_json(folder / p.run / runs.STATUS) or {}
         if status.get("status") == RunStatus.COMPLETED:
             row["completed"] += 1

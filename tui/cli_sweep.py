@@ -139,6 +139,10 @@ def run_sweep(folder: Path, as_json: bool, lock) -> int:
             if state == "live":
                 raise CliError(f"{run_dir} is being trained by another process; wait for it (or stop it), then run the sweep again")
             print(f"[{i}/{len(todo)}] {point.label} seed {point.seed}: {says[state]}", file=out, flush=True)
+            drift = sw.point_drift(run_dir, sw.point_config(spec, point, folder)) if state != "start" else []
+            if drift:
+                print(f"  note: {point.run} was changed outside the sweep: {'; '.join(drift)}; it is kept as it is "
+                      f"and marked * in the summary", file=out, flush=True)
             if state in ("completed", "failed"):
                 code = EXIT_FAILED if state == "failed" else code
                 continue
@@ -165,8 +169,11 @@ def run_sweep(folder: Path, as_json: bool, lock) -> int:
 
 def print_summary(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        keep = ("label", "config", "n", "mean", "std", "train_seconds", "images_per_sec", "completed", "failed", "pending", "runs")
-        typer.echo(json.dumps([{k: r[k] for k in keep} for r in rows], indent=2))
+        keep = ("label", "config", "n", "mean", "std", "train_seconds", "images_per_sec", "completed", "failed", "pending",
+                "runs", "changed")
+        rounded = {"train_seconds": 3, "images_per_sec": 1}  # measured figures, not float noise
+        typer.echo(json.dumps([{k: round(r[k], rounded[k]) if k in rounded and r[k] is not None else r[k] for k in keep}
+                               for r in rows], indent=2))
         return
     from rich.table import Table
 
@@ -177,8 +184,11 @@ def print_summary(rows: list[dict[str, Any]], as_json: bool) -> None:
         runs = f"{r['completed']}/{len(r['runs'])}" + (f" ({r['failed']} failed)" if r["failed"] else "")
         secs = "-" if r["train_seconds"] is None else f"{r['train_seconds']:.1f} s"
         ips = "-" if r["images_per_sec"] is None else f"{r['images_per_sec']:.0f}"
-        table.add_row(r["label"], mean_std_text(r), runs, secs, ips)
+        table.add_row(r["label"] + (" *" if r["changed"] else ""), mean_std_text(r), runs, secs, ips)
     stdout_console().print(table)
+    changed = [run for r in rows for run in r["changed"]]
+    if changed:
+        stdout_console().print(f"* set up differently from the sweep (resumed or changed outside it): {', '.join(changed)}")
 
 
 def _launch(folder: Path, lock, as_json: bool) -> int:

@@ -38,7 +38,7 @@ def fake_run(folder: Path, arch: str, lr: float, accs: list[float], day: int, st
 def fake_sweep(root: Path, name: str = "depth-vs-lr") -> Path:
     from core.sweep import make_spec, points
 
-    spec = make_spec(name, {"lr": [0.05, 0.1]}, {"arch": "resnet20"}, 2)
+    spec = make_spec(name, {"lr": [0.05, 0.1]}, {"arch": "resnet20", "dataset": "cifar10", "epochs": 2}, 2)
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "sweep.json").write_text(json.dumps(spec))

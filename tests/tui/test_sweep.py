@@ -62,6 +62,16 @@ def test_sweep_runs_every_point_and_summarises_mean_std_over_seeds(capsys, tmp_p
     assert code == 0 and lines[0].startswith("name,sweep,arch") and len(lines) == 5
     assert any(line.startswith("g/lr0.1_seed1,g,simplecnn,synthetic,completed") for line in lines)
 
+    # A run set up differently outside the sweep (as `train --resume RUN --epochs 3` would) is kept and flagged.
+    changed = folder / "lr0.1_seed0" / "config.json"
+    changed.write_text(json.dumps(json.loads(changed.read_text()) | {"train": {**json.loads(changed.read_text())["train"],
+                                                                                 "epochs": 3}}))
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0 and "note: lr0.1_seed0 was changed outside the sweep: epochs 3 (the sweep's 1)" in err, err
+    assert [r["changed"] for r in json.loads(out)] == [[], ["lr0.1_seed0"]]
+    code, out, _ = run_cli(capsys, "sweep", *args[1:-1])
+    assert "lr=0.1 *" in out and "* set up differently from the sweep" in out and "lr=0.05 *" not in out
+
 
 @pytest.mark.slow
 def test_a_killed_sweep_started_again_keeps_finished_runs_and_resumes_the_interrupted_one(tmp_path):

@@ -53,14 +53,15 @@ class SweepScreen(Screen):
             return
         fixed = " ".join(f"{k}={v}" for k, v in spec.get("fixed", {}).items())
         self.query_one("#sweep-spec", Static).update(
-            f"{self.path}: {len(rows)} configs x {spec['seeds']} seeds"
+            f"{self.path}: {len(rows)} config{'s' if len(rows) != 1 else ''} x {spec['seeds']} seed{'s' if spec['seeds'] != 1 else ''}"
             + (f" (preset {spec['preset']})" if spec.get("preset") else "") + (f"; every run: {fixed}" if fixed else "")
-            + "\nc: compare its runs (curves, results, settings)")
+            + "\nc: compare its runs (curves, results, settings)"
+            + ("\n* a run set up differently from the sweep (resumed or changed outside it)" if any(r["changed"] for r in rows) else ""))
         for r in rows:
             done = f"{r['completed']}/{len(r['runs'])}" + (f" ({r['failed']} failed)" if r["failed"] else "")
             secs = "-" if r["train_seconds"] is None else f"{r['train_seconds']:.0f} s"
             ips = "-" if r["images_per_sec"] is None else f"{r['images_per_sec']:,.0f}"
-            table.add_row(r["label"], sw.mean_std_text(r), done, secs, ips)
+            table.add_row(r["label"] + (" *" if r["changed"] else ""), sw.mean_std_text(r), done, secs, ips)
         self.run_paths = [self.path / name for r in rows for name in r["runs"] if (self.path / name / "config.json").is_file()]
 
     def action_compare(self) -> None:
