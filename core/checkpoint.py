@@ -91,6 +91,17 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     atomic_save(path, lambda fh: _torch_save(payload, fh))
 
 
+def _looks_saved(p: Path) -> bool:
+    """Whether the file starts as torch.save's files do: a zip archive, or (the legacy format) a pickle.
+    An empty file counts as one (a save cut off at its start: truncated)."""
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return True
+    return not head or head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
 def weights_only_load(p: Path, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(p, weights_only=True)`` with every failure turned into a one-line CheckpointError:
     a file that asks to run code is *refused* (naming the global it wanted), anything else is *corrupt*."""
@@ -110,6 +121,8 @@ def weights_only_load(p: Path, map_location: str | torch.device = "cpu") -> Any:
         # Random or truncated bytes reach the weights-only unpickler as arbitrary opcodes and fail in
         # arbitrary ways (IndexError, TypeError, struct.error, ...). Nothing ran: weights_only forbids
         # it, so any failure here means the file is damaged, not dangerous.
+        if not _looks_saved(p):  # a text file, an image, ...: the unpickler's own error would say nothing useful
+            raise CheckpointError(f"{p} is not a checkpoint (not a file torch.save writes)") from None
         raise CheckpointError(f"{p} is corrupt or truncated and cannot be loaded ({_first_line(e)})") from None
 
 

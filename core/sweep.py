@@ -67,6 +67,11 @@ def make_spec(name: str, grid: dict[str, list[Any]], fixed: dict[str, Any], seed
               preset: str | None = None, from_file: dict[str, Any] | None = None) -> dict[str, Any]:
     if seeds < 1:
         raise UserError(f"--seeds must be 1 or more (got {seeds})")
+    from .config import MAX_SEED
+
+    if 0 <= first_seed <= MAX_SEED < first_seed + seeds - 1:
+        raise UserError(f"--seed {first_seed} with --seeds {seeds} goes past the largest seed, {MAX_SEED}; "
+                        f"start at --seed {MAX_SEED - seeds + 1} or lower")
     for key, values in grid.items():
         if not values:
             raise UserError(f"--{key.replace('_', '-')}: the grid needs at least one value")

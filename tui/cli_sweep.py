@@ -58,7 +58,7 @@ def sweep(
             from_file = load_config_file(config)
         base = (TrainConfig(**PRESETS[preset].values) if preset else TrainConfig()).replace(**from_file)
         first_seed = int(fixed.pop("seed", base.seed))
-        name = name or time.strftime("sweep-%Y%m%d-%H%M%S")
+        name = time.strftime("sweep-%Y%m%d-%H%M%S") if name is None else name
         if not name.strip() or "/" in name or name in (".", ".."):
             raise UserError(f"--name {name!r}: a sweep's name is a folder name (no '/')")
         spec = sw.make_spec(name, grid, fixed, seeds, first_seed, preset, from_file)
@@ -112,7 +112,7 @@ def _lock(folder: Path):
         return RunLock.acquire(folder)
     except RunBusyError:
         raise CliError(f"the sweep {folder} is already running ({describe(lock_holder(folder) or {})}); "
-                       f"follow its runs with: resnet-tui runs list") from None
+                       f"follow its runs with: resnet-tui runs list --run-dir {folder.parent}") from None
     except UserError as e:
         raise CliError(str(e)) from None
 
@@ -205,7 +205,8 @@ def _launch(folder: Path, lock, as_json: bool) -> int:
         typer.echo(json.dumps({"sweep_dir": str(folder), "pid": child.pid, "status": "starting"}))
     else:
         typer.echo(f"started the sweep in the background (pid {child.pid}; output in {folder / 'log.txt'})\n"
-                   f"its runs: resnet-tui runs list; its summary: resnet-tui sweep --json with the same options")
+                   f"its runs: resnet-tui runs list --run-dir {folder.parent}; its summary: the same command again, "
+                   f"once it is done (or resnet-tui report {folder} --out summary.html)")
     return 0
 
 

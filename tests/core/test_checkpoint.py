@@ -67,6 +67,9 @@ def test_truncated_and_empty_files(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_checkpoint(path)
+    path.write_text("root:x:0:0:root:/root:/bin/bash\n")  # not a checkpoint at all (/etc/passwd, say)
+    with pytest.raises(CheckpointError, match=r"is not a checkpoint \(not a file torch.save writes\)$"):
+        load_checkpoint(path)
 
 
 def test_foreign_file_and_missing_file(tmp_path):
@@ -149,7 +152,8 @@ def test_random_bytes_are_called_corrupt_not_unsafe(tmp_path, seed):
     path.write_bytes(random.Random(seed).randbytes(4096))
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(path)
-    assert "corrupt" in str(err.value) and "refusing" not in str(err.value)
+    said = str(err.value)
+    assert ("corrupt" in said or "is not a checkpoint" in said) and "refusing" not in said
 
 
 def test_saved_files_get_the_usual_permissions(tmp_path):

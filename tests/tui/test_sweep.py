@@ -116,6 +116,8 @@ def test_a_killed_sweep_started_again_keeps_finished_runs_and_resumes_the_interr
     (["--arch", "resnet20,resnet7"], "resnet7"),
     (["--seed", "1,2", "--lr", "0.1,0.2"], "--seed takes one value in a sweep"),
     (["--lr", "0.1,0.2", "--name", "a/b"], "a sweep's name is a folder name"),
+    (["--lr", "0.1,0.2", "--name", ""], "a sweep's name is a folder name"),
+    (["--seeds", "2", "--seed", "4294967295"], "--seed 4294967295 with --seeds 2 goes past the largest seed"),
     (["--lr", "0.1,0.2", "--dataset", "folder", "--data", "/no/such/folder"], "/no/such/folder is not a folder"),
     (["--lr", "0.1,0.2", "--device", "cuda:7"], "--device cuda:7"),  # checked for every point before writing
 ])

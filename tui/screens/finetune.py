@@ -162,7 +162,7 @@ class FinetuneScreen(FormScreen):
                 shown = ", ".join(parts[:6]) + (f", ... ({len(parts)} in all)" if len(parts) > 6 else "")
                 skipped = sum(scan.skipped.values())
                 text = f"{len(scan.classes)} classes, train/test images: {shown}" + (
-                    f"; {skipped} non-image files skipped" if skipped else ""
+                    f"; {skipped} non-image file{'s' if skipped != 1 else ''} skipped" if skipped else ""
                 )
             except UserError as e:
                 text = str(e)
