@@ -129,8 +129,8 @@ async def test_the_finetune_screen_shows_what_small_data_gets_before_start(home)
         deadline = time.monotonic() + 20
         while "300 training images" not in screen.data_info and time.monotonic() < deadline:
             await pilot.pause(0.1)
-        assert "chosen for 300 training images: batch size 16 and 16 epochs" in screen.data_info
-        assert (screen.query_one("#f-batch_size", Input).value, screen.query_one("#f-epochs", Input).value) == ("16", "16")
+        assert "chosen for 300 training images: batch size 16 and 17 epochs (18 steps per epoch" in screen.data_info
+        assert (screen.query_one("#f-batch_size", Input).value, screen.query_one("#f-epochs", Input).value) == ("16", "17")
         screen.query_one("#f-batch_size", Input).value = "64"  # the user's value stands, and the note goes
         await pilot.pause()
         assert screen.chosen == "" and "chosen for" not in screen.data_info

@@ -79,7 +79,7 @@ class CompareScreen(Screen):
             yield PlotextPlot(id="compare-acc")
             yield PlotextPlot(id="compare-loss")
         yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
         self.title = "resnet-tui"

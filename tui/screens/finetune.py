@@ -77,7 +77,7 @@ class FinetuneScreen(FormScreen):
                 yield Static("", id="parent-info", classes="info")
             yield from self.field_rows()
         yield from self.action_bar()
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def after_field(self, name: str) -> ComposeResult:
         if name == "data":  # the new dataset's classes and counts, right under its path

@@ -43,7 +43,7 @@ class RunDetailScreen(Screen):
             with TabPane("2 Confusion", id="detail-matrix"):
                 with VerticalScroll():
                     yield ConfusionMatrix()
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

@@ -35,15 +35,15 @@ class RunsScreen(Screen):
         Binding("enter", "open", "Open"),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
-        Binding("o", "sort", "Sort"),
-        Binding("slash", "filter", "Filter"),
+        Binding("o", "sort", "Sort", show=False),  # the footer keeps to what fits in 80 columns; ? lists all
+        Binding("slash", "filter", "Filter", show=False),
         Binding("r", "resume", "Resume"),
         Binding("f", "finetune", "Fine-tune"),
         Binding("d", "delete", "Delete"),
-        Binding("n", "app.new_run", "New run"),
-        Binding("t", "app.show_training", "Training"),
-        Binding("f5", "refresh", "Refresh"),
-        Binding("escape", "back", "Back"),
+        Binding("n", "app.new_run", "New"),
+        Binding("t", "app.show_training", "Training", show=False),
+        Binding("f5", "refresh", "Refresh", show=False),
+        Binding("escape", "back", "Back", show=False),
     ]
 
     AUTO_FOCUS = "#runs"  # the list, not the (hidden) filter box
@@ -64,7 +64,7 @@ class RunsScreen(Screen):
         table = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         table.add_columns(" ", "name", "arch", "epochs", "val", "test", "status", "date")
         yield table
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
         self.title = "resnet-tui"

@@ -20,7 +20,7 @@ class SetupScreen(FormScreen):
     FIELDS = FIELDS
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True),
-        Binding("ctrl+b", "start_background", "Start in background", priority=True),
+        Binding("ctrl+b", "start_background", "Background", priority=True),
         Binding("ctrl+f", "app.finetune", "Fine-tune", priority=True),
         Binding("ctrl+r", "app.show_runs", "Runs", priority=True),
         Binding("ctrl+t", "app.show_training", "Training", show=False, priority=True),
@@ -40,7 +40,7 @@ class SetupScreen(FormScreen):
                 yield Label("", id="preset-help", classes="reason help")
             yield from self.field_rows()
         yield from self.action_bar()
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
         self.title = "resnet-tui"

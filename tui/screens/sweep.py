@@ -32,7 +32,7 @@ class SweepScreen(Screen):
         yield Header()
         yield Static("", id="sweep-spec")
         yield DataTable(id="sweep-summary", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
         self.title = "resnet-tui"

@@ -29,12 +29,12 @@ def _pct(v: float | None) -> str:
 
 class TrainingScreen(Screen):
     BINDINGS = [
-        Binding("p", "app.toggle_pause", "Pause/resume"),
+        Binding("p", "app.toggle_pause", "Pause"),  # short labels: the footer fits 80 columns
         Binding("s", "app.stop_run", "Stop"),
         Binding("c", "app.checkpoint_now", "Checkpoint"),
-        Binding("b", "app.move_to_background", "To background"),
+        Binding("b", "app.move_to_background", "Background"),
         Binding("r", "app.show_runs", "Runs"),
-        Binding("n", "app.new_run", "New run"),
+        Binding("n", "app.new_run", "New"),
         Binding("1", "tab('progress')", "Progress", show=False),
         Binding("2", "tab('curves')", "Curves", show=False),
         Binding("3", "tab('confusion')", "Confusion", show=False),
@@ -55,7 +55,7 @@ class TrainingScreen(Screen):
             with TabPane("3 Confusion", id="confusion"):
                 with VerticalScroll():
                     yield ConfusionMatrix(id="cm")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p still opens it; ? says so
 
     def on_mount(self) -> None:
         self.rebuild()
