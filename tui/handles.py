@@ -30,6 +30,7 @@ class RunHandles:
         self._follow_timer: Any = None
         self._sent: set[str] = set()  # ids of the requests this app sent (their acks are shown)
         self._handoff = False  # the in-app run is being moved to a detached process
+        self._handoff_paused = False  # ... and it was paused: its new process starts paused
         self.hung_up = False  # the terminal went away (SIGHUP) while training here
 
     # ------------------------------------------------------------------ attach
@@ -132,6 +133,7 @@ class RunHandles:
         if not self.is_training or control is None or self._handoff:
             return
         self._handoff = True
+        self._handoff_paused = control.pause.is_set()  # a paused run stays paused in its new process
         control.request_stop()
         self.notify("moving to the background: saving at this batch, then a detached process continues")  # type: ignore[attr-defined]
 
@@ -148,9 +150,18 @@ class RunHandles:
             return None
         try:
             why = "the app's terminal hung up" if self.hung_up else "moved to the background from the app"
-            return launch(Path(run_dir), resume=True, reason=why)
+            pid = launch(Path(run_dir), resume=True, reason=why)
         except OSError:
             return None
+        if self._handoff_paused:
+            from core.errors import UserError
+            from core.remote import send_request
+
+            try:  # sent after the launch: the new owner takes it as it starts (tui.launch's requests_since)
+                send_request(run_dir, "pause")
+            except UserError:
+                pass  # it trains on; the attached screen shows it, and p pauses it
+        return pid
 
     def _handed_over(self, run_dir: str, pid: int | None) -> None:
         self._handoff = False

@@ -58,6 +58,10 @@ class TrainLoop:
         if self.decisions.stop():
             self._save_stopped(epoch, setup.stream.batch_in_epoch, ep.progress(0.0, ep.train_done))
             return False
+        if not ep.train_done and not self.decisions.together and self.decisions.pause():
+            # Paused before its first batch (a paused run handed to a new process): it holds here, not one batch on.
+            if self._between_batches(epoch, ep, setup.stream.batch_in_epoch):
+                return False
         if not ep.train_done:
             for x, y in setup.stream.epoch_batches():
                 loss = self._step(ep, x, y)

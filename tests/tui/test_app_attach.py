@@ -158,3 +158,32 @@ async def test_ctrl_b_on_the_setup_screen_starts_a_background_run_and_follows_it
         await until(pilot, lambda: app.live.status == "completed", 600, "the background run to finish")
     run = tmp_path / "runs" / "bg"
     assert summarize(run).status == "completed" and (run / "log.txt").is_file()
+
+
+async def test_a_paused_run_moved_to_the_background_stays_paused(tmp_path):
+    from core.events import BatchProgress, Paused
+
+    def second_session() -> list:
+        events = [r.event for r in read_events(run)]
+        starts = [i for i, e in enumerate(events) if isinstance(e, RunStarted)]
+        return events[starts[1]:] if len(starts) > 1 else []
+
+    app = make_app(tmp_path)
+    run = tmp_path / "runs" / "held"
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.start_run(TrainConfig(**CONFIG, epochs=3, runs_dir=str(tmp_path / "runs"), name="held"))
+        await until(pilot, lambda: app.live.global_step >= 2, 120, "in-app training")
+        app.action_toggle_pause()
+        await until(pilot, lambda: app.control.pause.is_set(), 10, "the pause")
+        app.action_move_to_background()
+        await until(pilot, lambda: app.attached is not None, 60, "the hand-over")
+        await until(pilot, lambda: any(isinstance(e, ControlAck) and e.outcome.startswith("paused at")
+                                       for e in second_session()), 60, "the detached process to take the pause")
+        await pilot.pause(1.5)
+        started, *rest = second_session()
+        handed_at = started.start_step % started.steps_per_epoch  # the batch the app saved at
+        # The new process pauses where it starts (reporting that batch) and trains no batch after it.
+        assert [(e.epoch, e.batch) for e in rest if isinstance(e, Paused)] == [(1, handed_at)]
+        assert {e.batch for e in rest if isinstance(e, BatchProgress)} <= {handed_at}
+    stopped = cli("runs", "stop", run)
+    assert stopped.returncode == 0, stopped.stderr
