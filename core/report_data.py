@@ -61,8 +61,15 @@ class ReportData:
         return [f.name for f in self.runs] + [s.name for s in self.sweeps]
 
     def counts(self) -> str:
-        n, k = len(self.all_runs), len(self.sweeps)
-        return f"{n} run{'' if n == 1 else 's'}" + (f" in {k} sweep{'' if k == 1 else 's'}" if k else "")
+        """'3 runs', '1 sweep of 6 runs', '2 runs and 1 sweep of 6 runs'."""
+        def runs(n: int) -> str:
+            return f"{n} run{'' if n == 1 else 's'}"
+
+        parts = [runs(len(self.runs))] if self.runs or not self.sweeps else []
+        if self.sweeps:
+            k, m = len(self.sweeps), sum(len(s.all_runs) for s in self.sweeps)
+            parts.append(f"{k} sweep{'' if k == 1 else 's'} of {runs(m)}")
+        return " and ".join(parts)
 
     def title(self, limit: int = 4) -> str:
         names = self.names
@@ -174,7 +181,8 @@ RUN_COLUMNS = ["name", "arch", "final test acc", "best val acc", "epochs", "time
 
 def runs_table(facts: list[RunFacts]) -> tuple[list[str], list[list[str]]]:
     """The runs side by side, then one column per config key whose value differs between them."""
-    diff = [(k, vs) for k, vs in config_diff(facts) if k not in IDENTITY_KEYS] if len(facts) > 1 else []
+    shown = {"arch", "epochs"}  # columns of their own already
+    diff = [(k, vs) for k, vs in config_diff(facts) if k not in IDENTITY_KEYS and k not in shown] if len(facts) > 1 else []
     rows = []
     for i, f in enumerate(facts):
         epochs = f"{f.epochs_done}/{f.epochs}" + ("" if f.status == "completed" else f" ({f.status})")

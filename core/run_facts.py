@@ -100,6 +100,8 @@ def config_diff(facts: list[RunFacts]) -> list[tuple[str, list[Any]]]:
     keys = sorted({k for f in facts for k in f.config})
     out = []
     for key in keys:
+        if key == "data" and all(f.config.get("dataset") == "synthetic" for f in facts):
+            continue  # synthetic data reads no folder: where each run was started from says nothing
         values = [f.config.get(key) for f in facts]
         if any(v != values[0] for v in values[1:]):
             out.append((key, values))

@@ -53,7 +53,12 @@ def curves(ax, series: list[Series], title: str, ylabel: str, percent: bool, leg
     ax.set_title(title, fontsize=11)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    last = max((max(s.epochs) for s in drawn), default=1)
+    if last <= 12:  # every epoch a tick (one epoch too: no 0.945 ... 1.050 axis)
+        ax.set_xticks(range(1, last + 1))
+        ax.set_xlim(0.5, last + 0.5)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     values = [v for s in drawn for v in (s.values + (s.hi or [])) if math.isfinite(v)]
     if not percent and values and min(values) > 0 and max(values) / min(values) > 20:

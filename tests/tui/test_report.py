@@ -122,7 +122,7 @@ def test_several_runs_and_a_sweep_overlay_their_curves_and_summarise(capsys, run
     for suffix in ("png", "html"):
         out = tmp_path / f"sweep.{suffix}"
         code, stdout, err = run_cli(capsys, "report", "g", "--run-dir", runs, "--out", out)
-        assert code == 0 and stdout.strip().endswith("4 runs in 1 sweep"), err
+        assert code == 0 and stdout.strip().endswith("1 sweep of 4 runs"), err
     assert _png_ok((tmp_path / "sweep.png").read_bytes())[0] == 1200
     text = (tmp_path / "sweep.html").read_text()
     assert len(_html_images(text)) == 1 and all(_png_ok(i) for i in _html_images(text))
@@ -133,7 +133,7 @@ def test_several_runs_and_a_sweep_overlay_their_curves_and_summarise(capsys, run
     _no_external_links(text)
 
     code, stdout, err = run_cli(capsys, "report", "r1", "r2", "g", "--run-dir", runs, "--out", tmp_path / "all.png")
-    assert code == 0 and "6 runs in 1 sweep" in stdout, err
+    assert code == 0 and "2 runs and 1 sweep of 4 runs" in stdout, err
 
     def curves(data: ReportData) -> tuple[list[str], int, int]:
         ax = {a.get_label(): a for a in compare_figure(data, "today").axes}
@@ -214,3 +214,28 @@ def test_a_failed_write_keeps_the_old_report_and_leaves_no_temp_file(capsys, run
     code, _, err = run_cli(capsys, "report", runs / "r1", "--out", out)
     assert code == 2 and err.count("\n") == 1 and "No space left on device" in err
     assert out.read_bytes() == b"the old report" and [p.name for p in tmp_path.iterdir()] == ["r.png"]
+
+
+def test_runs_table_has_one_epochs_column_and_synthetic_runs_differ_in_no_data_folder(tmp_path):
+    from core.report_data import runs_table
+    from core.run_facts import RunFacts
+
+    def facts(name: str, epochs: int, data: str) -> RunFacts:
+        return RunFacts(path=tmp_path / name, name=name, status="completed", epochs=epochs, epochs_done=epochs,
+                        config={"name": name, "arch": "resnet20", "epochs": epochs, "data": data, "lr": 0.1,
+                                "dataset": "synthetic"}, classes=[], metrics=[], final_test_acc=0.5,
+                        best_val_acc=None, train_seconds=1.0, images_per_sec=100.0, params=1000)
+
+    header, rows = runs_table([facts("a", 1, "/x/data"), facts("b", 2, "/y/data")])
+    assert header.count("epochs") == 1 and "data" not in header and [r[4] for r in rows] == ["1/1", "2/2"]
+
+
+def test_a_one_epoch_curve_has_one_whole_epoch_tick():
+    from matplotlib.figure import Figure
+
+    from core.report_data import Series
+    from tui.report import curves
+
+    ax = Figure().add_subplot()
+    curves(ax, [Series("a", [1], [0.5]), Series("b", [1], [0.6])], "t", "acc", percent=True)
+    assert list(ax.get_xticks()) == [1]
