@@ -44,6 +44,18 @@ def shorten(name: str, width: int) -> str:
     return name[: keep - keep // 2] + "…" + name[-(keep // 2):]
 
 
+def short_names(names: list[str], width: int) -> list[str]:
+    """Names that fit ``width`` and still tell the runs apart: a sweep folder they all share is left out
+    ("depth/lr0.1_seed0" -> "lr0.1_seed0"); cut from the middle; where that makes two alike, their ends."""
+    folders = {n.rpartition("/")[0] for n in names}
+    if len(folders) == 1 and next(iter(folders)):
+        names = [n.rpartition("/")[2] for n in names]
+    short = [shorten(n, width) for n in names]
+    if len(set(short)) < len(short):
+        short = [n if len(n) <= width else "…" + n[-(width - 1):] for n in names]
+    return short
+
+
 def accuracy(r: RunSummary) -> float | None:
     return r.final_test_acc if r.final_test_acc is not None else r.best_val_acc
 

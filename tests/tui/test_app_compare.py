@@ -218,3 +218,11 @@ async def test_f_on_a_sweep_row_fine_tunes_its_best_run_and_d_deletes_the_sweep(
         await pilot.press("y")
         await pilot.pause()
         assert not folder.exists() and len(screen.runs) == 3
+
+
+def test_short_names_keep_runs_apart():
+    from tui.runs_view import short_names
+
+    assert short_names(["nan2/lr10_seed0", "nan2/lr20_seed0"], 14) == ["lr10_seed0", "lr20_seed0"]  # one sweep
+    two = short_names(["sweep-a/arch-resnet20_lr0.1_seed0", "sweep-b/arch-resnet20_lr0.1_seed1"], 14)
+    assert len(set(two)) == 2 and all(len(n) <= 14 for n in two)

@@ -15,7 +15,7 @@ from textual_plotext import PlotextPlot
 
 from core.run_facts import RunFacts, config_diff, run_facts
 
-from ..runs_view import shorten
+from ..runs_view import short_names
 from ..widgets.curves import whole_epochs
 
 # Named ANSI colours: the same run has the same colour in the plots and the tables, in 16 colours too.
@@ -88,7 +88,9 @@ class CompareScreen(Screen):
 
     def action_refresh(self) -> None:
         self.facts = [run_facts(p) for p in self.paths]
-        names = [Text(shorten(f.name, 16), style=f"bold {COLOURS[i % len(COLOURS)]}") for i, f in enumerate(self.facts)]
+        self.labels = short_names([f.name for f in self.facts], 16)
+        self.plot_labels = short_names([f.name for f in self.facts], 14)
+        names = [Text(label, style=f"bold {COLOURS[i % len(COLOURS)]}") for i, label in enumerate(self.labels)]
         self.query_one("#compare-what", Static).update(
             Text("  ").join(Text("■ ", style=COLOURS[i % len(COLOURS)]) + Text(f.name) for i, f in enumerate(self.facts)))
         table = self.query_one("#compare-table", DataTable)
@@ -120,10 +122,10 @@ class CompareScreen(Screen):
             if not xs:
                 xs, ys = f.curve("val_acc")
             if xs:
-                acc.plt.plot(xs, [100 * y for y in ys], label=shorten(f.name, 14), color=colour, marker="braille")
+                acc.plt.plot(xs, [100 * y for y in ys], label=self.plot_labels[i], color=colour, marker="braille")
             lx, ly = f.curve("train_loss")
             if lx:
-                loss.plt.plot(lx, ly, label=shorten(f.name, 14), color=colour, marker="braille")
+                loss.plt.plot(lx, ly, label=self.plot_labels[i], color=colour, marker="braille")
             last = max([last, *xs, *lx])
         whole_epochs(list(range(1, last + 1)), acc, loss)
         acc.refresh()
