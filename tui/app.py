@@ -35,10 +35,7 @@ class ResnetTui(RunHandles, AppCommands):
     CSS_PATH = "app.tcss"
     TITLE = "resnet-tui"
     progress_interval = 0.1  # seconds between batch progress messages: about 10 screen updates a second
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-    ]
+    BINDINGS = [Binding("q", "quit", "Quit"), Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     def __init__(
         self,
@@ -174,6 +171,8 @@ class ResnetTui(RunHandles, AppCommands):
         if event is not None:
             self.live.apply(event)
             self.on_control_ack(event)
+            if isinstance(event, RunFinished) and self._handoff and event.status == RunStatus.STOPPED:
+                self.live.status = "moving to the background"  # saved here, not stopped: a new process continues
         if isinstance(event, RunFinished) and not self._handoff:
             if event.status == RunStatus.FAILED:
                 self.notify(event.error or "training failed", title="run failed", severity="error", timeout=10)

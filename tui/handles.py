@@ -52,6 +52,11 @@ class RunHandles:
             live.apply(record.event)
         if live.status == "starting" and not live.run_dir:
             live.run_dir = str(path)
+        if live.finished and live.status == "stopped":
+            from core.runs import summarize
+
+            if (s := summarize(path)) is not None and s.live:
+                live.status = "starting"  # its last session stopped and a new one is starting (a hand-over)
         self.live, self.attached, self._follower = live, path, follower
         self._follow_timer = self.set_interval(FOLLOW_EVERY, self._follow_tick)  # type: ignore[attr-defined]
         self._show_training_screen()  # type: ignore[attr-defined]

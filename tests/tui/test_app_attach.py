@@ -170,6 +170,14 @@ async def test_a_paused_run_moved_to_the_background_stays_paused(tmp_path):
 
     app = make_app(tmp_path)
     run = tmp_path / "runs" / "held"
+    seen: list[str] = []
+    show = app.show_event
+
+    def recording(event) -> None:
+        show(event)
+        seen.append(str(app.live.status))
+
+    app.show_event = recording
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_run(TrainConfig(**CONFIG, epochs=3, runs_dir=str(tmp_path / "runs"), name="held"))
         await until(pilot, lambda: app.live.global_step >= 2, 120, "in-app training")
@@ -185,5 +193,6 @@ async def test_a_paused_run_moved_to_the_background_stays_paused(tmp_path):
         # The new process pauses where it starts (reporting that batch) and trains no batch after it.
         assert [(e.epoch, e.batch) for e in rest if isinstance(e, Paused)] == [(1, handed_at)]
         assert {e.batch for e in rest if isinstance(e, BatchProgress)} <= {handed_at}
+        assert "moving to the background" in seen and "stopped" not in seen  # the header never said stopped
     stopped = cli("runs", "stop", run)
     assert stopped.returncode == 0, stopped.stderr
