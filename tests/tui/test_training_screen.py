@@ -121,3 +121,24 @@ def test_an_event_before_the_screen_is_composed_is_left_to_its_rebuild():
     screen = TrainingScreen()
     assert screen.show_event(None) is None  # returns quietly (before the guard: NoMatches raised here)
     assert not screen.is_mounted
+
+
+async def test_an_epoch_without_a_measured_speed_shows_a_dash_not_0():
+    """A session that resumed at an epoch's last batch trained no image of it: its speed is unknown, not 0."""
+    from textual.widgets import DataTable
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await app.push_screen(TrainingScreen())
+        await pilot.pause()
+        first, *_ = events()
+        app.post_message(TrainerEvent(first))
+        for ips in (160.0, 0.0):
+            app.post_message(TrainerEvent(EpochEnded(epoch=1, epochs=5, train_loss=1.0, train_acc=0.5, val_loss=None,
+                                                     val_acc=None, test_loss=1.0, test_acc=0.5, lr=0.05, seconds=1.0,
+                                                     train_seconds=1.0, images_per_sec=ips)))
+        await pilot.pause()
+        table = app.screen.query_one("#epochs", DataTable)
+        speeds = [str(table.get_row_at(i)[6]) for i in range(table.row_count)]
+        assert speeds == ["160", "-"]

@@ -85,7 +85,7 @@ class TrainingScreen(Screen):
     def _add_epoch_row(self, r) -> None:
         self.query_one("#epochs", DataTable).add_row(
             str(r.epoch), f"{r.train_loss:.4f}", _pct(r.train_acc), _pct(r.val_acc), _pct(r.test_acc),
-            f"{r.lr:.4g}", f"{r.images_per_sec:.0f}", clock(r.seconds),
+            f"{r.lr:.4g}", f"{r.images_per_sec:.0f}" if r.images_per_sec else "-", clock(r.seconds),
         )
 
     def _show_matrix(self) -> None:
