@@ -33,7 +33,9 @@ def resolve_run(run: str, runs_dir: str = "checkpoints") -> Path:
     for path in candidates:
         if path.is_dir():
             if summarize(path) is None:
-                raise CliError(f"{path} is not a run folder (no config.json or launch.json)")
+                damaged = (path / "config.json").is_file()  # there, but not readable JSON (summarize reads it)
+                raise CliError(f"{path}/config.json is damaged (not readable JSON)" if damaged
+                               else f"{path} is not a run folder (no config.json or launch.json)")
             return path
     raise CliError(f"no run {run!r} (looked for {candidates[0]} and {candidates[1]})")
 

@@ -160,6 +160,7 @@ MATRIX = [
     ("app on a file", ["--run-dir", "@text"], "exists and is not a folder"),
     ("watch no such run", ["runs", "watch", "@missing"], "no run"),
     ("watch a non-run folder", ["runs", "watch", "@tmp"], "is not a run folder"),
+    ("watch a damaged config", ["runs", "watch", "@badconfig"], "config.json is damaged (not readable JSON)"),
     ("stop a finished run", ["runs", "stop", "@trained"], "is not running (status: completed)"),
     ("pause a non-run", ["runs", "pause", "@tmp"], "is not a run folder"),
     ("continue a finished run", ["runs", "continue", "@trained"], "is not running"),
@@ -177,6 +178,13 @@ MATRIX = [
 ]
 
 
+def bad_config_run(tmp: Path) -> Path:
+    run = tmp / "damaged-run"
+    run.mkdir()
+    (run / "config.json").write_text('{"train": {"arch": "resnet2')  # cut off mid-write by hand, say
+    return run
+
+
 def build(args: list[str], tmp: Path, trained: Path) -> list[str]:
     makers = {
         "@trained": lambda: trained, "@tmp": lambda: tmp, "@missing": lambda: tmp / "missing",
@@ -185,7 +193,7 @@ def build(args: list[str], tmp: Path, trained: Path) -> list[str]:
         "@other": lambda: other_arch(tmp), "@text": lambda: text_file(tmp),
         "@bomb": lambda: write_bomb(tmp / "bomb.png"), "@bombs": lambda: bomb_folder(tmp),
         "@out": lambda: tmp / "report.png", "@nodir": lambda: tmp / "missing" / "report.png",
-        "@pdf": lambda: tmp / "report.pdf",
+        "@pdf": lambda: tmp / "report.pdf", "@badconfig": lambda: bad_config_run(tmp),
     }
     out = []
     for a in args:
