@@ -241,38 +241,26 @@ class RunsScreen(Screen):
         self.app.action_finetune(str(weights) if weights is not None else None)
 
     def action_delete(self) -> None:
-        row = self._cursor_row()
-        if isinstance(row, SweepGroup):
-            self._delete_sweep(row)
-            return
-        run = row
-        if run is None:
-            return
-        if run.live or (self.app.is_training and Path(self.app.live.run_dir) == run.path):  # type: ignore[attr-defined]
-            self.notify("that run is training now; stop it first", severity="warning")
-            return
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                shutil.rmtree(run.path, ignore_errors=True)
-                self.notify(f"deleted {run.name}")
-                self.action_refresh()
-
-        self.app.push_screen(Confirm(f"Delete run {run.name} and all its checkpoints?", yes="Delete"), done)
-
-    def _delete_sweep(self, sweep: SweepGroup) -> None:
-        """The whole sweep folder, once nothing trains in it (not its runner, not one of its runs)."""
+        """The run (or the whole sweep) under the cursor, after a yes, once nothing trains in it."""
         from core.run_lock import lock_holder
 
-        if sweep.live or lock_holder(sweep.path) is not None:
-            self.notify("that sweep is running; stop it first", severity="warning")
+        row = self._cursor_row()
+        if row is None:
+            return
+        if isinstance(row, SweepGroup):
+            busy = row.live or lock_holder(row.path) is not None  # its runner, or one of its runs
+            what, question = f"the sweep {row.name}", f"Delete the sweep {row.name}: its folder and all {len(row.runs)} runs in it?"
+        else:
+            busy = row.live or (self.app.is_training and Path(self.app.live.run_dir) == row.path)  # type: ignore[attr-defined]
+            what, question = row.name, f"Delete run {row.name} and all its checkpoints?"
+        if busy:
+            self.notify(f"{what} is training now; stop it first", severity="warning")
             return
 
         def done(yes: bool | None) -> None:
             if yes:
-                shutil.rmtree(sweep.path, ignore_errors=True)
-                self.notify(f"deleted the sweep {sweep.name}")
+                shutil.rmtree(row.path, ignore_errors=True)
+                self.notify(f"deleted {what}")
                 self.action_refresh()
 
-        self.app.push_screen(Confirm(f"Delete the sweep {sweep.name}: its folder and all {len(sweep.runs)} runs "
-                                     f"in it?", yes="Delete"), done)
+        self.app.push_screen(Confirm(question, yes="Delete"), done)
