@@ -39,8 +39,8 @@ def in_app(args, run_dir: Path) -> float:
     code = f"""
 import asyncio, json, sys
 sys.path.insert(0, {str(ROOT)!r})
-from core.config import TrainConfig
-from tui.app import ResnetTui
+from core.config.train_config import TrainConfig
+from tui.app.app import ResnetTui
 
 async def main():
     cfg = TrainConfig(dataset={args.dataset!r}, data={args.data!r}, arch={args.arch!r}, epochs={args.epochs},

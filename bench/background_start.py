@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=5)
     args = parser.parse_args()
-    from core.runs import summarize
+    from core.runs.catalog import summarize
 
     returns, lives = [], []
     with tempfile.TemporaryDirectory() as tmp:

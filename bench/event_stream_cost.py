@@ -1,6 +1,6 @@
 """What the run's event stream (RUN/events.jsonl) costs in training throughput, and how big it gets.
 
-Every event of a run goes through RunStore.emit into core.event_log.EventLog (BatchProgress at most once
+Every event of a run goes through RunStore.emit into core.runs.event_log.EventLog (BatchProgress at most once
 per PROGRESS_EVERY s, discrete events always, a heartbeat thread for silences), and while the run is owned
 a ControlPoller thread looks at RUN/control.json. This bench trains the same model on the same in-memory
 synthetic data in one process under two conditions:
@@ -108,7 +108,7 @@ class _Probe:
 
 def run_trial(cfg, data, stream_on: bool, runs_dir: Path, name: str) -> dict:
     import core.train.store as store_mod
-    from core.event_log import EVENTS
+    from core.runs.event_log import EVENTS
     from core.train import fit
 
     saved = store_mod.EventLog, store_mod.ControlPoller
@@ -147,9 +147,9 @@ def run_trial(cfg, data, stream_on: bool, runs_dir: Path, name: str) -> dict:
 # ----------------------------------------------------------------------------- direct per-call costs
 def per_call_costs(n: int = 2000) -> dict:
     """Microseconds per written stream line, per throttled (dropped) progress event and per control poll."""
-    from core.event_log import EventLog
-    from core.events import BatchProgress
-    from core.remote import ControlPoller
+    from core.runs.event_log import EventLog
+    from core.runs.events import BatchProgress
+    from core.runs.control_file import ControlPoller
 
     def progress(batch: int, batches: int) -> BatchProgress:
         return BatchProgress(epoch=3, epochs=200, batch=batch, batches=batches, global_step=12345, total_steps=78200,
@@ -181,7 +181,7 @@ def per_call_costs(n: int = 2000) -> dict:
 
 # ----------------------------------------------------------------------------- the stream's size
 def stream_size(run_dir: Path) -> dict:
-    from core.event_log import EVENTS, PROGRESS_EVERY, read_events
+    from core.runs.event_log import EVENTS, PROGRESS_EVERY, read_events
 
     raw = (run_dir / EVENTS).read_bytes()
     lines = raw.splitlines(keepends=True)
@@ -253,7 +253,7 @@ def main() -> None:
 
     import torch
 
-    from core.config import TrainConfig
+    from core.config.train_config import TrainConfig
     from core.data import DataBundle
     from core.data.synthetic import make_synthetic
     from core.train import PROGRESS_INTERVAL
@@ -330,7 +330,7 @@ def main() -> None:
     costs = per_call_costs()
     # Per second of training, ON does: 1 written progress line (PROGRESS_EVERY = 1 s), 1/PROGRESS_INTERVAL calls
     # of record() that are throttled, 1/0.2 control polls (POLL_EVERY) and 2 heartbeat-thread wake-ups.
-    from core.remote import POLL_EVERY
+    from core.runs.control_file import POLL_EVERY
 
     direct_us = (costs["line_us"] / size["progress_every_s"] + costs["dropped_progress_us"] / PROGRESS_INTERVAL
                  + costs["poll_us"] / POLL_EVERY)
@@ -347,7 +347,7 @@ def main() -> None:
     print(f"  extrapolated at this epoch time: {size['bytes_per_hour'] / mb:.3f} MB per hour, "
           f"{size['bytes_per_24h'] / mb:.2f} MB per 24 h (bound {BOUND_BYTES_24H / mb:.0f} MB: "
           f"{'holds' if size['within_bound'] else 'DOES NOT HOLD'})")
-    print(f"  progress lines are at most 1 per {size['progress_every_s']:g}s by design (core.event_log.PROGRESS_EVERY), "
+    print(f"  progress lines are at most 1 per {size['progress_every_s']:g}s by design (core.runs.event_log.PROGRESS_EVERY), "
           f"plus each epoch's last batch: at {size['mean_progress_line_bytes']:.0f} B a line that alone is "
           f"{size['progress_only_24h'] / mb:.2f} MB per 24 h whatever the speed; the rest scales with epochs per day "
           f"(shorter epochs -> more EpochStarted/EvalEnded/EpochEnded/CheckpointSaved lines)")

@@ -33,7 +33,7 @@ def emit(record: dict) -> None:
 
 def tiny(smoke: bool, **kw):
     """A synthetic run small enough for the step: CUDA gets bigger batches, the CPU a few steps."""
-    from core.config import TrainConfig
+    from core.config.train_config import TrainConfig
 
     base = dict(dataset="synthetic", arch="resnet20", epochs=1, train_subset=512 if smoke else 8192,
                 batch_size=64 if smoke else 256, image_size=32, device="cpu" if smoke else "cuda", eval_every=1,
@@ -52,7 +52,7 @@ def step_env(smoke: bool, work: Path) -> dict:
 
     info = {"torch": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available()}
     if torch.cuda.is_available():
-        from core.devices import bf16_supported, list_devices
+        from core.hardware.devices import bf16_supported, list_devices
 
         device = torch.device("cuda", 0)
         info |= {"gpu": torch.cuda.get_device_name(0), "capability": list(torch.cuda.get_device_capability(0)),
@@ -111,7 +111,7 @@ def syncs_while(run) -> tuple[object, dict]:
 
 
 def step_precisions(smoke: bool, work: Path) -> dict:
-    from core.checkpoint import load_checkpoint
+    from core.train.checkpoint import load_checkpoint
     from core.train import fit
 
     out = {}
@@ -144,7 +144,7 @@ def step_resume(smoke: bool, work: Path) -> dict:
 
     import torch
 
-    from core.events import BatchProgress
+    from core.runs.events import BatchProgress
     from core.train import fit
 
     cfg = tiny(smoke, epochs=2, deterministic=True, runs_dir=str(work), eval_every=0)
@@ -200,7 +200,7 @@ def step_oom(smoke: bool, work: Path) -> dict:
         raise Skip("needs CUDA's memory fraction")
     import torch
 
-    from core.checkpoint import load_checkpoint
+    from core.train.checkpoint import load_checkpoint
     from core.train import fit
 
     torch.cuda.set_per_process_memory_fraction(0.01, 0)  # about 1.4 GB of an H200

@@ -29,11 +29,11 @@ def bare_images_per_sec(cfg, steps: int, warmup: int) -> float:
     import torch
     from torch import nn
 
-    from core.devices import resolve_device
-    from core.evaluate import autocast_context
+    from core.hardware.devices import resolve_device
+    from core.inference.evaluate import autocast_context
     from core.models import create_model
-    from core.optim import build_optimizer
-    from core.devices import resolve_precision, use_channels_last
+    from core.train.optim import build_optimizer
+    from core.hardware.devices import resolve_precision, use_channels_last
 
     device = resolve_device(cfg.device)
     precision, amp = resolve_precision(cfg.precision, device)
@@ -94,7 +94,7 @@ def main() -> None:
     p.add_argument("--bare-only", action="store_true")
     args = p.parse_args()
 
-    from core.config import TrainConfig
+    from core.config.train_config import TrainConfig
 
     cfg = TrainConfig(
         arch=args.arch, batch_size=args.batch_size, device=args.device, precision=args.precision,

@@ -47,13 +47,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import hardware  # noqa: E402
-from core.report_data import duration  # noqa: E402 - the same "8.5 s / 3.2 min / 1.5 h" as reports
+from core.experiments.report_data import duration  # noqa: E402 - the same "8.5 s / 3.2 min / 1.5 h" as reports
 
 # He et al. 2016, Table 6: CIFAR-10 test error (%).
 PAPER_ERROR = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97, "resnet110": 6.43,
                "resnet1202": 7.93}
 PAPER_MEAN_ERROR = {"resnet110": (6.61, 0.16)}  # "best (mean±std)" over 5 runs
-STOP_CODES = (3, 129, 130, 143)  # a stopped run's exit codes, as in tui/cli_sweep.py
+STOP_CODES = (3, 129, 130, 143)  # a stopped run's exit codes, as in tui/cli/sweep.py
 ARCHS = "resnet20,resnet32,resnet44,resnet56,resnet110"
 # Smoke: synthetic data, 1 epoch of 200 images of 16 px, no validation split (the preset's 5000 is the whole
 # synthetic set) and no milestones (the preset's 91,136 need more than 1 epoch).

@@ -1,4 +1,4 @@
-"""What writing TensorBoard event files (RUN/tensorboard/, core.tensorboard_log) costs a training run.
+"""What writing TensorBoard event files (RUN/tensorboard/, core.runs.tensorboard_log) costs a training run.
 
 The same short run, on the same in-memory synthetic data, in one process, with --tensorboard (ON) and
 --no-tensorboard (OFF): one discarded ON warm-up (it also pays the one-time import of TensorBoard's writer
@@ -41,7 +41,7 @@ CALLS = ("epoch", "finish", "close")
 
 def _timed(times: dict[str, list[float]]) -> None:
     """Time every call of TensorBoardLog's writing methods into ``times`` (this process, from now on)."""
-    from core.tensorboard_log import TensorBoardLog
+    from core.runs.tensorboard_log import TensorBoardLog
 
     for name in CALLS:
         real = getattr(TensorBoardLog, name)
@@ -57,7 +57,7 @@ def _timed(times: dict[str, list[float]]) -> None:
 
 
 def run_trial(cfg, data, on: bool, runs_dir: Path, name: str, times: dict[str, list[float]]) -> dict:
-    from core.tensorboard_log import TENSORBOARD
+    from core.runs.tensorboard_log import TENSORBOARD
     from core.train import fit
 
     for v in times.values():
@@ -90,7 +90,7 @@ def direct_epoch_ms(classes: int, n: int) -> float:
     """Median ms of TensorBoardLog.epoch (scalars, confusion image, flush) in a loop, the writer already open."""
     import numpy as np
 
-    from core.tensorboard_log import TensorBoardLog
+    from core.runs.tensorboard_log import TensorBoardLog
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,7 +139,7 @@ def main() -> None:
 
     import torch
 
-    from core.config import TrainConfig
+    from core.config.train_config import TrainConfig
     from core.data import DataBundle
     from core.data.synthetic import make_synthetic
 

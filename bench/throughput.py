@@ -51,7 +51,7 @@ def seed_loop(arch: str, data: Path, batch_size: int, steps: int, warmup: int, d
     from torch.utils.data import DataLoader
     from torchvision.datasets import ImageFolder
 
-    from core.devices import resolve_device
+    from core.hardware.devices import resolve_device
     from core.models import create_model
 
     dev = resolve_device(device)
@@ -94,7 +94,7 @@ def seed_loop(arch: str, data: Path, batch_size: int, steps: int, warmup: int, d
 def bare(arch: str, batch_size: int, steps: int, warmup: int, device: str, precision: str) -> float:
     from loop_overhead import bare_images_per_sec
 
-    from core.config import TrainConfig
+    from core.config.train_config import TrainConfig
 
     cfg = TrainConfig(arch=arch, batch_size=batch_size, device=device, precision=precision)
     return bare_images_per_sec(cfg, steps, warmup)

@@ -27,7 +27,7 @@ from common import emit, hardware  # noqa: E402
 
 
 def one_seed(cfg, target: float) -> dict:
-    from core.events import EpochEnded
+    from core.runs.events import EpochEnded
     from core.train import fit
 
     clock = {"train": 0.0, "reached": None, "curve": []}
@@ -68,7 +68,7 @@ def main() -> None:
     p.add_argument("--smoke", action="store_true", help="1 epoch on 256 images: checks the script, not the numbers")
     args = p.parse_args()
 
-    from core.presets import apply_preset
+    from core.config.presets import apply_preset
 
     cfg = apply_preset(args.preset).replace(device=args.device, eval_every=1)
     overrides = {k: v for k, v in {"dataset": args.dataset, "data": args.data, "epochs": args.epochs,

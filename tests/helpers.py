@@ -97,7 +97,7 @@ def train_tiny_run(root: Path, name: str = "t") -> Path:
     """A real, short resnet20 run on synthetic data made through the CLI; returns its run directory."""
     import pytest
 
-    from tui.cli import main
+    from tui.cli.main import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "200", "--batch-size", "50",
@@ -110,7 +110,7 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     """Run ``resnet-tui ARGS`` in this process: (exit code, stdout, stderr)."""
     import pytest
 
-    from tui.cli import main
+    from tui.cli.main import main
 
     with pytest.raises(SystemExit) as exit_info:
         main([str(a) for a in args])

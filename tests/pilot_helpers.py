@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from core.events import BatchProgress
+from core.runs.events import BatchProgress
 
 
 class Gate:

@@ -6,20 +6,13 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from ..config import TrainConfig
-from ..errors import Cancelled, DataError
-from .augment import Augment, Normalize
-from .loader import TrainStream, eval_batches
-from .tensors import (
-    CIFAR10_CLASSES,
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    DataBundle,
-    ImageSet,
-    balanced_subset,
-    channel_stats,
-    split_validation,
-    validation_count,
+from core.config.train_config import TrainConfig
+from core.errors import Cancelled, DataError
+from core.data.augment import Augment, Normalize
+from core.data.loader import TrainStream, eval_batches
+from core.data.tensors import (
+    CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DataBundle, ImageSet, balanced_subset, channel_stats,
+    split_validation, validation_count,
 )
 
 Report = Callable[[str], None]
@@ -45,11 +38,11 @@ def load_raw(
             raise Cancelled()
 
     if dataset == "synthetic":
-        from .synthetic import make_synthetic
+        from core.data.synthetic import make_synthetic
 
         return make_synthetic(image_size=image_size)
     if dataset == "cifar10":
-        from .cifar10 import load_cifar10
+        from core.data.cifar10 import load_cifar10
 
         def bytes_progress(done: int, total: int | None) -> None:
             check_stop()
@@ -61,7 +54,7 @@ def load_raw(
             train, test = _resize(train, image_size), _resize(test, image_size)
         return train, test, classes
     if dataset == "folder":
-        from .folder import load_folder
+        from core.data.folder import load_folder
 
         def decode_progress(split: str, done: int, total: int) -> None:
             check_stop()
@@ -124,8 +117,8 @@ def training_set_size(dataset: str, data: str) -> int:
     0 when it cannot be read: loading it reports why."""
     if dataset != "folder":
         return TRAIN_SIZES.get(dataset, 0)
-    from ..errors import UserError
-    from .folder import scan_folder
+    from core.errors import UserError
+    from core.data.folder import scan_folder
 
     try:
         return len(scan_folder(Path(data).expanduser()).files["train"])

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import torch
 
-from ..atomic import atomic_save
+from core.atomic import atomic_save
 
 CACHE_DIR = ".resnet-tui-cache"
 CACHE_VERSION = 1

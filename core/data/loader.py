@@ -14,8 +14,8 @@ from typing import Any, Iterator
 
 import torch
 
-from .augment import Augment, Normalize, augment_batch
-from .tensors import ImageSet
+from core.data.augment import Augment, Normalize, augment_batch
+from core.data.tensors import ImageSet
 
 SCHEME = 2  # stream state format: 2 = derived seeds (1, unnamed: a saved generator and permutation)
 

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .tensors import ImageSet
+from core.data.tensors import ImageSet
 
 CLASSES = [f"{c}-{t}" for t in ("stripes", "checks") for c in ("red", "green", "blue", "yellow", "purple")]
 _COLOURS = torch.tensor(

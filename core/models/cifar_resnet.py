@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Classifier
-from .blocks import BasicBlock, conv3x3
+from core.models.base import Classifier
+from core.models.blocks import BasicBlock, conv3x3
 
 
 class CifarResNet(Classifier):

@@ -8,11 +8,11 @@ from typing import Callable
 
 from torch import nn
 
-from .blocks import BasicBlock, Bottleneck
-from .cifar_resnet import CifarResNet
-from .resnet import ResNet
-from .resnet9 import ResNet9
-from .simple_cnn import SimpleCNN
+from core.models.blocks import BasicBlock, Bottleneck
+from core.models.cifar_resnet import CifarResNet
+from core.models.resnet import ResNet
+from core.models.resnet9 import ResNet9
+from core.models.simple_cnn import SimpleCNN
 
 HE_CIFAR = "He et al. CIFAR ResNet"
 RESNET = "ResNet (CIFAR stem)"
@@ -79,7 +79,7 @@ register(ModelSpec("simplecnn", BASELINE, "the seed tutorial's one-conv baseline
 
 def _torchvision(name: str) -> Callable[..., nn.Module]:
     def build(num_classes: int = 10, zero_init_residual: bool = False, image_size: int = 224) -> nn.Module:
-        from .torchvision_resnet import TorchvisionResNet
+        from core.models.torchvision_resnet import TorchvisionResNet
 
         return TorchvisionResNet(name, num_classes=num_classes, zero_init_residual=zero_init_residual)
 
@@ -91,10 +91,10 @@ for _name, _desc in (("tv-resnet18", "torchvision resnet18, ImageNet stem; --pre
     register(ModelSpec(_name, TORCHVISION, _desc, _torchvision(_name), input_size=224))
 
 
-from ..model_names import MODEL_NAMES  # noqa: E402 - checked against what was registered above
+from core.config.model_names import MODEL_NAMES  # noqa: E402 - checked against what was registered above
 
 if tuple(_REGISTRY) != MODEL_NAMES:
-    raise RuntimeError(f"core/model_names.py lists {MODEL_NAMES}, the registry has {tuple(_REGISTRY)}: make them agree")
+    raise RuntimeError(f"core/config/model_names.py lists {MODEL_NAMES}, the registry has {tuple(_REGISTRY)}: make them agree")
 
 
 def list_models() -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Classifier
+from core.models.base import Classifier
 
 
 def conv_bn(c_in: int, c_out: int) -> nn.Sequential:

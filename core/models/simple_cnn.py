@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Classifier
+from core.models.base import Classifier
 
 
 class SimpleCNN(Classifier):

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
-from .base import Classifier
+from core.errors import CheckpointError
+from core.models.base import Classifier
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -66,7 +66,7 @@ def load_imagenet_weights(name: str, path: str | Path | None = None, download: b
             f"no ImageNet weights for {name}: torchvision expects {cached.name} in {cached.parent} "
             f"(download {url} there, or pass --weights PATH)"
         )
-    from ..checkpoint import weights_only_load
+    from core.train.checkpoint import weights_only_load
 
     try:
         state = weights_only_load(target)  # an unsafe file is refused as such, a damaged one called corrupt

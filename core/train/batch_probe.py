@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import TrainConfig
-from ..devices import is_out_of_memory, memory_capacity, peak_memory, reset_peak_memory, total_memory
-from ..errors import UserError
-from ..evaluate import autocast_context
-from ..optim import build_optimizer
+from core.config.train_config import TrainConfig
+from core.hardware.devices import is_out_of_memory, memory_capacity, peak_memory, reset_peak_memory, total_memory
+from core.errors import UserError
+from core.inference.evaluate import autocast_context
+from core.train.optim import build_optimizer
 
 PROBE_HEADROOM = 0.10  # --auto-batch-size keeps this part of the GPU's memory free
 

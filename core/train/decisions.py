@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from ..control import TrainControl
-from ..dist import Dist
-from .state import RunningEpoch
+from core.runs.control import TrainControl
+from core.hardware.dist import Dist
+from core.train.state import RunningEpoch
 
 CUDA_MIN_INTERVAL = 0.5  # seconds: on CUDA a decision (a host sync) comes no more often than this
 PAUSED_POLL = 0.2  # seconds between decisions while paused

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ..config import TrainConfig
-from ..devices import gib, peak_memory, total_memory
+from core.config.train_config import TrainConfig
+from core.hardware.devices import gib, peak_memory, total_memory
 
 
 def lost_a_peer(e: BaseException) -> bool:

@@ -10,21 +10,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import require_safe_torch
-from ..config import TrainConfig
-from ..control import TrainControl
-from ..data import DataBundle
-from ..devices import is_out_of_memory
-from ..dist import SINGLE, Dist
-from ..errors import Cancelled
-from ..events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
-from ..resume import resume_config
-from . import loop
-from .failures import lost_a_peer, lost_peer_message, out_of_memory_message, write_error_message
-from .global_flags import Determinism
-from .setup import Setup, build_setup
-from .state import NonFiniteLoss, TrainState
-from .store import NullStore, RunStore, launch_folder
+from core.train.checkpoint import require_safe_torch
+from core.config.train_config import TrainConfig
+from core.runs.control import TrainControl
+from core.data import DataBundle
+from core.hardware.devices import is_out_of_memory
+from core.hardware.dist import SINGLE, Dist
+from core.errors import Cancelled
+from core.runs.events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
+from core.train.resume import resume_config
+from core.train import loop
+from core.train.failures import lost_a_peer, lost_peer_message, out_of_memory_message, write_error_message
+from core.train.global_flags import Determinism
+from core.train.setup import Setup, build_setup
+from core.train.state import NonFiniteLoss, TrainState
+from core.train.store import NullStore, RunStore, launch_folder
 
 
 @dataclass(kw_only=True)
@@ -91,7 +91,7 @@ class _Run:
             if point.warning:
                 self._notify(point.warning)
         elif self.into is not None:
-            # A launched run (tui.launch): its folder exists; own it before the (possibly long) data loading,
+            # A launched run (tui.cli.launch): its folder exists; own it before the (possibly long) data loading,
             # so that it is live, followable and steerable from the first moment.
             store = Store(launch_folder(self.into) if self.dist.main else self.into, self.sink)
             store.acquire_lock(self.control, self.requests_since)
@@ -128,7 +128,7 @@ class _Run:
     def _join_job(self, device: str) -> None:
         """Under torchrun (or srun): join the job's process group. The other ranks take rank 0's settings
         (rank 0 writes the run) and keep quiet: rank 0 speaks for the job."""
-        from ..errors import UserError
+        from core.errors import UserError
 
         self.dist = Dist.from_env(device)
         if not self.dist.active:
@@ -271,7 +271,7 @@ def fit(
     event) when the request is invalid, before anything is written. Failures during training
     are returned as status "failed". ``progress_interval``: seconds between BatchProgress events
     (default PROGRESS_INTERVAL); how often a viewer wants news is the viewer's business, not the run's.
-    ``into``: train a new run in this existing folder (a launched background run's; see tui.launch)
+    ``into``: train a new run in this existing folder (a launched background run's; see tui.cli.launch)
     instead of creating one under ``cfg.runs_dir``. ``requests_since``: control-file requests sent from
     this time on are for this run (a launched run's launch time: a request may come before its process
     has started); by default only those sent once it owns the run.

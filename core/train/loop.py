@@ -11,14 +11,14 @@ import time
 
 import torch
 
-from ..control import TrainControl
-from ..devices import peak_memory, reset_peak_memory
-from ..evaluate import EvalResult, EvalStopped, autocast_context, evaluate
-from ..events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, Paused, Resumed, RunStatus
-from .decisions import CUDA_MIN_INTERVAL, Decisions
-from .setup import Setup
-from .state import EpochProgress, NonFiniteLoss, RunningEpoch, TrainState, check_finite
-from .store import RunStore, metrics_row
+from core.runs.control import TrainControl
+from core.hardware.devices import peak_memory, reset_peak_memory
+from core.inference.evaluate import EvalResult, EvalStopped, autocast_context, evaluate
+from core.runs.events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, Paused, Resumed, RunStatus
+from core.train.decisions import CUDA_MIN_INTERVAL, Decisions
+from core.train.setup import Setup
+from core.train.state import EpochProgress, NonFiniteLoss, RunningEpoch, TrainState, check_finite
+from core.train.store import RunStore, metrics_row
 
 PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events unless fit() is told otherwise
 # On CUDA each report reads the loss (a host sync that drains the queue): not more often than CUDA_MIN_INTERVAL.

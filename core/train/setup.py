@@ -16,17 +16,18 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..config import TrainConfig, check_config
-from ..data import Augment, DataBundle, ImageSet, Normalize, TrainStream, load_data
-from ..dist import SINGLE, Dist
-from ..devices import is_out_of_memory, resolve_device, resolve_precision, use_channels_last
-from ..errors import CheckpointError, UserError
-from ..finetune import Parent, frozen_modules, load_backbone, read_parent
-from ..models import create_model
-from ..optim import match_device, build_optimizer, build_schedule, build_scheduler
-from ..resume import set_rng_state
-from .batch_probe import largest_fitting_batch
-from .global_flags import Determinism
+from core.config.train_config import TrainConfig
+from core.config.validate import check_config
+from core.data import Augment, DataBundle, ImageSet, Normalize, TrainStream, load_data
+from core.hardware.dist import SINGLE, Dist
+from core.hardware.devices import is_out_of_memory, resolve_device, resolve_precision, use_channels_last
+from core.errors import CheckpointError, UserError
+from core.train.finetune import Parent, frozen_modules, load_backbone, read_parent
+from core.models import create_model
+from core.train.optim import match_device, build_optimizer, build_schedule, build_scheduler
+from core.train.resume import set_rng_state
+from core.train.batch_probe import largest_fitting_batch
+from core.train.global_flags import Determinism
 
 Notify = Callable[[str], None]
 
@@ -103,7 +104,7 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
             )
     imagenet_state = None
     if ckpt is None and (cfg.pretrained or cfg.weights):  # before the (possibly long) data loading
-        from ..models.torchvision_resnet import load_imagenet_weights
+        from core.models.torchvision_resnet import load_imagenet_weights
 
         imagenet_state = load_imagenet_weights(cfg.arch, cfg.weights or None)
     device = resolve_device(dist.device_spec(cfg.device))
@@ -172,7 +173,7 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
         if cfg.sync_bn:
             # Only now: the batch-size probe above must not run collectives (ranks may probe different sizes).
             # The conversion keeps the model's containers, so the frozen parts found above stay the same.
-            from ..models.sync_bn import convert_sync_bn
+            from core.models.sync_bn import convert_sync_bn
 
             model = convert_sync_bn(model, device)
 
@@ -201,7 +202,7 @@ def _data(cfg: TrainConfig, ckpt: dict[str, Any] | None, run_dir: Path | None, d
     """The run's data (loaded unless given), with the normalisation its weights expect, checked against the run."""
     if cfg.num_classes and cfg.dataset == "folder":
         # Checked against the folder names before anything is decoded (or cached).
-        from ..data.folder import scan_folder
+        from core.data.folder import scan_folder
 
         _check_class_count(cfg.num_classes, scan_folder(Path(cfg.data).expanduser()).classes)
     if data is None:
@@ -214,7 +215,7 @@ def _data(cfg: TrainConfig, ckpt: dict[str, Any] | None, run_dir: Path | None, d
     elif parent is not None:
         data.mean, data.std = parent.mean, parent.std
     elif cfg.pretrained or cfg.weights:
-        from ..models.torchvision_resnet import IMAGENET_MEAN, IMAGENET_STD
+        from core.models.torchvision_resnet import IMAGENET_MEAN, IMAGENET_STD
 
         data.mean, data.std = IMAGENET_MEAN, IMAGENET_STD
     if cfg.num_classes:

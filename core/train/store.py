@@ -3,9 +3,9 @@
 Creating the folder and holding its lock (RUN/run.lock: one trainer per run), config.json, run.json's
 status, metrics rows, ``last.pt`` / ``final.pt`` / kept epoch copies, error.log. The loop and fit()
 go through a RunStore; nothing else in the trainer writes into the run folder. Events of the run
-pass through ``emit``: into the run's event stream (RUN/events.jsonl, core.event_log) and to the sink.
-While it owns the run it polls the run's control file (core.remote) for requests from viewers, and writes
-its TensorBoard event files (RUN/tensorboard/, core.tensorboard_log) unless --no-tensorboard."""
+pass through ``emit``: into the run's event stream (RUN/events.jsonl, core.runs.event_log) and to the sink.
+While it owns the run it polls the run's control file (core.runs.control_file) for requests from viewers, and writes
+its TensorBoard event files (RUN/tensorboard/, core.runs.tensorboard_log) unless --no-tensorboard."""
 
 from __future__ import annotations
 
@@ -17,20 +17,20 @@ from typing import Any
 
 import torch
 
-from .. import runs
-from ..checkpoint import FINAL, LAST, keep_epoch_copy, save_checkpoint
-from ..config import TrainConfig
-from ..control import TrainControl
-from ..evaluate import EvalResult
-from ..event_log import EventLog
-from ..events import CheckpointSaved, ControlAck, Event, EventSink, Notice, RunStatus
-from ..remote import ControlPoller, Request
-from ..resume import rng_state
-from ..sysinfo import hardware_facts
-from ..run_lock import RunLock
-from ..tensorboard_log import TensorBoardLog
-from .setup import Setup
-from .state import EpochProgress, NonFiniteLoss, TrainState
+from core.runs import layout
+from core.train.checkpoint import FINAL, LAST, keep_epoch_copy, save_checkpoint
+from core.config.train_config import TrainConfig
+from core.runs.control import TrainControl
+from core.inference.evaluate import EvalResult
+from core.runs.event_log import EventLog
+from core.runs.events import CheckpointSaved, ControlAck, Event, EventSink, Notice, RunStatus
+from core.runs.control_file import ControlPoller, Request
+from core.train.resume import rng_state
+from core.hardware.readings import hardware_facts
+from core.runs.lock import RunLock
+from core.runs.tensorboard_log import TensorBoardLog
+from core.train.setup import Setup
+from core.train.state import EpochProgress, NonFiniteLoss, TrainState
 
 
 class RunStore:
@@ -48,7 +48,7 @@ class RunStore:
     @classmethod
     def create(cls, cfg: TrainConfig, sink: EventSink) -> RunStore:
         """A new run folder under ``cfg.runs_dir`` (named by ``cfg.name`` or after the run); lock not yet taken."""
-        run_dir = runs.create_run_dir(cfg.runs_dir, cfg.name or runs.default_run_name(cfg), explicit=bool(cfg.name))
+        run_dir = layout.create_run_dir(cfg.runs_dir, cfg.name or layout.default_run_name(cfg), explicit=bool(cfg.name))
         return cls(run_dir, sink)
 
     # ---------------------------------------------------------------- ownership
@@ -98,11 +98,11 @@ class RunStore:
 
     # ---------------------------------------------------------------- files
     def clean_temps(self) -> None:
-        runs.clean_temps(self.run_dir)
+        layout.clean_temps(self.run_dir)
 
     def write_config(self, setup: Setup) -> None:
         meta = _meta(setup)
-        runs.write_config(
+        layout.write_config(
             self.run_dir,
             {
                 "train": setup.cfg.to_dict(),
@@ -127,7 +127,7 @@ class RunStore:
     def write_status(self, status: RunStatus, state: TrainState, epochs: int, error: str | None = None) -> None:
         if self.tb is not None and status != RunStatus.RUNNING:  # the run's end: its hyperparameters
             self.tb.finish(state.epochs_done, final_test_acc=state.final_test_acc, best_val_acc=state.best_val_acc)
-        runs.write_status(
+        layout.write_status(
             self.run_dir,
             {
                 "status": status,
@@ -145,12 +145,12 @@ class RunStore:
         )
 
     def append_metrics(self, row: dict[str, Any]) -> None:
-        runs.append_metrics(self.run_dir, row)
+        layout.append_metrics(self.run_dir, row)
         if self.tb is not None:
             self.tb.epoch(row)
 
     def truncate_metrics(self, epochs_done: int) -> None:
-        runs.truncate_metrics(self.run_dir, epochs_done)
+        layout.truncate_metrics(self.run_dir, epochs_done)
 
     def save_last(self, setup: Setup, state: TrainState, progress: EpochProgress | None, announce: bool = True) -> None:
         """The full training state (``progress``: where an unfinished epoch stands, None at an epoch's end)."""
@@ -195,7 +195,7 @@ class RunStore:
         keep_epoch_copy(self.run_dir, epoch, keep, {self.resumed_from} if self.resumed_from else None)
 
     def write_error_log(self, text: str) -> Path:
-        path = self.run_dir / runs.ERROR_LOG
+        path = self.run_dir / layout.ERROR_LOG
         path.write_text(text)
         return path
 
@@ -230,11 +230,11 @@ def metrics_row(*, epoch: int, train_loss: float, train_acc: float, val: EvalRes
 
 def launch_folder(path: Path) -> Path:
     """The folder a launched run trains in: it must exist and not hold a run yet."""
-    from ..errors import UserError
+    from core.errors import UserError
 
     if not path.is_dir():
         raise UserError(f"{path}: no such folder to train in")
-    if (path / runs.CONFIG).exists():
+    if (path / layout.CONFIG).exists():
         raise UserError(f"{path} already holds a run; continue it with --resume {path}")
     return path.resolve()
 
@@ -277,7 +277,7 @@ class NullStore(RunStore):
         pass
 
     def write_error_log(self, text: str) -> Path:
-        return self.run_dir / runs.ERROR_LOG
+        return self.run_dir / layout.ERROR_LOG
 
 
 def _meta(setup: Setup) -> dict[str, Any]:

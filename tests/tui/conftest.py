@@ -13,7 +13,7 @@ def app_home(tmp_path, monkeypatch):
     included) in a background thread: tens of seconds of CPU competing with the training under test. The
     stats only label the architecture list (test_snapshots.py shows them).
     """
-    from tui import catalog
+    from tui.app import catalog
 
     monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(catalog, "compute_stats", catalog.cached_stats)

@@ -152,8 +152,8 @@ def test_stop_during_download_leaves_nothing(fake_cifar, tmp_path, monkeypatch):
 def test_fit_stopped_while_loading_writes_nothing(image_folder, tmp_path):
     import threading
 
-    from core.config import TrainConfig
-    from core.events import RunFinished
+    from core.config.train_config import TrainConfig
+    from core.runs.events import RunFinished
     from core.train import fit
 
     stop = threading.Event()
@@ -169,7 +169,7 @@ def test_fit_stopped_while_loading_writes_nothing(image_folder, tmp_path):
 def test_a_cifar10_run_normalises_with_the_cifar_statistics(fake_cifar, tmp_path, monkeypatch):
     """The fake archive's pixels are uniform noise (their own mean and std are far from CIFAR's), so
     only a run that really uses CIFAR10_MEAN/STD feeds the model values that map back to whole pixels."""
-    from core.config import TrainConfig
+    from core.config.train_config import TrainConfig
     from core.data import CIFAR10_MEAN, CIFAR10_STD
     from core.models.base import Classifier
     from core.train import fit

@@ -1,0 +1,70 @@
+"""Following a run from outside its process: its event stream, and whether anyone still writes it.
+
+``RunFollower.poll()`` returns the new records and, once the run is over for this viewer, an end:
+``finished`` (a RunFinished arrived), ``interrupted`` (the owner is gone without one: killed, crashed,
+the machine rebooted) or ``vanished`` (the folder was deleted). Used by `runs watch`, `runs stop` and
+the app's attached training screen.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.runs.event_log import Record, StreamReader
+from core.runs.events import RunFinished, RunStarted
+from core.runs.catalog import STARTING, summarize
+
+GONE_GRACE = 1.0  # seconds without an owner before a started run counts as interrupted (lock hand-over, start-up)
+
+
+@dataclass
+class Poll:
+    records: list[Record] = field(default_factory=list)
+    end: str | None = None  # None (go on) | finished | interrupted | vanished
+    finished: RunFinished | None = None
+
+
+class RunFollower:
+    def __init__(self, run_dir: str | Path, from_start: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.reader = StreamReader(self.run_dir)
+        if not from_start:
+            try:
+                self.reader.offset = (self.run_dir / self.reader.path.name).stat().st_size
+            except OSError:
+                pass
+        self._ownerless_since: float | None = None
+        self.session_finished: RunFinished | None = None  # the RunFinished of the latest session read so far
+
+    def poll(self, max_bytes: int | None = 64 * 2**20) -> Poll:
+        if not self.run_dir.is_dir() or (self.reader.offset > 0 and not self.reader.path.exists()):
+            # gone, or made again at the same path (by an old writer, a user): not the run followed any more
+            return Poll(end="vanished")
+        records = self.reader.poll(max_bytes)
+        finished = None
+        for r in records:
+            if isinstance(r.event, RunStarted):
+                self.session_finished = None
+            elif isinstance(r.event, RunFinished):
+                self.session_finished = finished = r.event
+        if finished is not None:
+            return Poll(records, end="finished", finished=finished)
+        summary = summarize(self.run_dir)
+        live = summary is not None and summary.live
+        if live:
+            self._ownerless_since = None
+            return Poll(records)
+        if self.session_finished is not None:  # over before we looked
+            return Poll(records, end="finished", finished=self.session_finished)
+        now = time.monotonic()
+        if self._ownerless_since is None:
+            self._ownerless_since = now
+        if now - self._ownerless_since < GONE_GRACE:
+            return Poll(records)
+        more = self.reader.poll(max_bytes)  # the last words, written just before the owner let go
+        for r in more:
+            if isinstance(r.event, RunFinished):
+                return Poll(records + more, end="finished", finished=r.event)
+        return Poll(records + more, end="interrupted" if summary is None or summary.status != STARTING else None)

@@ -1,0 +1,69 @@
+"""Worker scripts the distributed tests run under torchrun (gloo, CPU): ``dist_workers.py MODE OUT``.
+
+grads-sync / grads-plain: one forward and backward of resnet20 in float64 on each rank's half of a batch, its
+    batch norms gathered over the ranks (sync) or not (plain); rank 0 saves the averaged gradients.
+evaluate RUN: RUN's model evaluated on synthetic data, each rank on its shard; rank 0 saves the summed result.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+import torch  # noqa: E402
+
+from core.hardware.dist import Dist  # noqa: E402
+
+
+def model(double: bool = False):
+    from core.models import create_model
+
+    torch.manual_seed(0)
+    m = create_model("resnet20", 10, image_size=16)
+    return m.double() if double else m
+
+
+def grads(sync: bool, out: Path) -> None:
+    from torch.nn.parallel import DistributedDataParallel
+
+    from core.models.sync_bn import convert_sync_bn
+
+    dist = Dist.from_env("cpu")
+    torch.manual_seed(1)
+    x, y = torch.randn(64, 3, 16, 16, dtype=torch.float64), torch.randint(0, 10, (64,))
+    m = model(double=True)
+    if sync:
+        m = convert_sync_bn(m, torch.device("cpu"))
+    ddp = DistributedDataParallel(m)
+    xs, ys = x.tensor_split(dist.world)[dist.rank], y.tensor_split(dist.world)[dist.rank]
+    torch.nn.functional.cross_entropy(ddp(xs), ys).backward()  # DDP averages the gradients over the ranks
+    if dist.main:
+        torch.save({k: p.grad for k, p in m.named_parameters()}, out)
+    dist.close()
+
+
+def evaluate(out: Path, run: Path) -> None:
+    from core.data import Normalize
+    from core.data.synthetic import make_synthetic
+    from core.inference.evaluate import evaluate as run_eval
+    from core.inference.trained import load_trained
+
+    dist = Dist.from_env("cpu")
+    _, test, classes = make_synthetic(64, 333, image_size=16)  # 333: the shards are not equal
+    trained = load_trained(run, "cpu")
+    r = run_eval(trained.model, test, Normalize(trained.mean, trained.std, torch.device("cpu")), 10, 50, dist=dist)
+    if dist.main:
+        out.write_text(json.dumps({"confusion": r.confusion, "loss": r.loss, "count": r.count}))
+    dist.close()
+
+
+if __name__ == "__main__":
+    mode, target = sys.argv[1], Path(sys.argv[2])
+    torch.set_num_threads(1)
+    if mode.startswith("grads"):
+        grads(mode == "grads-sync", target)
+    else:
+        evaluate(target, Path(sys.argv[3]))

@@ -1,0 +1,93 @@
+"""The options of `sweep`: every `train` option, where a comma list of values makes a grid axis.
+
+``--arch resnet20,resnet56 --lr 0.05,0.1`` is a 2 x 2 grid; an option with one value is fixed for every
+point. Switches (``--amp/--no-amp``) and ``--milestones`` (itself a comma list) take one value; the seed
+is swept with ``--seeds K`` and ``--name`` / ``--run-dir`` belong to the sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from core.config.train_config import TrainConfig
+from core.config.options import GROUPS, Option
+
+from tui.cli.common import CliError
+from tui.cli.options import _milestones, command_options, help_text
+
+_TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
+NOT_GRIDDED = ("name", "runs_dir")  # the sweep's own --name and --run-dir
+SINGLE = ("milestones", "seed")  # one value: milestones is a list itself; seeds come from --seeds
+_NUMBER = {"int": (int, "a whole number"), "float": (float, "a number")}
+
+
+def grid_fields() -> list[Option]:
+    return [o for o in command_options("train") if o.field not in NOT_GRIDDED]
+
+
+def _parameter(option: Option) -> inspect.Parameter:
+    kind = _TYPES[option.field]
+    flag = option.option
+    if kind == "bool":
+        decls, python, extra = [f"{flag}/--no-{flag[2:]}"], bool, ""
+    else:
+        decls, python = [flag], str
+        extra = "" if option.field in SINGLE else " A comma list sweeps it."
+    info = typer.Option(*decls, help=help_text(option, "train") + extra, rich_help_panel=GROUPS[option.group], metavar="")
+    return inspect.Parameter(option.cli_name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[Optional[python], info])
+
+
+def parse_values(option: Option, text: str) -> list[Any]:
+    """``"0.05,0.1"`` -> [0.05, 0.1] in the option's type; an empty item or list is an error."""
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not t for t in items):
+        raise CliError(f"{option.option}: empty value in the grid {text!r}; give values separated by commas, e.g. 0.05,0.1")
+    convert, says = _NUMBER.get(_TYPES[option.field], (str, ""))
+    values = []
+    for item in items:
+        try:
+            values.append(convert(item))
+        except ValueError:
+            raise CliError(f"{option.option}: {item!r} is not {says} (in {text!r})") from None
+    return values
+
+
+def grid_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the train options after ``fn``'s own and pass ``grid`` ({field: [values]}, given order) and
+    ``fixed`` ({field: value}) instead."""
+    options = grid_fields()
+    signature = inspect.signature(fn, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name not in ("grid", "fixed")]
+    params = own + [_parameter(o) for o in options]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        grid: dict[str, list[Any]] = {}
+        fixed: dict[str, Any] = {}
+        for o in options:
+            value = kwargs.pop(o.cli_name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                fixed[o.field] = value
+            elif o.field == "milestones":
+                fixed[o.field] = _milestones(value)
+            else:
+                values = parse_values(o, value)
+                if o.field in SINGLE and len(values) > 1:
+                    raise CliError(f"{o.option} takes one value in a sweep; sweep seeds with --seeds K")
+                if len(values) > 1:
+                    grid[o.field] = values
+                else:
+                    fixed[o.field] = values[0]
+        return fn(grid=grid, fixed=fixed, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper

@@ -1,0 +1,228 @@
+"""Commands that look at models, runs and data: models, evaluate, predict, data download|info."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tui.cli.common import CliError, app, data_app, stdout_console
+
+# ----------------------------------------------------------------------------- models
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """List the architectures: name, family, parameters, forward MFLOPs at 32x32 and the input size each was made for."""
+    from core.models import get_spec, list_models, model_stats
+
+    rows = []
+    for name in list_models():
+        spec = get_spec(name)
+        params, mflops = model_stats(name)
+        rows.append({"name": name, "family": spec.family, "params": params, "mflops": round(mflops, 1),
+                     "input_size": spec.input_size, "description": spec.description})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("name", "family", "params", "MFLOPs@32", "made for", box=None, header_style="bold")
+    for r in rows:
+        size = r["input_size"]
+        table.add_row(r["name"], r["family"], f"{r['params'] / 1e6:.2f}M", f"{r['mflops']:,.1f}", f"{size}x{size}")
+    stdout_console().print(table)
+
+
+# ----------------------------------------------------------------------------- evaluate / predict
+@app.command()
+def evaluate(
+    run_or_ckpt: Annotated[str, typer.Argument(help="A run directory (uses final.pt, else last.pt) or a checkpoint file.")],
+    dataset: Annotated[Optional[str], typer.Option(help="Evaluate on another dataset of the same classes.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Data folder for --dataset.")] = None,
+    split: Annotated[str, typer.Option(help="test | val")] = "test",
+    tta: Annotated[bool, typer.Option("--tta", help="Average predictions over each image and its flip.")] = False,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 | auto. A run's own evaluations ran under its "
+                                           "training precision (bf16 on recent GPUs): give that to reproduce them.")] = "fp32",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Accuracy, per-class accuracy and the confusion matrix of a trained model."""
+    if split not in ("test", "val"):
+        raise CliError(f"--split must be test or val (got {split!r})")
+    from core.config.train_config import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise CliError(f"--precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
+    from core.config.train_config import DATASETS
+
+    if dataset is not None and dataset not in DATASETS:
+        raise CliError(f"--dataset must be one of {', '.join(DATASETS)} (got {dataset!r})")
+    from core.errors import UserError
+    from core.hardware.devices import resolve_precision
+    from core.inference.trained import evaluate_trained, load_trained
+
+    try:
+        trained = load_trained(run_or_ckpt, device)
+        precision = resolve_precision(precision, trained.device)[0]
+        # evaluation never downloads: a missing dataset is an error that says where to put it
+        overrides = {k: v for k, v in {"dataset": dataset, "data": data}.items() if v is not None} | {"download": False}
+        result, _ = evaluate_trained(trained, split=split, tta=tta, overrides=overrides, precision=precision)
+    except UserError as e:
+        raise CliError(str(e)) from None
+    classes = trained.classes
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "checkpoint": str(trained.path),
+                    "arch": trained.arch,
+                    "split": split,
+                    "precision": precision,
+                    "count": result.count,
+                    "loss": result.loss,
+                    "accuracy": result.accuracy,
+                    "per_class_accuracy": dict(zip(classes, result.per_class_accuracy)),
+                    "confusion": [list(r) for r in result.confusion],
+                    "classes": classes,
+                }
+            )
+        )
+        return
+    from rich.table import Table
+
+    console = stdout_console()
+    console.print(
+        f"{trained.arch} from {trained.path}: {split} accuracy [bold]{100 * result.accuracy:.2f}%[/] "
+        f"(loss {result.loss:.4f}, {result.count} images, {precision}{', flip TTA' if tta else ''})",
+        highlight=False,
+    )
+    # Columns are numbered (class names rarely fit 10+ columns in 80 characters); rows carry the names.
+    table = Table("#", "true class", box=None, header_style="bold")
+    for i in range(len(classes)):
+        table.add_column(str(i), justify="right")
+    table.add_column("acc", justify="right")
+    for i, (name, row, acc) in enumerate(zip(classes, result.confusion, result.per_class_accuracy)):
+        cells = [f"[bold]{v}[/]" if j == i else str(v) for j, v in enumerate(row)]
+        table.add_row(str(i), name[:16], *cells, f"{100 * acc:.1f}%")
+    console.print("confusion matrix (rows: true class, columns: predicted class #)")
+    console.print(table)
+
+
+@app.command()
+def predict(
+    run_or_ckpt: Annotated[str, typer.Argument(help="A run directory or a checkpoint file.")],
+    images: Annotated[list[str], typer.Argument(help="Image files to classify.")],
+    top_k: Annotated[int, typer.Option(help="How many classes to show per image.", min=1)] = 3,
+    tta: Annotated[bool, typer.Option("--tta", help="Average over each image and its flip.")] = False,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Classify images with a trained model: the top-k classes by name, with probabilities."""
+    missing = [p for p in images if not Path(p).is_file()]
+    if missing:
+        raise CliError(f"IMAGE {missing[0]} is not a file")
+    from core.errors import UserError
+    from core.inference.trained import load_trained, predict_images
+
+    try:
+        trained = load_trained(run_or_ckpt, device)
+        predictions = predict_images(trained, images, top_k, tta)
+    except UserError as e:
+        raise CliError(str(e)) from None
+    if as_json:
+        typer.echo(json.dumps([{"image": p.path, "top": [{"class": c, "prob": v} for c, v in p.top]} for p in predictions]))
+        return
+    for p in predictions:
+        typer.echo(f"{p.path}: " + ", ".join(f"{c} {100 * v:.1f}%" for c, v in p.top))
+
+
+@app.command()
+def export(
+    run_or_ckpt: Annotated[str, typer.Argument(help="A run directory (its final weights) or a checkpoint file.")],
+    format: Annotated[str, typer.Option("--format", help="safetensors (weights only, nothing executable).")] = "safetensors",
+    out: Annotated[Optional[str], typer.Option(help="Where to write (default: model.safetensors beside the checkpoint).")] = None,
+) -> None:
+    """Export a trained model's weights; evaluate and predict accept the exported file."""
+    if format != "safetensors":
+        raise CliError(f"--format must be safetensors (got {format!r})")
+    if out is not None and not Path(out).expanduser().parent.is_dir():
+        raise CliError(f"--out {out}: the folder {Path(out).expanduser().parent} does not exist")
+    from core.errors import UserError
+    from core.inference.export import export_safetensors
+
+    try:
+        target = export_safetensors(run_or_ckpt, out)
+    except UserError as e:
+        raise CliError(str(e)) from None
+    typer.echo(f"wrote {target} ({target.stat().st_size / 2**20:.1f} MiB)")
+
+
+# ----------------------------------------------------------------------------- data
+@data_app.command("download")
+def data_download(
+    data: Annotated[str, typer.Option(help="Folder to put CIFAR-10 in.")] = "data",
+) -> None:
+    """Download CIFAR-10 (md5-verified), extract it and build the tensor cache."""
+    from core.data.cifar10 import load_cifar10
+    from core.errors import UserError
+
+    def progress(done: int, total: Optional[int]) -> None:
+        if sys.stderr.isatty():
+            tail = f" of {total / 2**20:.0f} MiB" if total else " MiB"
+            print(f"\rdownloading: {done / 2**20:.0f}{tail}", end="", file=sys.stderr, flush=True)
+
+    try:
+        train, test, _ = load_cifar10(Path(data), allow_download=True, progress=progress)
+    except UserError as e:
+        raise CliError(str(e)) from None
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    typer.echo(f"CIFAR-10 ready in {data}: {len(train)} train, {len(test)} test images")
+
+
+@data_app.command("info")
+def data_info(
+    dataset: Annotated[str, typer.Option(help="cifar10 | folder | synthetic")] = "cifar10",
+    data: Annotated[str, typer.Option(help="Data folder.")] = "data",
+    image_size: Annotated[int, typer.Option(help="Decode size.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Classes and image counts of a dataset (decodes it into the tensor cache if needed; never downloads)."""
+    from core.config.train_config import DATASETS
+
+    if dataset not in DATASETS:
+        raise CliError(f"--dataset must be one of {', '.join(DATASETS)} (got {dataset!r})")
+    if not 8 <= image_size <= 1024:
+        raise CliError(f"--image-size must be a whole number from 8 to 1024 (got {image_size})")
+    from core.data import load_raw
+    from core.errors import UserError
+
+    skipped: dict[str, int] = {}
+    try:
+        if dataset == "folder":
+            from core.data.folder import scan_folder
+
+            skipped = scan_folder(Path(data)).skipped
+        train, test, classes = load_raw(dataset, data, image_size, download=False)
+    except UserError as e:
+        raise CliError(str(e)) from None
+    info = {
+        "dataset": dataset,
+        "data": data,
+        "classes": classes,
+        "train": dict(zip(classes, train.class_counts(len(classes)))),
+        "test": dict(zip(classes, test.class_counts(len(classes)))),
+        "image_shape": list(train.images.shape[1:]),
+        "skipped_non_images": skipped,
+    }
+    if as_json:
+        typer.echo(json.dumps(info))
+        return
+    where = "in memory" if dataset == "synthetic" else data
+    typer.echo(f"{dataset} ({where}): {len(classes)} classes, {len(train)} train / {len(test)} test images of {info['image_shape']}")
+    for c in classes:
+        typer.echo(f"  {c:<20} {info['train'][c]:>7} train {info['test'][c]:>7} test")
+    if any(skipped.values()):
+        typer.echo(f"  skipped non-image files: {skipped}")

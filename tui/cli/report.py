@@ -1,0 +1,174 @@
+"""`resnet-tui report`: a PNG or a self-contained HTML page about one run, several runs, or sweeps.
+
+Everything is checked (each argument a run or a sweep, the output's folder, its suffix) before anything is
+drawn, and the file is written atomically: a failure leaves nothing. matplotlib is imported only here, when
+the command runs (tui/cli/report_draw.py), so `resnet-tui --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tui.cli.common import CliError, app
+from tui.cli.runs import resolve_run
+
+SUFFIXES = (".png", ".html")
+
+
+def resolve(arg: str, runs_dir: str) -> tuple[str, Path]:
+    """("sweep", folder) for a sweep folder (a path, or a name in runs_dir), else ("run", folder); CliError else."""
+    from core.experiments.sweep import is_sweep_dir
+
+    for path in (Path(arg).expanduser(), Path(runs_dir).expanduser() / arg):
+        if path.is_dir() and is_sweep_dir(path):
+            return "sweep", path
+    return "run", resolve_run(arg, runs_dir)
+
+
+def check_out(out: str) -> Path:
+    path = Path(out).expanduser()
+    if path.suffix.lower() not in SUFFIXES:
+        raise CliError(f"--out {out}: give a file ending in .png or .html (got {path.suffix or 'no suffix'!r})")
+    parent = path.parent
+    if not parent.is_dir():
+        raise CliError(f"--out {out}: the folder {parent} does not exist")
+    if path.is_dir():
+        raise CliError(f"--out {out}: is a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CliError(f"--out {out}: cannot write in {parent}")
+    return path
+
+
+def load(args: list[str], runs_dir: str):
+    """The report's data: each run (once) and each sweep; CliError on the first argument that is neither."""
+    from core.errors import UserError
+    from core.experiments.report_data import ReportData, sweep_data
+    from core.runs.facts import run_facts
+
+    found: dict[Path, tuple[str, Path]] = {}
+    for arg in args:
+        kind, path = resolve(arg, runs_dir)
+        found.setdefault(path.resolve(), (kind, path))
+    try:
+        sweeps = [sweep_data(p) for kind, p in found.values() if kind == "sweep"]
+    except UserError as e:
+        raise CliError(str(e)) from None
+    in_sweeps = {f.path.resolve() for s in sweeps for f in s.all_runs}
+    runs = [run_facts(p) for key, (kind, p) in found.items() if kind == "run" and key not in in_sweeps]
+    return ReportData(runs, sweeps)
+
+
+# ----------------------------------------------------------------------------- HTML
+CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em auto;max-width:1240px;color:#222;
+padding:0 1em}h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+.meta{color:#666}img{max-width:100%;height:auto}table{border-collapse:collapse;margin:.4em 0 1em;font-size:13px}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f0f0f0}
+.kv td:first-child{font-family:monospace;color:#444}.cols{display:flex;gap:1.5em;
+flex-wrap:wrap;align-items:flex-start}"""
+
+
+def _table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>\n" for row in rows)
+    attr = f' class="{e(cls)}"' if cls else ""
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>"
+
+
+def _kv(pairs: list[tuple[str, str]], columns: int = 1) -> str:
+    per = max(1, -(-len(pairs) // columns))
+    parts = [_table(["key", "value"], [list(p) for p in pairs[i:i + per]], "kv") for i in range(0, len(pairs), per)]
+    return '<div class="cols">' + "".join(parts) + "</div>"
+
+
+def _img(fig, alt: str) -> str:
+    from tui.cli.report_draw import png_bytes
+
+    data = base64.b64encode(png_bytes(fig)).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _run_html(data) -> str:
+    from core.experiments.report_data import config_pairs, hardware_pairs, headline, last_per_class
+
+    from tui.cli.report_draw import run_plots
+
+    f = data.single
+    curves, heat = run_plots(f)
+    parts = [_table([k for k, _ in headline(f)], [[v for _, v in headline(f)]]),
+             "<h2>Curves</h2>", _img(curves, "loss and accuracy per epoch"),
+             "<h2>Confusion matrix and per-class accuracy</h2>", _img(heat, "confusion matrix and per-class accuracy")]
+    last = last_per_class(f)
+    if last:
+        from core.experiments.report_data import class_names
+
+        accs, split, epoch = last
+        rows = [[c, f"{100 * a:.2f} %"] for c, a in zip(class_names(f, len(accs)), accs)]
+        parts += [f"<p>Per-class accuracy on the {html.escape(split)} split, epoch {epoch}:</p>",
+                  _table(["class", "accuracy"], rows)]
+    parts += ["<h2>Config</h2>", _kv(config_pairs(f), 3), "<h2>Hardware</h2>", _kv(hardware_pairs(f))]
+    return "\n".join(parts)
+
+
+def _compare_html(data) -> str:
+    from core.experiments.report_data import runs_table, sweep_line, sweep_table
+
+    from tui.cli.report_draw import WIDTH, Figure, overlay_curves
+
+    fig = Figure(figsize=(WIDTH, 4.4), layout="constrained")
+    overlay_curves(*fig.subplots(1, 2), data)
+    note = ("One line per run given on its own; one per sweep config: the mean over its seeds per epoch, the band "
+            "shaded from the lowest to the highest seed.") if data.sweeps else "One line per run."
+    parts = ["<h2>Curves</h2>", f"<p>{html.escape(note)}</p>", _img(fig, "overlaid curves")]
+    for s in data.sweeps:
+        parts += [f"<h2>Sweep {html.escape(s.name)}</h2>", f"<p>{html.escape(sweep_line(s))}</p>",
+                  _table(*sweep_table(s), "sweep")]
+    parts += ["<h2>Runs (and the config keys that differ)</h2>", _table(*runs_table(data.all_runs), "runs")]
+    return "\n".join(parts)
+
+
+def render_html(data, date: str) -> str:
+    title = html.escape(data.title())
+    body = _run_html(data) if data.single else _compare_html(data)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>\n'
+            f"<style>{CSS}</style></head>\n<body>\n<h1>{title}</h1>\n"
+            f'<p class="meta">made {html.escape(date)} by resnet-tui report</p>\n{body}\n</body></html>\n')
+
+
+def render(data, suffix: str, date: str) -> bytes:
+    if suffix == ".html":
+        return render_html(data, date).encode("utf-8")
+    from tui.cli.report_draw import compare_figure, png_bytes, run_figure
+
+    return png_bytes(run_figure(data.single, date) if data.single else compare_figure(data, date))
+
+
+# ----------------------------------------------------------------------------- the command
+@app.command()
+def report(
+    runs: Annotated[list[str], typer.Argument(metavar="RUN_OR_SWEEP...", show_default=False,
+                                              help="Runs and sweeps: folders, or names in --run-dir (a sweep's run: SWEEP/RUN).")],
+    out: Annotated[str, typer.Option("--out", "-o", show_default=False,
+                                     help="The file to write: .png (one image) or .html (self-contained, images embedded).")],
+    runs_dir: Annotated[str, typer.Option("--run-dir", help="Folder of run directories.")] = "checkpoints",
+) -> None:
+    """Write a report: for one run its curves, confusion matrix, per-class accuracy, config and hardware;
+    for several runs or a sweep the overlaid curves and the summary table."""
+    path = check_out(out)
+    data = load(runs, runs_dir)
+    date = time.strftime("%Y-%m-%d %H:%M")
+    content = render(data, path.suffix.lower(), date)
+    from core.atomic import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, content)
+    except OSError as e:
+        raise CliError(f"cannot write {out}: {e.strerror or e}") from None
+    typer.echo(f"wrote {path} ({len(content) / 1024:.0f} KiB): {data.counts()}")
