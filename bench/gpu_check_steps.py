@@ -15,11 +15,14 @@ import os
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # also when a test loads this file by its path
+
+from sync_audit import per_step_frame, syncs_while  # noqa: E402,F401 - per_step_frame: the tests reach it here
+
 DATA = ROOT / "bench" / ".data" / "cifar10-jpeg.tar.gz"
 
 
@@ -62,57 +65,9 @@ def step_env(smoke: bool, work: Path) -> dict:
     return info
 
 
-# Functions of the per-batch path: a host sync from inside one of these happens every step and drains the
-# GPU's queue. Syncs elsewhere (progress reports at most every 0.5 s, evaluation, saves, set-up) are expected.
-# (Augmentation runs inside epoch_batches, so its syncs are caught there.)
-PER_STEP = {("core/train/loop.py", "_step"), ("core/data/loader.py", "epoch_batches")}
-
-
-def per_step_frame(stack: list[tuple[str, str]]) -> str | None:
-    """The per-batch function a sync came from ("core/train/loop.py:_step"), or None for an expected one.
-    ``stack`` is (file, function) pairs, outermost first, as traceback.extract_stack gives them."""
-    for filename, function in reversed(stack):
-        rel = Path(filename).as_posix()
-        for where, name in PER_STEP:
-            if rel.endswith(where) and name == function:
-                return f"{where}:{function}"
-    return None
-
-
-def syncs_while(run) -> tuple[object, dict]:
-    """Run ``run()`` with CUDA's sync debug mode on "warn"; every sync warning's Python stack sorts it into
-    expected or per-step (unexpected), with the places the unexpected ones came from."""
-    import collections
-    import traceback
-
-    import torch
-
-    expected, unexpected = 0, collections.Counter()
-
-    def record(message, category, filename, lineno, file=None, line=None) -> None:
-        nonlocal expected
-        if "synchroniz" not in str(message):
-            return
-        where = per_step_frame([(f.filename, f.name) for f in traceback.extract_stack()])
-        if where is None:
-            expected += 1
-        else:
-            unexpected[where] += 1
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = record
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            result = run()
-        finally:
-            torch.cuda.set_sync_debug_mode(0)
-    return result, {"expected_syncs": expected, "per_step_syncs": dict(unexpected)}
-
-
 def step_precisions(smoke: bool, work: Path) -> dict:
-    from core.train.checkpoint import load_checkpoint
     from core.train import fit
+    from core.train.checkpoint import load_checkpoint
 
     out = {}
     for precision in (("fp32", "bf16") if smoke else ("bf16", "fp16", "fp32")):
@@ -200,8 +155,8 @@ def step_oom(smoke: bool, work: Path) -> dict:
         raise Skip("needs CUDA's memory fraction")
     import torch
 
-    from core.train.checkpoint import load_checkpoint
     from core.train import fit
+    from core.train.checkpoint import load_checkpoint
 
     torch.cuda.set_per_process_memory_fraction(0.01, 0)  # about 1.4 GB of an H200
     big = tiny(smoke, arch="resnet50", batch_size=4096, train_subset=8192, runs_dir=str(work))

@@ -29,11 +29,10 @@ def bare_images_per_sec(cfg, steps: int, warmup: int) -> float:
     import torch
     from torch import nn
 
-    from core.hardware.devices import resolve_device
+    from core.hardware.devices import resolve_device, resolve_precision, use_channels_last
     from core.inference.evaluate import autocast_context
     from core.models import create_model
     from core.train.optim import build_optimizer
-    from core.hardware.devices import resolve_precision, use_channels_last
 
     device = resolve_device(cfg.device)
     precision, amp = resolve_precision(cfg.precision, device)

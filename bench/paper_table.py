@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import hardware  # noqa: E402
+
 from core.experiments.report_data import duration  # noqa: E402 - the same "8.5 s / 3.2 min / 1.5 h" as reports
 
 # He et al. 2016, Table 6: CIFAR-10 test error (%).

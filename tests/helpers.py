@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import pickle
 import tarfile
 from pathlib import Path
@@ -16,6 +17,37 @@ import torch
 
 from core.data import DataBundle
 from core.data.synthetic import make_synthetic
+
+
+def fit_config(tmp_path: Path, **kw):
+    """A tiny CPU run: simplecnn on 16-px synthetic images, 2 epochs of batch 32, into tmp_path/runs; keywords override."""
+    from core.config.train_config import TrainConfig
+
+    base = dict(arch="simplecnn", epochs=2, batch_size=32, lr=0.05, device="cpu", runs_dir=str(tmp_path / "runs"),
+                name="t", image_size=16, dataset="synthetic")
+    return TrainConfig(**(base | kw))
+
+
+class Recorder:
+    """An event sink that keeps every event; ``stop_when(event)`` sets ``stop`` (a threading.Event)."""
+
+    def __init__(self, stop_when=None, stop=None):
+        self.events = []
+        self.stop_when = stop_when
+        self.stop = stop
+
+    def __call__(self, event):
+        self.events.append(event)
+        if self.stop_when and self.stop_when(event):
+            self.stop.set()
+
+    def of(self, cls):
+        return [e for e in self.events if isinstance(e, cls)]
+
+    def losses(self):
+        from core.runs.events import BatchProgress
+
+        return [e.loss for e in self.of(BatchProgress)]
 
 
 def tiny_bundle(train: int = 256, test: int = 100, val: int = 0, size: int = 16) -> DataBundle:
@@ -93,6 +125,29 @@ def poison_loss(monkeypatch, from_call: int) -> None:
     monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", poisoned)
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """What ``build(folder)`` makes (a path inside ``folder``), made once per test run even under xdist.
+
+    The xdist workers' temporary folders share a parent: the first worker to get here builds under a lock in
+    that parent while the others wait, then every worker reuses it. Only for what the tests read and never change.
+    """
+    import fcntl
+    import os
+    import shutil
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder, done = root / f"built-{name}", root / f"built-{name}.done"
+    with open(root / f"built-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            done.write_text(str(Path(build(folder)).relative_to(folder)))
+    return folder / done.read_text()
+
+
 def train_tiny_run(root: Path, name: str = "t") -> Path:
     """A real, short resnet20 run on synthetic data made through the CLI; returns its run directory."""
     import pytest
@@ -100,7 +155,7 @@ def train_tiny_run(root: Path, name: str = "t") -> Path:
     from tui.cli.main import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "200", "--batch-size", "50",
+        main(["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "200", "--batch-size", "50", "--image-size", "16",
               "--epochs", "1", "--device", "cpu", "--run-dir", str(root), "--name", name])
     assert exit_info.value.code == 0
     return root / name
@@ -117,3 +172,17 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     out, err = capsys.readouterr()
     return exit_info.value.code, out, err
 
+
+# ------------------------------------------------------------------ reading a run folder's records as they are on disk
+def rows_of(run_dir: Path) -> list[dict]:
+    """metrics.jsonl's rows."""
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def config_of(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / "config.json").read_text())
+
+
+def status_of(run_dir: Path) -> dict:
+    """run.json."""
+    return json.loads((Path(run_dir) / "run.json").read_text())

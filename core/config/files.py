@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from core.config.train_config import RENAMED, TrainConfig
 from core.errors import UserError

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from core.config.train_config import (
     COMPILE_MODES, DATASETS, MAX_SEED, OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES, TrainConfig,

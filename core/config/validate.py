@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from core.config.options import FieldError, is_finite, check_int_range, is_whole, declared_rule_errors
+from core.config.options import FieldError, check_int_range, declared_rule_errors, is_finite, is_whole
 from core.config.train_config import (
     COMPILE_MODES, DEVICE_PATTERN, FREEZE_PATTERN, NAME_PATTERN, TORCHVISION_PREFIX, TrainConfig,
 )
@@ -113,8 +113,8 @@ def check_paths(cfg: TrainConfig) -> list[FieldError]:
 def check_config(cfg: TrainConfig, paths: bool = True) -> None:
     """Raise UserError with the first problem of ``cfg`` (values and architecture, then files unless ``paths``
     is False). Torch-free: `train --background` runs it before it returns, fit() before anything else."""
-    from core.errors import UserError
     from core.config.model_names import MODEL_NAMES
+    from core.errors import UserError
 
     errors = validate_config(cfg, list(MODEL_NAMES))
     if not errors and paths:

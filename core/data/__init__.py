@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Callable
 
 from core.config.train_config import TrainConfig
-from core.errors import Cancelled, DataError
 from core.data.augment import Augment, Normalize
 from core.data.loader import TrainStream, eval_batches
 from core.data.tensors import (
     CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DataBundle, ImageSet, balanced_subset, channel_stats,
     split_validation, validation_count,
 )
+from core.errors import Cancelled, DataError
 
 Report = Callable[[str], None]
 
@@ -117,8 +117,8 @@ def training_set_size(dataset: str, data: str) -> int:
     0 when it cannot be read: loading it reports why."""
     if dataset != "folder":
         return TRAIN_SIZES.get(dataset, 0)
-    from core.errors import UserError
     from core.data.folder import scan_folder
+    from core.errors import UserError
 
     try:
         return len(scan_folder(Path(data).expanduser()).files["train"])

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from core.atomic import atomic_open
-from core.errors import DataError
 from core.data.cache import cache_path, fingerprint, load_cached, save_cached
 from core.data.tensors import CIFAR10_CLASSES, ImageSet
+from core.errors import DataError
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"

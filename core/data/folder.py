@@ -19,9 +19,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from core.errors import DataError
 from core.data.cache import cache_path, fingerprint, load_cached, save_cached
 from core.data.tensors import ImageSet
+from core.errors import DataError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 SPLITS = ("train", "test")

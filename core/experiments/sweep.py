@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.runs import catalog, layout
 from core.atomic import atomic_write_json
+from core.config.presets import PRESETS
 from core.config.train_config import TrainConfig
 from core.errors import UserError
+from core.runs import catalog, layout
 from core.runs.events import RunStatus
-from core.config.presets import PRESETS
 from core.runs.layout import SWEEP_SPEC, SWEEP_SUMMARY
 
 SPEC_KEYS = ("grid", "fixed", "preset", "from_file", "seeds", "first_seed")  # what makes two sweeps the same

@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-
 from core.atomic import atomic_save
-from core.train.checkpoint import FORMAT, load_checkpoint, resolve_checkpoint, strip_compile_prefix
 from core.errors import CheckpointError
+from core.train.checkpoint import FORMAT, load_checkpoint, resolve_checkpoint, strip_compile_prefix
 
 META_KEYS = ("arch", "classes", "mean", "std", "image_size")
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import torch
 
-from core.train.checkpoint import load_checkpoint, resolve_checkpoint, strip_compile_prefix
 from core.config.train_config import TrainConfig
 from core.data import DataBundle, Normalize, load_data
-from core.hardware.devices import resolve_device, resolve_precision
 from core.errors import CheckpointError, DataError
+from core.hardware.devices import resolve_device, resolve_precision
 from core.inference.evaluate import EvalResult, evaluate
 from core.models import UnknownModelError, create_model
+from core.train.checkpoint import load_checkpoint, resolve_checkpoint, strip_compile_prefix
 
 
 @dataclass

@@ -3,16 +3,15 @@ summarised for `runs list`, the app's runs screen and the watchers. Torch-free."
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.runs.layout import CONFIG, LAUNCH, STATUS, SWEEP_SPEC, read_json
-from core.runs.events import RunStatus
 from core.runs.event_log import STALE_AFTER, last_write_time
+from core.runs.events import RunStatus
+from core.runs.layout import CONFIG, LAUNCH, STATUS, SWEEP_SPEC, read_json
 from core.runs.lock import last_owner, lock_holder
 
 STARTING = "starting"  # a background run launched but not yet past its data loading (never written, only read)

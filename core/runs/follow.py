@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.runs.catalog import STARTING, summarize
 from core.runs.event_log import Record, StreamReader
 from core.runs.events import RunFinished, RunStarted
-from core.runs.catalog import STARTING, summarize
 
 GONE_GRACE = 1.0  # seconds without an owner before a started run counts as interrupted (lock hand-over, start-up)
 

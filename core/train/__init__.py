@@ -9,10 +9,12 @@ The package: ``setup`` builds the run's objects (no writes), ``state`` holds its
 ``store`` owns every write into the run folder, ``loop`` trains, ``fit`` runs the lifecycle.
 """
 
-from core.train.resume import RESUME_OVERRIDES, ResumePoint, resume_config, rng_state, set_rng_state  # noqa: F401 - re-exported
+from core.config.validate import check_config
 from core.train.fit import RunResult, fit
 from core.train.loop import PROGRESS_INTERVAL  # the default; fit() reads core.train.loop.PROGRESS_INTERVAL at call time
-from core.config.validate import check_config
+from core.train.resume import (  # noqa: F401 - re-exported
+    RESUME_OVERRIDES, ResumePoint, resume_config, rng_state, set_rng_state,
+)
 from core.train.state import NonFiniteLoss
 
 __all__ = [

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from core.config.train_config import TrainConfig
-from core.hardware.devices import is_out_of_memory, memory_capacity, peak_memory, reset_peak_memory, total_memory
 from core.errors import UserError
+from core.hardware.devices import is_out_of_memory, memory_capacity, peak_memory, reset_peak_memory, total_memory
 from core.inference.evaluate import autocast_context
 from core.train.optim import build_optimizer
 

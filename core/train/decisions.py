@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from core.runs.control import TrainControl
 from core.hardware.dist import Dist
+from core.runs.control import TrainControl
 from core.train.state import RunningEpoch
 
 CUDA_MIN_INTERVAL = 0.5  # seconds: on CUDA a decision (a host sync) comes no more often than this

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.train.checkpoint import load_checkpoint, resolve_checkpoint, strip_compile_prefix
 from core.errors import CheckpointError, UserError
+from core.train.checkpoint import load_checkpoint, resolve_checkpoint, strip_compile_prefix
 
 HEAD_KEYS = ("fc.weight", "fc.bias")
 

@@ -10,18 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.train.checkpoint import require_safe_torch
 from core.config.train_config import TrainConfig
-from core.runs.control import TrainControl
 from core.data import DataBundle
+from core.errors import Cancelled
 from core.hardware.devices import is_out_of_memory
 from core.hardware.dist import SINGLE, Dist
-from core.errors import Cancelled
+from core.runs.control import TrainControl
 from core.runs.events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
-from core.train.resume import resume_config
 from core.train import loop
+from core.train.checkpoint import require_safe_torch
 from core.train.failures import lost_a_peer, lost_peer_message, out_of_memory_message, write_error_message
 from core.train.global_flags import Determinism
+from core.train.resume import resume_config
 from core.train.setup import Setup, build_setup
 from core.train.state import NonFiniteLoss, TrainState
 from core.train.store import NullStore, RunStore, launch_folder

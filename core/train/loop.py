@@ -11,9 +11,9 @@ import time
 
 import torch
 
-from core.runs.control import TrainControl
 from core.hardware.devices import peak_memory, reset_peak_memory
 from core.inference.evaluate import EvalResult, EvalStopped, autocast_context, evaluate
+from core.runs.control import TrainControl
 from core.runs.events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, Paused, Resumed, RunStatus
 from core.train.decisions import CUDA_MIN_INTERVAL, Decisions
 from core.train.setup import Setup

@@ -10,10 +10,10 @@ from typing import Any
 
 import torch
 
-from core.runs import layout
-from core.train.checkpoint import LAST, epoch_checkpoints, load_checkpoint, resolve_checkpoint
 from core.config.train_config import TrainConfig
 from core.errors import CheckpointError, UserError
+from core.runs import layout
+from core.train.checkpoint import LAST, epoch_checkpoints, load_checkpoint, resolve_checkpoint
 
 # Options that may differ on --resume; everything else comes from the run's own config.
 RESUME_OVERRIDES = frozenset({"epochs", "device", "compile", "compile_mode", "keep_last"})

@@ -19,15 +19,15 @@ from torch import nn
 from core.config.train_config import TrainConfig
 from core.config.validate import check_config
 from core.data import Augment, DataBundle, ImageSet, Normalize, TrainStream, load_data
-from core.hardware.dist import SINGLE, Dist
-from core.hardware.devices import is_out_of_memory, resolve_device, resolve_precision, use_channels_last
 from core.errors import CheckpointError, UserError
-from core.train.finetune import Parent, frozen_modules, load_backbone, read_parent
+from core.hardware.devices import is_out_of_memory, resolve_device, resolve_precision, use_channels_last
+from core.hardware.dist import SINGLE, Dist
 from core.models import create_model
-from core.train.optim import match_device, build_optimizer, build_schedule, build_scheduler
-from core.train.resume import set_rng_state
 from core.train.batch_probe import largest_fitting_batch
+from core.train.finetune import Parent, frozen_modules, load_backbone, read_parent
 from core.train.global_flags import Determinism
+from core.train.optim import build_optimizer, build_schedule, build_scheduler, match_device
+from core.train.resume import set_rng_state
 
 Notify = Callable[[str], None]
 

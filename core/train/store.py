@@ -17,18 +17,18 @@ from typing import Any
 
 import torch
 
-from core.runs import layout
-from core.train.checkpoint import FINAL, LAST, keep_epoch_copy, save_checkpoint
 from core.config.train_config import TrainConfig
-from core.runs.control import TrainControl
+from core.hardware.readings import hardware_facts
 from core.inference.evaluate import EvalResult
+from core.runs import layout
+from core.runs.control import TrainControl
+from core.runs.control_file import ControlPoller, Request
 from core.runs.event_log import EventLog
 from core.runs.events import CheckpointSaved, ControlAck, Event, EventSink, Notice, RunStatus
-from core.runs.control_file import ControlPoller, Request
-from core.train.resume import rng_state
-from core.hardware.readings import hardware_facts
 from core.runs.lock import RunLock
 from core.runs.tensorboard_log import TensorBoardLog
+from core.train.checkpoint import FINAL, LAST, keep_epoch_copy, save_checkpoint
+from core.train.resume import rng_state
 from core.train.setup import Setup
 from core.train.state import EpochProgress, NonFiniteLoss, TrainState
 

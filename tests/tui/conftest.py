@@ -1,22 +1,28 @@
-"""Fixtures the app tests share (tests/tui/test_app*.py use them through `pytestmark`)."""
+"""Fixtures the app and CLI tests share (the app tests use app_home and one_torch_thread through `pytestmark`)."""
 
 from __future__ import annotations
 
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _model_stats_only_from_the_cache(monkeypatch):
+    """No app in a test computes the stats of every model in the background.
+
+    A home without the model-stats cache makes the app compute them (resnet1202 and the torchvision models
+    included: 5.4 s of CPU measured) in a thread that competes with the test, and with the test in the other
+    xdist worker, until the app exits. The stats only label the architecture list: test_snapshots.py computes
+    them once into its cached home and shows them; test_app_setup_promises.py checks labels that arrive late.
+    """
+    from tui.app import choices
+
+    monkeypatch.setattr(choices, "compute_stats", choices.cached_stats)
+
+
 @pytest.fixture
 def app_home(tmp_path, monkeypatch):
-    """A fresh app home (remembered config) in tmp_path, without the background model-stats computation.
-
-    A fresh home has no model-stats cache, so the app would compute the stats of every model (resnet1202
-    included) in a background thread: tens of seconds of CPU competing with the training under test. The
-    stats only label the architecture list (test_snapshots.py shows them).
-    """
-    from tui.app import catalog
-
+    """A fresh app home (remembered config) in tmp_path."""
     monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(catalog, "compute_stats", catalog.cached_stats)
     return tmp_path / "home"
 
 

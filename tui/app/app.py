@@ -18,7 +18,6 @@ from textual.binding import Binding
 from core.config.train_config import TrainConfig
 from core.runs.control import TrainControl
 from core.runs.events import RunFinished, RunStatus
-
 from tui.app.commands import AppCommands
 from tui.app.handles import RunHandles, exit_after_hand_over
 from tui.app.live import LiveRun
@@ -62,17 +61,17 @@ class ResnetTui(RunHandles, AppCommands):
 
     # ------------------------------------------------------------------ start-up
     def on_mount(self) -> None:
-        from tui.app import catalog, state
+        from tui.app import choices, state
 
         if self.base_config is not None:
             base = self.base_config
         else:  # the remembered config, minus its name (a name is taken once it has run)
             base = (state.load_last_config() or TrainConfig()).replace(name="")
-        devices = self.devices or catalog.device_choices()
+        devices = self.devices or choices.device_choices()
         if base.device not in [spec for _, spec in devices]:
             base = base.replace(device=devices[0][1])
         base = base.replace(runs_dir=self.runs_dir)
-        self.setup_screen = SetupScreen(base, catalog.arch_choices(), devices)
+        self.setup_screen = SetupScreen(base, choices.arch_choices(), devices)
         self.push_screen(self.setup_screen)
         self._load_model_stats()
         if self.poll_memory:
@@ -80,11 +79,11 @@ class ResnetTui(RunHandles, AppCommands):
 
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def _load_model_stats(self) -> None:
-        from tui.app import catalog
+        from tui.app import choices
 
-        if len(catalog.cached_stats()) < len(catalog.arch_choices({})):
-            stats = catalog.compute_stats()
-            self.call_from_thread(self._update_arch_labels, catalog.arch_choices(stats))
+        if len(choices.cached_stats()) < len(choices.arch_choices({})):
+            stats = choices.compute_stats()
+            self.call_from_thread(self._update_arch_labels, choices.arch_choices(stats))
 
     def _update_arch_labels(self, choices: list[tuple[str, str]], tries: int = 100) -> None:
         from textual.css.query import NoMatches
@@ -198,13 +197,13 @@ class ResnetTui(RunHandles, AppCommands):
 
     def action_finetune(self, parent: str | None = None) -> None:
         """Open the fine-tune screen, optionally with a run's weights chosen."""
-        from tui.app import catalog
+        from tui.app import choices
         from tui.app.screens.finetune import FinetuneScreen
 
         if self.is_training:
             self.notify("a run is training; stop it (s) before starting another", severity="warning")
             return
-        self.push_screen(FinetuneScreen(self.runs_dir, self.devices or catalog.device_choices(), parent))
+        self.push_screen(FinetuneScreen(self.runs_dir, self.devices or choices.device_choices(), parent))
 
     def action_show_runs(self) -> None:
         if isinstance(self.screen, RunsScreen):

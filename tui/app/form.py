@@ -9,9 +9,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from core.config.options import BY_FIELD
 from core.config.train_config import TrainConfig
 from core.config.validate import check_paths, validate_config
-from core.config.options import BY_FIELD
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from typing import Any
 
 from core.config.train_config import TrainConfig
 from core.runs.events import ControlAck, Event
-
 from tui.app.live import LiveRun
 
 FOLLOW_EVERY = 0.25  # seconds between looks at an attached run's event stream
@@ -106,10 +105,9 @@ class RunHandles:
     def start_background(self, cfg: TrainConfig, processes: int = 1) -> None:
         """Check the config, start it as a detached run (``processes`` > 1: a DDP job of that many GPUs) and
         attach to it."""
-        from core.runs import layout
-        from core.errors import UserError
         from core.config.validate import check_config
-
+        from core.errors import UserError
+        from core.runs import layout
         from tui.app import state
         from tui.cli.launch import launch
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from core.runs.events import (
-    BatchProgress, CheckpointSaved, EpochEnded, EpochStarted, EvalEnded, Event, Notice, Paused, Resumed,
-    RunFinished, RunStatus, RunStarted,
+    BatchProgress, CheckpointSaved, EpochEnded, EpochStarted, EvalEnded, Event, Notice, Paused, Resumed, RunFinished,
+    RunStarted, RunStatus,
 )
 
 LOSS_POINTS = 400  # per-batch losses kept for the sparkline

@@ -23,7 +23,6 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the hang-up of a terminal it never had
     from core.config.train_config import TrainConfig
     from core.runs.layout import LAUNCH, read_json
-
     from tui.cli.common import CliError, err
     from tui.cli.train import run_training
 

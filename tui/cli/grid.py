@@ -14,9 +14,8 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from core.config.train_config import TrainConfig
 from core.config.options import GROUPS, Option
-
+from core.config.train_config import TrainConfig
 from tui.cli.common import CliError
 from tui.cli.options import _milestones, command_options, help_text
 

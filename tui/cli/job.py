@@ -24,7 +24,6 @@ def plan_and_start_job(cfg, resume: Optional[str], given: dict[str, Any], backgr
                        nproc: Optional[str], nnodes: int, node_rank: int, addr: Optional[str], port: Optional[int]) -> int:
     """`train` with --nproc-per-node or --nnodes: the job planned against this machine, then started."""
     from core.errors import UserError
-
     from tui.cli.torchrun import plan_job
 
     try:
@@ -41,16 +40,15 @@ def plan_and_start_job(cfg, resume: Optional[str], given: dict[str, Any], backgr
 
 def start_job(cfg, resume: Optional[str], given: dict[str, Any], job: Job, background: bool, as_json: bool) -> int:
     """Everything a one-process run would check first, the launch folder, then the job."""
-    from core.runs import catalog, layout
     from core.errors import UserError
-
+    from core.runs import catalog, layout
     from tui.cli.launch import launch, write_request
 
     run: Path | None = None
     try:
         if resume is not None:
-            from core.train.resume import resume_config
             from core.runs.lock import RunBusyError, describe
+            from core.train.resume import resume_config
 
             point = resume_config(resume, given)
             holder = catalog.owner(point.run_dir) if job.node_rank == 0 else None  # (node 0 may own it already)
@@ -119,7 +117,6 @@ def _follow(process: JobProcess, folder: Path, as_json: bool):
     of this session, if any."""
     from core.runs.events import RunFinished
     from core.runs.follow import RunFollower
-
     from tui.cli.console import PlainSink, RichSink
 
     out = sys.stderr if as_json else sys.stdout

@@ -1,8 +1,8 @@
-"""The `resnet-tui` command line (typer). Commands stay thin: parse, build a config, call core.
+"""The `resnet-tui` command line (typer): the entry point. Commands stay thin: parse, build a config, call core.
 
-The commands live beside it in tui/cli/ (train.py: train, finetune; inspect_cmds.py: models, evaluate,
-predict, data); this module is the entry point. Every user error is one line on stderr and
-exit code 2; nothing is written before the input has been checked.
+The commands live beside it in tui/cli/: train.py (train, finetune), sweep.py, runs.py (runs list|watch|pause|...),
+inference.py (evaluate, predict, export), models_and_data.py (models, data download|info), report.py. Every user
+error is one line on stderr and exit code 2; nothing is written before the input has been checked.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from tui.cli import inspect_cmds, report, runs, sweep, train  # noqa: F401 - importing them registers their commands
+from tui.cli import (  # noqa: F401 - importing registers their commands
+    inference, models_and_data, report, runs, sweep, train,
+)
 from tui.cli.common import EXIT_SIGINT, EXIT_USAGE, CliError, app, err
 
 

@@ -14,10 +14,9 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from core.config.train_config import TrainConfig
 from core.config.finetune_defaults import FINETUNE_DEFAULTS
 from core.config.options import GROUPS, OPTIONS, Option
-
+from core.config.train_config import TrainConfig
 from tui.cli.common import CliError
 
 _TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}

@@ -97,7 +97,6 @@ def _img(fig, alt: str) -> str:
 
 def _run_html(data) -> str:
     from core.experiments.report_data import config_pairs, hardware_pairs, headline, last_per_class
-
     from tui.cli.report_draw import run_plots
 
     f = data.single
@@ -119,7 +118,6 @@ def _run_html(data) -> str:
 
 def _compare_html(data) -> str:
     from core.experiments.report_data import runs_table, sweep_line, sweep_table
-
     from tui.cli.report_draw import WIDTH, Figure, overlay_curves
 
     fig = Figure(figsize=(WIDTH, 4.4), layout="constrained")

@@ -130,10 +130,9 @@ def watch(run: RunArg, runs_dir: RunsDir = "checkpoints") -> None:
 
     Exit code: 0 completed, 1 failed or interrupted, 3 stopped. Ctrl-C stops watching and leaves the run alone.
     """
+    from core.runs.catalog import summarize
     from core.runs.events import BatchProgress, RunFinished, RunStarted
     from core.runs.follow import RunFollower
-    from core.runs.catalog import summarize
-
     from tui.cli.console import PlainSink, RichSink
 
     run_dir = resolve_run(run, runs_dir)
@@ -183,10 +182,10 @@ def watch(run: RunArg, runs_dir: RunsDir = "checkpoints") -> None:
 
 # ----------------------------------------------------------------------------- remote control
 def _request(run: str, runs_dir: str, request: str, timeout: float) -> None:
+    from core.runs.catalog import summarize
+    from core.runs.control_file import send_request
     from core.runs.events import ControlAck, RunFinished
     from core.runs.follow import RunFollower
-    from core.runs.control_file import send_request
-    from core.runs.catalog import summarize
 
     if not timeout > 0:
         raise CliError(f"--timeout must be > 0 seconds (got {timeout:g})")

@@ -41,11 +41,10 @@ def sweep(
     Every option of `train` can be given; a comma list of values makes it an axis of the grid.
     The summary gives each config's final test accuracy as mean ± std over its seeds, with n, time and img/s.
     """
-    from core.experiments import sweep as sw
+    from core.config.presets import PRESETS
     from core.config.train_config import TrainConfig
     from core.errors import UserError
-    from core.config.presets import PRESETS
-
+    from core.experiments import sweep as sw
     from tui.cli.train import _check
 
     if preset is not None and preset not in PRESETS:
@@ -120,9 +119,8 @@ def _lock(folder: Path):
 def run_sweep(folder: Path, as_json: bool, lock) -> int:
     """Run the sweep's points that are not done yet, in order; the exit code (0 all completed, 1 a run failed,
     a stop's code when a run was stopped: the sweep stops there and the same command continues it)."""
-    from core.experiments import sweep as sw
     from core.config.train_config import TrainConfig
-
+    from core.experiments import sweep as sw
     from tui.cli.train import run_training
 
     out = sys.stderr if as_json else sys.stdout

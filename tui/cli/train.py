@@ -135,8 +135,8 @@ def finetune(
     if arch is not None and arch != parent.arch:
         raise CliError(f"--arch {arch}: {parent.path} is a {parent.arch} checkpoint; fine-tuning keeps its architecture")
     cfg = from_parent(probe, parent, given)
-    from core.data import training_set_size
     from core.config.finetune_defaults import sized_to_data
+    from core.data import training_set_size
 
     cfg, chosen = sized_to_data(cfg, training_set_size(cfg.dataset, cfg.data), given)
     _check(cfg)
@@ -149,15 +149,14 @@ def finetune(
 
 def _start_background(cfg, resume: Optional[str], given: dict[str, Any], as_json: bool) -> int:
     """Everything a foreground run would check, then a detached process; prints the run folder and returns."""
-    from core.runs import catalog, layout
     from core.errors import UserError
-
+    from core.runs import catalog, layout
     from tui.cli.launch import launch
 
     try:
         if resume is not None:
-            from core.train.resume import resume_config
             from core.runs.lock import RunBusyError, describe
+            from core.train.resume import resume_config
 
             point = resume_config(resume, given)  # the run exists, its checkpoint loads, the overrides fit it
             holder = catalog.owner(point.run_dir)
@@ -199,7 +198,6 @@ def run_training(cfg, resume: Optional[str], given: dict[str, Any], as_json: boo
     from core.errors import UserError
     from core.runs.events import RunStatus
     from core.train import fit
-
     from tui.cli.console import PlainSink, RichSink
 
     stop = threading.Event()

@@ -75,8 +75,8 @@ def test_round_trip_through_dict_ignores_unknown_keys():
 
 
 def test_presets_are_valid_configs():
-    from core.models import list_models
     from core.config.presets import PRESETS, apply_preset
+    from core.models import list_models
 
     for name in PRESETS:
         assert validate_config(apply_preset(name), list_models()) == [], name

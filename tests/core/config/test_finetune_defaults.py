@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config.train_config import TrainConfig
 from core.config.finetune_defaults import FINETUNE_DEFAULTS, finetune_base, from_parent
-from core.runs.layout import checkpoint_owner
-from core.runs.layout import default_run_name
+from core.config.train_config import TrainConfig
+from core.runs.layout import checkpoint_owner, default_run_name
 
 
 @dataclass

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
+from core.config.options import BY_FIELD, GROUPS, OPTIONS
 from core.config.train_config import TrainConfig
 from core.config.validate import validate_config
-from core.config.options import BY_FIELD, GROUPS, OPTIONS
 
 
 def test_one_row_per_field_in_a_known_group():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.hardware.devices import list_devices, resolve_device
 from core.errors import DeviceError
+from core.hardware.devices import list_devices, resolve_device
 
 
 def test_cpu_and_auto_without_gpu(monkeypatch):
@@ -126,8 +126,8 @@ def two_fake_gpus(monkeypatch):
 def test_auto_precision_is_bf16_only_where_the_gpu_has_it_natively(monkeypatch, capability, auto):
     """(torch.cuda patched.) V100 (7.0) and T4 (7.5) only emulate bf16 (torch.cuda.is_bf16_supported() says yes
     there): auto picks fp16 + GradScaler; asking for bf16 is refused naming the capability."""
-    from core.hardware.devices import resolve_precision
     from core.errors import UserError
+    from core.hardware.devices import resolve_precision
 
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what torch says on a V100
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
@@ -173,27 +173,25 @@ def test_no_nvml_lists_the_gpus_without_free_memory(two_fake_gpus, monkeypatch):
 def test_the_freest_gpu_is_offered_first(two_fake_gpus, monkeypatch):
     import sys
 
-    from tui.app import catalog
+    from tui.app import choices
 
     sys.modules["pynvml"].free = [2 * GIB, 70 * GIB]  # someone else is using cuda:0
     # (second: both GPUs in one DDP job)
-    assert [spec for _, spec in catalog.device_choices()] == ["cuda:1", "cuda*2", "cuda:0", "cpu"]
+    assert [spec for _, spec in choices.device_choices()] == ["cuda:1", "cuda*2", "cuda:0", "cpu"]
     sys.modules["pynvml"].free = [100 * GIB, 70 * GIB]
-    assert [spec for _, spec in catalog.device_choices()] == ["cuda:0", "cuda*2", "cuda:1", "cpu"]
+    assert [spec for _, spec in choices.device_choices()] == ["cuda:0", "cuda*2", "cuda:1", "cpu"]
 
 
 async def test_the_setup_screen_offers_the_gpus_and_preselects_the_first(two_fake_gpus, tmp_path, monkeypatch):
-    """The app's own device list (devices=None -> tui.app.catalog.device_choices -> list_devices) with --device auto.
+    """The app's own device list (devices=None -> tui.app.choices.device_choices -> list_devices) with --device auto.
     Nothing is started: the fake GPUs are never trained on."""
     from textual.widgets import Select
     from textual.widgets._select import SelectCurrent
 
     from core.config.train_config import TrainConfig
-    from tui.app import catalog
     from tui.app.app import ResnetTui
 
     monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(catalog, "compute_stats", catalog.cached_stats)  # no background stats of every model
     base = TrainConfig(dataset="synthetic", arch="resnet20", epochs=1, device="auto")
     app = ResnetTui(runs_dir=str(tmp_path / "runs"), poll_memory=False, base_config=base, devices=None)
     async with app.run_test(size=(100, 40)) as pilot:

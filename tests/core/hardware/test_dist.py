@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.hardware.dist import env_world
 from core.errors import UserError
+from core.hardware.dist import env_world
 
 WORKERS = Path(__file__).with_name("dist_workers.py")
 ROOT = Path(__file__).resolve().parents[3]

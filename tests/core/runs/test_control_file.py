@@ -3,7 +3,6 @@ request once, in order, ignores a previous session's, and survives a damaged fil
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import time
 

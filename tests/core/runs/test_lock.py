@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core.runs.lock import RunBusyError, RunLock, lock_holder
 from core.runs.catalog import summarize
+from core.runs.lock import RunBusyError, RunLock, lock_holder
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import tiny_bundle
+from helpers import fit_config, tiny_bundle
 
 import core.runs.tensorboard_log as tb_log
 from core.config.train_config import TrainConfig
@@ -27,9 +27,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def config(tmp_path, **kw) -> TrainConfig:
-    base = dict(arch="simplecnn", epochs=2, batch_size=32, lr=0.05, device="cpu", runs_dir=str(tmp_path / "runs"),
-                name="tb", image_size=16, dataset="synthetic")
-    return TrainConfig(**(base | kw))
+    return fit_config(tmp_path, **({'name': 'tb'} | kw))
 
 
 def read(run: Path):

@@ -10,10 +10,10 @@ import random
 import pytest
 import torch
 
-from core.train import checkpoint
 from core.atomic import atomic_save, remove_stale_temps
-from core.train.checkpoint import load_checkpoint, require_safe_torch, resolve_checkpoint, save_checkpoint
 from core.errors import CheckpointError
+from core.train import checkpoint
+from core.train.checkpoint import load_checkpoint, require_safe_torch, resolve_checkpoint, save_checkpoint
 
 
 class Evil:

@@ -9,12 +9,12 @@ import pytest
 import torch
 from helpers import build_image_folder, tiny_bundle
 
-from core.train.checkpoint import load_checkpoint
 from core.config.train_config import TrainConfig
 from core.errors import CheckpointError, UserError
-from core.train.finetune import HEAD_KEYS, frozen_modules, load_backbone
 from core.models import create_model
 from core.train import fit
+from core.train.checkpoint import load_checkpoint
+from core.train.finetune import HEAD_KEYS, frozen_modules, load_backbone
 
 
 @pytest.fixture

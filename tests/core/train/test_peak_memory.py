@@ -8,11 +8,10 @@ import importlib
 
 import pytest
 import torch
-from helpers import tiny_bundle
+from helpers import fit_config, tiny_bundle
 
 import core.train.loop as train_loop
 from core.hardware import devices
-from core.config.train_config import TrainConfig
 from core.runs.events import BatchProgress, EpochEnded, EpochStarted
 from core.runs.layout import read_metrics
 from core.train import fit
@@ -22,10 +21,7 @@ train_fit = importlib.import_module("core.train.failures")
 pytestmark = pytest.mark.usefixtures("every_batch_reported")
 
 
-def config(tmp_path, **kw) -> TrainConfig:
-    base = dict(arch="simplecnn", epochs=2, batch_size=32, lr=0.05, device="cpu", runs_dir=str(tmp_path / "runs"),
-                name="t", image_size=16, dataset="synthetic")
-    return TrainConfig(**(base | kw))
+config = fit_config
 
 
 def test_helpers_read_the_cuda_allocator_of_the_given_device(monkeypatch):

@@ -7,26 +7,22 @@ import errno
 import json
 import os
 import subprocess
-import threading
 
 import pytest
 import torch
-from helpers import tiny_bundle
+from helpers import fit_config, tiny_bundle
 
-from core.train import checkpoint
-from core.train.checkpoint import epoch_checkpoints, load_checkpoint
 from core.config.train_config import TrainConfig
 from core.runs.events import BatchProgress, EpochEnded, Notice
 from core.runs.layout import read_metrics
-from core.train import fit
+from core.train import checkpoint, fit
+from core.train.checkpoint import epoch_checkpoints, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("every_batch_reported")  # tests count steps
 
 
 def config(tmp_path, **kw) -> TrainConfig:
-    base = dict(arch="simplecnn", epochs=3, batch_size=32, lr=0.05, device="cpu", runs_dir=str(tmp_path / "runs"),
-                name="r", image_size=16, dataset="synthetic")
-    return TrainConfig(**(base | kw))
+    return fit_config(tmp_path, **({'epochs': 3, 'name': 'r'} | kw))
 
 
 def status(run_dir) -> dict:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import torch
 from helpers import tiny_bundle
 
-from core.train.checkpoint import LAST, load_checkpoint, save_checkpoint
 from core.config.train_config import TrainConfig
 from core.runs.events import Notice
-from core.train.optim import match_device
 from core.train import fit
+from core.train.checkpoint import LAST, load_checkpoint, save_checkpoint
+from core.train.optim import match_device
 
 
 def test_a_checkpoint_from_cuda_resumes_on_cpu_with_cpu_kernels_and_says_what_changed(tmp_path):

@@ -4,48 +4,25 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 
 import pytest
 import torch
-from helpers import tiny_bundle
+from helpers import Recorder, fit_config, tiny_bundle
 
 import core.train.loop as train_loop
-from core.train.checkpoint import load_checkpoint
 from core.config.train_config import TrainConfig
-from core.errors import CheckpointError, UserError
+from core.errors import UserError
 from core.runs.events import (
     BatchProgress, CheckpointSaved, EpochEnded, EpochStarted, EvalEnded, RunFinished, RunStarted,
 )
 from core.runs.layout import read_metrics
 from core.train import fit
+from core.train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("every_batch_reported")  # tests count steps
 
 
-def config(tmp_path, **kw) -> TrainConfig:
-    base = dict(arch="simplecnn", epochs=2, batch_size=32, lr=0.05, device="cpu", runs_dir=str(tmp_path / "runs"),
-                name="t", image_size=16, dataset="synthetic")
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-class Recorder:
-    def __init__(self, stop_when=None, stop: threading.Event | None = None):
-        self.events = []
-        self.stop_when = stop_when
-        self.stop = stop
-
-    def __call__(self, event):
-        self.events.append(event)
-        if self.stop_when and self.stop_when(event):
-            self.stop.set()
-
-    def of(self, cls):
-        return [e for e in self.events if isinstance(e, cls)]
-
-    def losses(self):
-        return [e.loss for e in self.of(BatchProgress)]
+config = fit_config
 
 
 def test_event_sequence_and_files(tmp_path):
@@ -105,73 +82,6 @@ def test_validation_split_tracks_best_val_and_final_test(tmp_path):
     assert splits == ["val", "val", "test"]
     assert result.best_val_acc == max(e.val_acc for e in rec.of(EpochEnded))
     assert result.final_test_acc == rec.of(EpochEnded)[-1].test_acc
-
-
-def test_stop_mid_epoch_saves_and_resume_is_bit_identical(tmp_path):
-    straight = Recorder()
-    a = fit(config(tmp_path, name="a", epochs=2), straight, data=tiny_bundle())
-
-    stop = threading.Event()
-    first = Recorder(lambda e: isinstance(e, BatchProgress) and e.global_step == 11, stop)
-    b = fit(config(tmp_path, name="b", epochs=2), first, stop, data=tiny_bundle())
-    assert b.status == "stopped" and b.epochs_completed == 1
-    saved = first.of(CheckpointSaved)[-1]
-    assert saved.mid_epoch and saved.kind == "last"
-    assert first.of(RunFinished)[0].status == "stopped"
-    assert [r["epoch"] for r in read_metrics(b.run_dir)] == [1]
-
-    second = Recorder()
-    c = fit(TrainConfig(), second, data=tiny_bundle(), resume=b.run_dir)
-    assert c.status == "completed" and c.epochs_completed == 2
-    assert second.of(RunStarted)[0].start_epoch == 1
-    assert first.losses() + second.losses() == straight.losses()  # bitwise equal floats
-    sa = load_checkpoint(a.run_dir / "final.pt")["model"]
-    sc = load_checkpoint(c.run_dir / "final.pt")["model"]
-    assert all(torch.equal(sa[k], sc[k]) for k in sa)
-    assert [r["train_loss"] for r in read_metrics(c.run_dir)] == [r["train_loss"] for r in read_metrics(a.run_dir)]
-
-
-def test_one_epoch_then_resume_then_one_more_matches_two_straight(tmp_path):
-    straight = Recorder()
-    fit(config(tmp_path, name="a", epochs=2), straight, data=tiny_bundle())
-    stop = threading.Event()
-    first = Recorder(lambda e: isinstance(e, EpochEnded) and e.epoch == 1, stop)
-    b = fit(config(tmp_path, name="b", epochs=2), first, stop, data=tiny_bundle())
-    assert b.status == "stopped" and b.epochs_completed == 1
-    second = Recorder()
-    fit(TrainConfig(), second, data=tiny_bundle(), resume=b.run_dir)
-    assert first.losses() + second.losses() == straight.losses()
-
-
-def test_resume_can_extend_and_refuses_other_changes(tmp_path):
-    run = fit(config(tmp_path, epochs=1), data=tiny_bundle()).run_dir
-    with pytest.raises(UserError, match="already finished 1 epoch .of 1."):
-        fit(TrainConfig(), data=tiny_bundle(), resume=run)
-    with pytest.raises(UserError, match="--lr cannot change"):
-        fit(TrainConfig(), data=tiny_bundle(), resume=run, resume_overrides={"epochs": 2, "lr": 0.5})
-    more = fit(TrainConfig(), data=tiny_bundle(), resume=run, resume_overrides={"epochs": 2})
-    assert more.status == "completed" and more.epochs_completed == 2
-    assert [r["epoch"] for r in read_metrics(run)] == [1, 2]
-
-
-def test_resume_refuses_non_runs_and_changed_data(tmp_path):
-    with pytest.raises(CheckpointError, match="not a run directory"):
-        fit(TrainConfig(), resume=tmp_path)
-    run = fit(config(tmp_path, epochs=1), data=tiny_bundle()).run_dir
-    with pytest.raises(CheckpointError, match="data differs"):
-        fit(TrainConfig(), data=tiny_bundle(train=128), resume=run, resume_overrides={"epochs": 2})
-
-
-def test_stray_metrics_rows_past_the_checkpoint_are_dropped_on_resume(tmp_path):
-    stop = threading.Event()
-    rec = Recorder(lambda e: isinstance(e, EpochEnded) and e.epoch == 1, stop)
-    run = fit(config(tmp_path, epochs=3), rec, stop, data=tiny_bundle()).run_dir
-    with open(run / "metrics.jsonl", "a") as fh:  # as if a crash hit between the row and the checkpoint
-        fh.write(json.dumps({"epoch": 2, "train_loss": 9.9}) + "\n")
-        fh.write('{"epoch": 3, "trunc')
-    fit(TrainConfig(), data=tiny_bundle(), resume=run)
-    rows = read_metrics(run)
-    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[1]["train_loss"] != 9.9
 
 
 def test_a_failing_sink_does_not_stop_training(tmp_path):
@@ -262,70 +172,6 @@ def test_fp16_needs_cuda(tmp_path):
         fit(config(tmp_path, precision="fp16"), data=tiny_bundle())
 
 
-def test_pause_resume_and_save_now(tmp_path):
-    import time
-
-    from core.runs.control import TrainControl
-    from core.runs.events import Paused, Resumed
-
-    control = TrainControl()
-    rec = Recorder()
-    stamps = []
-
-    def sink(event):
-        rec(event)
-        stamps.append((time.perf_counter(), event))
-        if isinstance(event, BatchProgress) and event.global_step == 3:
-            control.save_now.set()
-            control.toggle_pause()
-            threading.Timer(0.4, control.toggle_pause).start()
-
-    result = fit(config(tmp_path, epochs=1), sink, control=control, data=tiny_bundle())
-    assert result.status == "completed"
-    assert rec.of(Paused) == [Paused(epoch=1, batch=3, batches=8)]
-    assert rec.of(Resumed) == [Resumed(epoch=1, batch=3, batches=8)]
-    saves = rec.of(CheckpointSaved)
-    assert saves[0].mid_epoch and saves[0].epoch == 0  # the save-now checkpoint, inside epoch 1
-    # the pause really held the training: batch 4 came only after it, and its time is not training time
-    paused_at = next(t for t, e in stamps if isinstance(e, Paused))
-    batch4_at = next(t for t, e in stamps if isinstance(e, BatchProgress) and e.global_step == 4)
-    assert batch4_at - paused_at >= 0.35
-    started = next(t for t, e in stamps if isinstance(e, EpochStarted))
-    last_batch = next(t for t, e in stamps if isinstance(e, BatchProgress) and e.global_step == 8)
-    assert rec.of(EpochEnded)[0].train_seconds <= (last_batch - started) - 0.35
-
-
-def test_stop_while_paused_is_immediate(tmp_path):
-    import time
-
-    from core.runs.control import TrainControl
-
-    control = TrainControl()
-    asked = {}
-
-    def stop_now():
-        asked["at"] = time.perf_counter()
-        control.request_stop()
-
-    def sink(event):
-        if isinstance(event, BatchProgress) and event.global_step == 2:
-            control.toggle_pause()
-            threading.Timer(0.2, stop_now).start()
-
-    done = {}
-    worker = threading.Thread(
-        target=lambda: done.update(result=fit(config(tmp_path, epochs=1), sink, control=control, data=tiny_bundle()),
-                                   at=time.perf_counter()),
-        daemon=True,
-    )
-    worker.start()
-    worker.join(timeout=60)
-    assert not worker.is_alive(), "a stop while paused never ended the run"
-    assert done["result"].status == "stopped"
-    assert done["at"] - asked["at"] < 3.0  # no waiting for an un-pause: only the checkpoint save
-    assert load_checkpoint(done["result"].run_dir / "last.pt")["partial"]["seen"] == 64
-
-
 def test_metrics_rows_keep_the_confusion_matrix(tmp_path):
     result = fit(config(tmp_path, epochs=2), data=tiny_bundle(val=50))
     rows = read_metrics(result.run_dir)
@@ -349,20 +195,6 @@ def test_saved_config_has_absolute_paths_so_runs_work_from_anywhere(tmp_path, mo
     monkeypatch.chdir("/")
     ev, _ = evaluate_trained(load_trained(tmp_path / "runs" / "rel", "cpu"))
     assert ev.count == 9
-
-
-def test_a_hard_interrupt_is_recorded_as_stopped(tmp_path):
-    def sink(event):
-        if isinstance(event, BatchProgress) and event.global_step == 10:
-            raise KeyboardInterrupt
-
-    from core.runs.events import safe_sink  # noqa: F401 - KeyboardInterrupt is not an Exception: it goes through
-
-    with pytest.raises(KeyboardInterrupt):
-        fit(config(tmp_path, epochs=2), sink, data=tiny_bundle())
-    status = json.loads((tmp_path / "runs" / "t" / "run.json").read_text())
-    assert status["status"] == "stopped" and "second Ctrl-C" in status["error"]
-    assert load_checkpoint(tmp_path / "runs" / "t" / "last.pt")["epoch"] == 1
 
 
 def test_eval_every_skips_evaluations_but_never_the_last(tmp_path):

@@ -7,13 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import tiny_bundle
+from helpers import fit_config, tiny_bundle
 
-from core.train.checkpoint import load_checkpoint
 from core.config.train_config import TrainConfig
-from core.data import Augment, TrainStream
-from core.runs.events import BatchProgress
+from core.data import TrainStream
 from core.models.base import Classifier
+from core.runs.events import BatchProgress
 from core.train import fit
 from core.train import setup as train_setup
 
@@ -21,9 +20,7 @@ pytestmark = pytest.mark.usefixtures("every_batch_reported")  # tests count step
 
 
 def config(tmp_path, **kw) -> TrainConfig:
-    base = dict(arch="simplecnn", epochs=1, batch_size=32, lr=0.05, device="cpu", runs_dir=str(tmp_path / "runs"),
-                name="w", image_size=16, dataset="synthetic")
-    return TrainConfig(**(base | kw))
+    return fit_config(tmp_path, **({'epochs': 1, 'name': 'w'} | kw))
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from core.config.train_config import TrainConfig
+from core.runs.catalog import summarize
 from core.runs.event_log import read_events
 from core.runs.events import ControlAck, RunStarted
-from core.runs.catalog import summarize
 from tui.app.app import ResnetTui
 from tui.app.screens.runs import RunsScreen
 from tui.app.screens.training import TrainingScreen

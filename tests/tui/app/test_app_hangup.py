@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.runs.catalog import list_runs, summarize
 from core.runs.event_log import read_events
 from core.runs.events import BatchProgress, CheckpointSaved, RunFinished, RunStarted
-from core.runs.catalog import list_runs, summarize
 
 ROOT = Path(__file__).resolve().parents[3]
 # resnet20 on 16-px synthetic images, 40 batches an epoch: a few seconds an epoch on 2 CPU cores.

@@ -8,10 +8,9 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Select
 
-import tui.cli.launch
 from core.config.train_config import TrainConfig
 from core.hardware.devices import DeviceInfo
-from tui.app import catalog
+from tui.app import choices
 from tui.app.app import ResnetTui
 from tui.cli.torchrun import Job
 
@@ -28,16 +27,17 @@ def test_the_device_list_offers_every_gpu_in_one_job_from_two_gpus_on(monkeypatc
     import core.hardware.devices
 
     monkeypatch.setattr(core.hardware.devices, "list_devices", fake_devices(gpus))
-    choices = catalog.device_choices()
-    ddp = [(label, spec) for label, spec in choices if spec.startswith(catalog.ALL_GPUS)]
+    listed = choices.device_choices()
+    ddp = [(label, spec) for label, spec in listed if spec.startswith(choices.ALL_GPUS)]
     assert bool(ddp) == offered
     if offered:
         assert ddp == [(f"all {gpus} GPUs (DDP, in the background)", f"cuda*{gpus}")]
-        assert catalog.job_processes(ddp[0][1]) == gpus
-    assert catalog.job_processes("cuda:0") == catalog.job_processes("cpu") == 1
+        assert choices.job_processes(ddp[0][1]) == gpus
+    assert choices.job_processes("cuda:0") == choices.job_processes("cpu") == 1
 
 
 async def test_starting_all_gpus_launches_a_job_in_the_background_and_attaches(tmp_path, monkeypatch):
+    import tui.cli.launch
     import tui.cli.torchrun
 
     launched = []
@@ -76,8 +76,8 @@ async def test_the_training_screen_and_the_console_name_the_job_s_size(tmp_path)
     import dataclasses
 
     from core.runs.events import RunStarted
-    from tui.cli.console import started_line
     from tui.app.screens.training import TrainingScreen
+    from tui.cli.console import started_line
 
     started = RunStarted(run_name="r", run_dir="/runs/r", arch="resnet20", config={}, classes=("a", "b"),
                          num_params=270000, device="cuda:0", precision="bf16", epochs=2, start_epoch=0,

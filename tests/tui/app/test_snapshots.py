@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import built_once
 
 from core.config.train_config import TrainConfig
 from core.runs.events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, RunStarted
@@ -30,14 +31,18 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 
 @pytest.fixture(scope="session")
 def stats_home(tmp_path_factory) -> Path:
-    """An app home with the model statistics already cached, so the arch labels are complete at once."""
+    """An app home with the model statistics already cached, so the arch labels are complete at once (computed
+    once for all xdist workers: 5 s of CPU)."""
+    return built_once(tmp_path_factory, "stats-home", _home_with_stats)
+
+
+def _home_with_stats(home: Path) -> Path:
     import os
 
-    home = tmp_path_factory.mktemp("home")
     old = os.environ.get("RESNET_TUI_HOME")
     os.environ["RESNET_TUI_HOME"] = str(home)
     try:
-        from tui.app.catalog import compute_stats
+        from tui.app.choices import compute_stats
 
         compute_stats()
     finally:
@@ -182,8 +187,8 @@ def test_run_detail_screen(snap_compare, app_env, size):
 def test_finetune_screen(snap_compare, app_env, size):
     from helpers import build_image_folder
 
-    from core.train.checkpoint import save_checkpoint
     from core.models import create_model
+    from core.train.checkpoint import save_checkpoint
     from tui.app.screens.finetune import FinetuneScreen
 
     root = app_env / "checkpoints"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from core.runs.catalog import summarize
 from core.runs.event_log import read_events
 from core.runs.events import ControlAck, Paused, Resumed
 from core.runs.layout import read_metrics
-from core.runs.catalog import summarize
 
 ROOT = Path(__file__).resolve().parents[3]
 # ~40 batches an epoch of resnet20 on 16-px synthetic images: long enough to steer, short enough for CI.

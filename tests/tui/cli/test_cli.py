@@ -15,7 +15,6 @@ import pytest
 import torch
 from helpers import run_cli, write_image
 
-
 ROOT = Path(__file__).resolve().parents[3]
 QUICK = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50", "--device", "cpu"]
 

@@ -9,9 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-
 from helpers import run_cli
-
 
 TINY = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50",
         "--device", "cpu", "--lr", "0.02", "--seed", "3"]

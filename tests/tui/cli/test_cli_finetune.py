@@ -10,8 +10,6 @@ import pytest
 import torch
 from helpers import build_image_folder, run_cli, write_image
 
-
-
 run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)
 
 

@@ -9,10 +9,9 @@ import json
 
 import pytest
 import typer
-
-from core.config.train_config import TrainConfig
 from helpers import run_cli
 
+from core.config.train_config import TrainConfig
 from tui.cli.main import app  # importing tui.cli.main registers every command (cli_common alone has none)
 
 # option -> (the arguments that set it, the TrainConfig field, the value expected in config.json)

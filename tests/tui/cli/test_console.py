@@ -48,9 +48,9 @@ def test_rich_sink_draws_the_bar_with_loss_accuracy_and_speed():
 def test_a_cuda_run_s_epoch_line_names_its_peak_memory():
     import dataclasses
 
-    from tui.cli.console import epoch_line
     from tui.app.live import LiveRun
     from tui.app.widgets.progress import ProgressText
+    from tui.cli.console import epoch_line
 
     assert epoch_line(dataclasses.replace(ENDED, peak_memory=int(2.5 * 2**30))).endswith("3.0s  peak 2.50 GiB")
     live = LiveRun()

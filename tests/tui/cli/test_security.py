@@ -10,8 +10,6 @@ import pytest
 import torch
 from helpers import build_image_folder, run_cli, write_image
 
-
-
 run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)
 
 
@@ -129,8 +127,8 @@ def test_broken_and_foreign_safetensors_are_refused(capsys, tmp_path, trained):
 
 
 def test_torch_before_2_6_is_refused(monkeypatch, tmp_path):
-    from core.train import checkpoint
     from core.errors import CheckpointError
+    from core.train import checkpoint
 
     monkeypatch.setattr(checkpoint.torch, "__version__", "2.5.1+cu121")
     with pytest.raises(CheckpointError, match="needs torch >= 2.6"):

@@ -14,7 +14,6 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
 from core.runs.facts import RunFacts, config_diff, run_facts
-
 from tui.app.runs_view import short_names
 from tui.app.widgets.curves import whole_epochs
 

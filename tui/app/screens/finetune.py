@@ -16,9 +16,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
-from core.config.train_config import TrainConfig
 from core.config.finetune_defaults import finetune_base, from_parent
-
+from core.config.train_config import TrainConfig
 from tui.app.form import FINETUNE_FIELDS
 from tui.app.screens.form_screen import FormScreen
 
@@ -27,8 +26,8 @@ TYPED = "__typed__"  # the runs list entry that means "use the path typed below"
 
 def run_choices(runs_dir: str) -> list[tuple[str, str]]:
     """Runs with trained weights, newest first, as (label, path to final.pt or last.pt)."""
-    from core.train.checkpoint import run_weights
     from core.runs.catalog import list_runs
+    from core.train.checkpoint import run_weights
 
     out = []
     for r in list_runs(runs_dir):

@@ -15,7 +15,6 @@ from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from core.config.train_config import TrainConfig
-
 from tui.app.form import Field, config_to_form, form_to_config
 
 
@@ -77,7 +76,7 @@ class FormScreen(Screen):
     # ------------------------------------------------------------------ form state
     def form_values(self) -> dict[str, str]:
         """The fields as text; the device choice "all N GPUs" becomes device cuda and self.processes N."""
-        from tui.app.catalog import job_processes
+        from tui.app.choices import job_processes
 
         values = {}
         for spec in self.FIELDS:

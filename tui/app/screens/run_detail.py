@@ -11,7 +11,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from core.runs.events import RESUMABLE
-
 from tui.app.live import LiveRun
 from tui.app.widgets.confusion import ConfusionMatrix
 from tui.app.widgets.curves import Curves

@@ -12,12 +12,13 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from core.runs.events import RESUMABLE
 from core.runs.catalog import RunSummary, list_runs
-
+from core.runs.events import RESUMABLE
 from tui.app.runs_view import SORTS, SweepGroup, arrange, shorten
 from tui.app.screens.confirm import Confirm
-from tui.app.screens.run_detail import RunDetailScreen  # noqa: F401 - its home was here; tests and callers import it from here
+from tui.app.screens.run_detail import (
+    RunDetailScreen,  # noqa: F401 - its home was here; tests and callers import it from here
+)
 
 
 def _pct(v) -> str:

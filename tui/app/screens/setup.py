@@ -7,9 +7,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Label, Select
 
-from core.config.train_config import TrainConfig
 from core.config.presets import PRESETS, apply_preset
-
+from core.config.train_config import TrainConfig
 from tui.app.form import FIELDS
 from tui.app.screens.form_screen import FormScreen
 

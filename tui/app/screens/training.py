@@ -13,7 +13,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from core.runs.events import BatchProgress, EpochEnded, EvalEnded, Event
-
 from tui.app.live import LiveRun
 from tui.app.widgets.confusion import ConfusionMatrix
 from tui.app.widgets.curves import Curves

@@ -16,7 +16,6 @@ from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
 from core.runs.events import RunStatus
-
 from tui.app.live import LiveRun
 
 SPARK_EVERY = 3  # redraw the sparkline on every 3rd progress update (about 3 times a second)
