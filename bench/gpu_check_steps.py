@@ -38,9 +38,9 @@ def tiny(smoke: bool, **kw):
     """A synthetic run small enough for the step: CUDA gets bigger batches, the CPU a few steps."""
     from core.config.train_config import TrainConfig
 
-    base = dict(dataset="synthetic", arch="resnet20", epochs=1, train_subset=512 if smoke else 8192,
-                batch_size=64 if smoke else 256, image_size=32, device="cpu" if smoke else "cuda", eval_every=1,
-                seed=0)
+    base = dict(dataset="synthetic", arch="resnet20", epochs=1, train_subset=256 if smoke else 8192,
+                batch_size=64 if smoke else 256, image_size=16 if smoke else 32, device="cpu" if smoke else "cuda",
+                eval_every=1, seed=0)
     return TrainConfig(**(base | kw))
 
 
@@ -207,7 +207,8 @@ def step_ddp(smoke: bool, work: Path) -> dict:
     """One short job of every GPU present (1 is fine) through `train --nproc-per-node`: NCCL, bf16 and the fused
     optimiser together; --smoke: two CPU processes with gloo."""
     if smoke:
-        args = ["--nproc-per-node", "2", "--device", "cpu", "--train-subset", "512", "--batch-size", "64"]
+        args = ["--nproc-per-node", "2", "--device", "cpu", "--train-subset", "256", "--batch-size", "64",
+                "--image-size", "16"]
     else:
         args = ["--nproc-per-node", "gpu", "--device", "cuda", "--precision", "bf16", "--train-subset", "16384",
                 "--batch-size", "512"]

@@ -65,7 +65,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     p.add_argument("--precision", default=None)
-    p.add_argument("--smoke", action="store_true", help="1 epoch on 256 images: checks the script, not the numbers")
+    p.add_argument("--smoke", action="store_true", help="1 epoch on 128 images of 16 px: checks the script, not the numbers")
     args = p.parse_args()
 
     from core.config.presets import apply_preset
@@ -74,9 +74,9 @@ def main() -> None:
     overrides = {k: v for k, v in {"dataset": args.dataset, "data": args.data, "epochs": args.epochs,
                                    "precision": args.precision}.items() if v is not None}
     if args.smoke:
-        # the smallest run that still exercises the script: one epoch, one evaluation, no TTA
-        overrides |= {"epochs": 1, "train_subset": 256, "warmup_epochs": 0.5, "batch_size": min(cfg.batch_size, 64),
-                      "eval_tta": False}
+        # the smallest run that still exercises the script: one epoch of 16-px images, one evaluation, no TTA
+        overrides |= {"epochs": 1, "train_subset": 128, "warmup_epochs": 0.5, "batch_size": min(cfg.batch_size, 32),
+                      "eval_tta": False, "image_size": 16, "crop_padding": 2, "cutout": min(cfg.cutout, 4)}
     cfg = cfg.replace(**overrides)
     emit({"machine": hardware(), "preset": args.preset, "target": args.target, "config": cfg.to_dict()})
     rows = []

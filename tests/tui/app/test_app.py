@@ -18,8 +18,9 @@ from tui.app.screens.runs import RunsScreen
 from tui.app.screens.training import TrainingScreen
 from tui.app.widgets.confusion import ConfusionMatrix
 
-# resnet20 on 200 synthetic images, batches of 50: four steps an epoch.
-RESNET = dict(dataset="synthetic", arch="resnet20", epochs=2, batch_size=50, lr=0.05, train_subset=200)
+# resnet20 on 200 synthetic images of 16 px, batches of 50: four steps an epoch.
+RESNET = dict(dataset="synthetic", arch="resnet20", epochs=2, batch_size=50, lr=0.05, train_subset=200,
+              image_size=16)
 
 
 pytestmark = pytest.mark.usefixtures("app_home", "one_torch_thread")

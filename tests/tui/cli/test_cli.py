@@ -173,7 +173,7 @@ def _spawn(args: list[str], cwd: Path) -> subprocess.Popen:
 
 
 SIGNAL_RUN = ["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "4000", "--epochs", "1",
-              "--batch-size", "200", "--device", "cpu", "--name", "s"]  # 20 batches of ~0.2 s an epoch
+              "--batch-size", "200", "--image-size", "16", "--device", "cpu", "--name", "s"]  # 20 batches of ~0.2 s an epoch
 
 
 def _start_and_wait_for_training(runs: Path) -> subprocess.Popen:

@@ -23,7 +23,7 @@ from core.train.checkpoint import epoch_checkpoints, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[3]
 ARGS = ["--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "600", "--batch-size", "100", "--epochs", "6",
-        "--device", "cpu", "--keep-last", "2", "--eval-every", "0"]  # evaluation only at the end: the drill is about saves
+        "--image-size", "16", "--device", "cpu", "--keep-last", "2", "--eval-every", "0"]  # evaluation only at the end: the drill is about saves
 
 
 def spawn(args: list[str]) -> subprocess.Popen:
@@ -63,7 +63,7 @@ def kill_while_training(proc: subprocess.Popen, run: Path, rng: random.Random) -
         if start is None and owner_pid(run) == proc.pid:
             start = epochs_on_disk(run)
         time.sleep(0.01)
-    time.sleep(rng.uniform(0.2, 0.6))  # an epoch is 6 batches of about 0.1-0.2 s
+    time.sleep(rng.uniform(0.2, 0.6))  # an epoch is 6 batches of about 0.1 s (one thread)
     if proc.poll() is not None:
         return False
     proc.send_signal(signal.SIGKILL)
