@@ -54,7 +54,8 @@ def measured(nproc: int, args, runs: Path) -> dict:
     name = f"p{nproc}"
     cmd = [sys.executable, "-m", "tui.cli", "train", "--dataset", "synthetic", "--arch", args.arch,
            "--train-subset", str(args.train_subset), "--batch-size", str(args.batch_size), "--epochs", str(args.epochs),
-           "--device", args.device, "--eval-every", "0", "--run-dir", str(runs), "--name", name, "--json"]
+           "--image-size", str(args.image_size), "--device", args.device, "--eval-every", "0", "--run-dir", str(runs),
+           "--name", name, "--json"]
     if nproc > 1:
         cmd += ["--nproc-per-node", str(nproc)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
@@ -74,11 +75,12 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--train-subset", type=int, default=4096)
     p.add_argument("--epochs", type=int, default=3, help="the first epoch is left out of images/s as warm-up")
+    p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--paper-only", action="store_true")
     p.add_argument("--smoke", action="store_true", help="tiny, for the test suite")
     args = p.parse_args()
     if args.smoke:
-        args.train_subset, args.batch_size, args.epochs = 256, 64, 2
+        args.train_subset, args.batch_size, args.epochs, args.image_size = 256, 64, 2, 16
     emit({"machine": hardware()})
     if not args.paper_only:
         with tempfile.TemporaryDirectory() as tmp:
