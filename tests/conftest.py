@@ -34,6 +34,20 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", guarded)
 
 
+@pytest.fixture(autouse=True)
+def _model_stats_only_from_the_cache(monkeypatch):
+    """No app in a test computes the stats of every model in the background.
+
+    A home without the model-stats cache makes the app compute them (resnet1202 and the torchvision models
+    included: 5.4 s of CPU measured) in a thread that competes with the test, and with the test in the other
+    xdist worker, until the app exits. The stats only label the architecture list: test_snapshots.py computes
+    them once into its cached home and shows them; test_app_setup_promises.py checks labels that arrive late.
+    """
+    from tui.app import choices
+
+    monkeypatch.setattr(choices, "compute_stats", choices.cached_stats)
+
+
 @pytest.fixture
 def bundle() -> DataBundle:
     return tiny_bundle()

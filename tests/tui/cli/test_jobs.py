@@ -122,7 +122,7 @@ def test_two_processes_with_sync_bn_train_like_one_process_with_the_same_global_
 # ----------------------------------------------------------------------------- signals and failures
 @pytest.mark.slow
 def test_sigterm_stops_every_process_at_one_batch_exit_143_and_the_resume_is_exact(tmp_path):
-    common = [*SMALL, "--train-subset", "2048", "--batch-size", "64", "--epochs", "2", "--seed", "1",
+    common = [*SMALL, "--train-subset", "1024", "--batch-size", "32", "--epochs", "2", "--seed", "1",
               "--run-dir", tmp_path, "--nproc-per-node", "2"]
     straight = cli("train", *common, "--name", "straight")
     assert straight.returncode == 0, straight.stderr[-2000:]
@@ -145,7 +145,7 @@ def test_sigterm_stops_every_process_at_one_batch_exit_143_and_the_resume_is_exa
 @pytest.mark.slow
 def test_a_killed_process_ends_the_job_within_a_minute_and_one_process_resumes_the_run(tmp_path):
     run = tmp_path / "k"
-    job = start("train", *SMALL, "--train-subset", "2048", "--batch-size", "64", "--epochs", "2",
+    job = start("train", *SMALL, "--train-subset", "1024", "--batch-size", "32", "--epochs", "2",
                 "--run-dir", tmp_path, "--name", "k", "--nproc-per-node", "2")
     wait_for(lambda: epoch_ended(run, 1), 120, "the first epoch")
     ranks = ranks_of(run)
