@@ -1,6 +1,5 @@
-"""fit() and a run's lifecycle: prepare (nothing written), open the run folder, train, and map every way
-a run can end (completed, stopped, failed, a second Ctrl-C) to its status, its RunFinished event and
-its RunResult."""
+"""fit() and a run's lifecycle: prepare (nothing written), open the run folder, train, and map every way a run
+can end (completed, stopped, failed, a second Ctrl-C) to its status, its RunFinished event and its RunResult."""
 
 from __future__ import annotations
 
@@ -291,9 +290,11 @@ def fit(
         raise ValueError("pass either into or resume, not both")
     run = _Run(cfg, safe_sink(sink), control, data, resume, resume_overrides, interval,
                Path(into) if into is not None else None, requests_since)
+    result = None
     try:
-        return run.execute()
+        result = run.execute()
+        return result
     finally:
         if run.store is not None:
             run.store.release()
-        run.dist.close()
+        run.dist.close(together=result is not None and result.status == RunStatus.COMPLETED)

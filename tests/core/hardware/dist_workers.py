@@ -1,7 +1,8 @@
 """Worker scripts the distributed tests run under torchrun (gloo, CPU): ``dist_workers.py MODE OUT``.
 
 grads-sync / grads-plain: one forward and backward of resnet20 in float64 on each rank's half of a batch, its
-    batch norms gathered over the ranks (sync) or not (plain); rank 0 saves the averaged gradients.
+    batch norms gathered over the ranks (sync) or not (plain); rank 0 saves the averaged gradients, late. Each
+    rank writes when it reached Dist.close(together=True) and when that returned (OUT.closeRANK.json).
 evaluate RUN: RUN's model evaluated on synthetic data, each rank on its shard; rank 0 saves the summed result.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
@@ -42,7 +44,11 @@ def grads(sync: bool, out: Path) -> None:
     torch.nn.functional.cross_entropy(ddp(xs), ys).backward()  # DDP averages the gradients over the ranks
     if dist.main:
         torch.save({k: p.grad for k, p in m.named_parameters()}, out)
-    dist.close()
+        time.sleep(0.5)  # rank 0 comes to the end late (as when it saves a run's final files)
+    reached = time.time()
+    dist.close(together=True)
+    when = {"reached": reached, "closed": time.time()}
+    out.with_name(f"{out.stem}.close{dist.rank}.json").write_text(json.dumps(when))
 
 
 def evaluate(out: Path, run: Path) -> None:
@@ -57,7 +63,7 @@ def evaluate(out: Path, run: Path) -> None:
     r = run_eval(trained.model, test, Normalize(trained.mean, trained.std, torch.device("cpu")), 10, 50, dist=dist)
     if dist.main:
         out.write_text(json.dumps({"confusion": r.confusion, "loss": r.loss, "count": r.count}))
-    dist.close()
+    dist.close(together=True)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,9 @@ def test_two_ranks_with_gathered_batch_norm_have_the_gradients_of_one_process(tm
     plain = torch.load(tmp_path / "plain.pt")
     assert worst_relative(one, synced) < 1e-10
     assert worst_relative(one, plain) > 1e-4  # each rank's own batch statistics: not the same gradients
+    # Closing together: rank 1, done first, tore its group down only once rank 0 had come to the end too.
+    rank0, rank1 = (json.loads((tmp_path / f"plain.close{r}.json").read_text()) for r in (0, 1))
+    assert rank1["reached"] < rank0["reached"] <= rank1["closed"]
 
 
 @pytest.mark.slow
