@@ -1,4 +1,4 @@
-"""RunFollower's ends that need no live process (the live ones are in tests/tui/test_background_runs.py)."""
+"""RunFollower's ends that need no live process (the live ones are in tests/tui/cli/test_background_runs.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Each training option reaches what it controls inside fit(): the optimiser's settings, the loss, the
 model's initial weights, the memory format, the augmentations and the data subset. (What the CLI
-passes on is checked in tests/tui/test_cli_options.py.)"""
+passes on is checked in tests/tui/cli/test_cli_options.py.)"""
 
 from __future__ import annotations
 

@@ -150,7 +150,7 @@ MATRIX = [
     ("finetune bomb", ["finetune", T, "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
     ("evaluate bomb", ["evaluate", T, "--dataset", "folder", "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
     ("data info bomb", ["data", "info", "--dataset", "folder", "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
-    # runs and the background (the live cases, with real processes: tests/tui/test_background_runs.py)
+    # runs and the background (the live cases, with real processes: tests/tui/cli/test_background_runs.py)
     ("background bad lr", ["train", "--dataset", S, "--lr", "-1", "--background"], "--lr"),
     ("background resume non-run", ["train", "--resume", "@tmp", "--background"], "not a run directory"),
     ("background absent GPU", ["train", "--dataset", S, "--device", "cuda:7", "--background"], "cuda:7 is not available"),
@@ -166,7 +166,7 @@ MATRIX = [
     ("continue a finished run", ["runs", "continue", "@trained"], "is not running"),
     ("checkpoint with no time", ["runs", "checkpoint", "@trained", "--timeout", "0"], "--timeout must be > 0"),
     ("runs csv and json", ["runs", "list", "--csv", "--json", "--run-dir", "@tmp"], "pick one"),
-    # experiments (more in tests/tui/test_sweep.py and test_report.py)
+    # experiments (more in tests/tui/cli/test_sweep.py and test_report.py)
     ("sweep empty grid", ["sweep", "--dataset", S, "--lr", "0.1,", "--run-dir", "@tmp"], "--lr: empty value in the grid"),
     ("sweep unknown option", ["sweep", "--dataset", S, "--lrate", "0.1,0.2", "--run-dir", "@tmp"], "No such option: --lrate"),
     ("sweep seeds zero", ["sweep", "--dataset", S, "--lr", "0.1,0.2", "--seeds", "0", "--run-dir", "@tmp"], "--seeds must be 1 or more"),

@@ -1,7 +1,7 @@
 """Every option of `train` and `finetune` reaches the run's config: one run with every option set to a
 value other than its default, then config.json is read back. The tables are checked against the real
 commands, so an option added without a row (or a row whose option is gone) fails here.
-(What each config value then does inside fit() is tested in tests/core/test_train_wiring.py.)"""
+(What each config value then does inside fit() is tested in tests/core/train/test_train_wiring.py.)"""
 
 from __future__ import annotations
 
@@ -61,21 +61,21 @@ TRAIN = {
 }
 # options this run cannot carry, and the test that holds each
 ELSEWHERE = {
-    "compile": "tests/tui/test_cli_promises.py::test_compile_runs_and_reports_its_warm_up_apart",
-    "compile_mode": "tests/tui/test_cli_promises.py::test_compile_mode_reaches_torch_compile",
+    "compile": "tests/tui/cli/test_cli_promises.py::test_compile_runs_and_reports_its_warm_up_apart",
+    "compile_mode": "tests/tui/cli/test_cli_promises.py::test_compile_mode_reaches_torch_compile",
     "pretrained": "test_pretrained_and_weights_default_to_imagenet_s_input_size (below)",
     "weights": "test_pretrained_and_weights_default_to_imagenet_s_input_size (below)",
-    "preset": "tests/tui/test_cli.py::test_preset_then_overrides",
-    "resume": "tests/tui/test_cli.py::test_train_json_resume_evaluate_predict",
+    "preset": "tests/tui/cli/test_cli.py::test_preset_then_overrides",
+    "resume": "tests/tui/cli/test_cli.py::test_train_json_resume_evaluate_predict",
     "as_json": "every --json test",
-    "background": "tests/tui/test_background_runs.py",
-    "nproc_per_node": "tests/tui/test_jobs.py",
-    "nnodes": "tests/tui/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
-    "node_rank": "tests/tui/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
-    "master_addr": "tests/tui/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
-    "master_port": "tests/tui/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
-    "config": "tests/tui/test_cli_config_file.py",
-    "print_config": "tests/tui/test_cli_config_file.py",
+    "background": "tests/tui/cli/test_background_runs.py",
+    "nproc_per_node": "tests/tui/cli/test_jobs.py",
+    "nnodes": "tests/tui/cli/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
+    "node_rank": "tests/tui/cli/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
+    "master_addr": "tests/tui/cli/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
+    "master_port": "tests/tui/cli/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
+    "config": "tests/tui/cli/test_cli_config_file.py",
+    "print_config": "tests/tui/cli/test_cli_config_file.py",
 }
 FINETUNE_ONLY = {"run_or_ckpt"}  # the parent: checked through config.json's "parent"
 FINETUNE_ELSEWHERE = {"as_json", "compile", "compile_mode", "background"}  # compile: one compiled run (train's) is enough for the suite

@@ -80,7 +80,7 @@ def test_finetune_defaults_and_the_parents_input_size(capsys, tmp_path):
     assert re.fullmatch(r"small-ft-folder-\d{8}-\d{6}(-\d+)?", run_dir.name), run_dir.name
     saved = config_of(run_dir)["train"]
     # lr and schedule are finetune's defaults; batch size and epochs are given, so nothing is chosen from the
-    # data (that choice: tests/tui/test_cli_finetune.py and tests/core/test_finetune_config.py)
+    # data (that choice: tests/tui/cli/test_cli_finetune.py and tests/core/config/test_finetune_defaults.py)
     assert (saved["epochs"], saved["lr"], saved["schedule"], saved["chosen"]) == (2, 0.01, "cosine", "")
     assert result["epochs"] == 2 and len(rows_of(run_dir)) == 2
     assert (saved["image_size"], saved["crop_padding"]) == (16, 2)  # the parent's size, padding = size / 8
