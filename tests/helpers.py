@@ -18,6 +18,9 @@ import torch
 from core.data import DataBundle
 from core.data.synthetic import make_synthetic
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+
+
 
 def fit_config(tmp_path: Path, **kw):
     """A tiny CPU run: simplecnn on 16-px synthetic images, 2 epochs of batch 32, into tmp_path/runs; keywords override."""

@@ -20,6 +20,9 @@ DEVICES = [("cpu  (test)", "cpu")]
 # 80 images in batches of 40: two steps an epoch, so step 1 is always mid-epoch.
 TINY = dict(dataset="synthetic", arch="simplecnn", epochs=2, batch_size=40, lr=0.05, train_subset=80, device="cpu")
 STEPS = 4  # TINY's steps in all
+# resnet20 on 200 synthetic images of 16 px, batches of 50: four steps an epoch.
+RESNET = dict(dataset="synthetic", arch="resnet20", epochs=2, batch_size=50, lr=0.05, train_subset=200,
+              image_size=16)
 
 
 class Gate:
@@ -139,3 +142,8 @@ def shown(screen, expected: dict[str, str]) -> dict[str, str]:
 
 def panel_text(app) -> str:
     return app.screen.query_one(ProgressPanel).text()
+
+
+def make_resnet_app(tmp_path: Path, **cfg) -> ResnetTui:
+    """make_app with RESNET's form (its device stays auto, the app's own choice)."""
+    return make_app(tmp_path, base=RESNET, **cfg)

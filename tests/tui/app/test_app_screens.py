@@ -5,29 +5,18 @@ state."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from pilot_helpers import choose, type_into, wait_until
-from pilot_helpers import make_app as pilot_make_app
+from pilot_helpers import make_resnet_app as make_app
 from textual.widgets import Button, DataTable, Input, Label
 
 from core.config.train_config import TrainConfig
-from tui.app.app import ResnetTui
 from tui.app.screens.runs import RunsScreen
 from tui.app.screens.training import TrainingScreen
 from tui.app.widgets.confusion import ConfusionMatrix
 
-# resnet20 on 200 synthetic images of 16 px, batches of 50: four steps an epoch.
-RESNET = dict(dataset="synthetic", arch="resnet20", epochs=2, batch_size=50, lr=0.05, train_subset=200,
-              image_size=16)
-
-
 pytestmark = pytest.mark.usefixtures("app_home", "one_torch_thread")
-
-
-def make_app(tmp_path: Path, **cfg) -> ResnetTui:
-    return pilot_make_app(tmp_path, base=RESNET, **cfg)
 
 
 async def test_runs_screen_opens_and_deletes_a_run(tmp_path):
