@@ -128,11 +128,14 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_cli_help_path_does_not_import_torch():
-    """`resnet-tui --help` (and a command's --help) stays instant: the CLI imports torch and textual lazily."""
+    """`resnet-tui --help` (and a command's --help) stays instant: the CLI imports torch and textual lazily.
+    So does a typo in the architecture's name (exit 2), for `train` and `sweep` alike."""
     code = (
         "import sys\nfrom tui.cli.main import main\n"
-        "for args in (['--help'], ['train', '--help'], ['finetune', '--help'], ['evaluate', '--help'], ['data', 'info', '--help']):\n"
-        "    try:\n        main(args)\n    except SystemExit as e:\n        assert e.code == 0, (args, e.code)\n"
+        "for args in (['--help'], ['train', '--help'], ['finetune', '--help'], ['evaluate', '--help'], ['data', 'info', '--help'],"
+        " ['train', '--arch', 'resnet21'], ['sweep', '--arch', 'resnet20,resnet21']):\n"
+        "    try:\n        main(args)\n    except SystemExit as e:\n"
+        "        assert e.code == (2 if 'resnet21' in str(args) else 0), (args, e.code)\n"
         "print('MODULES', ' '.join(sorted(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout

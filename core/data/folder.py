@@ -195,6 +195,9 @@ def _orientation(im):
     }.get(orientation)
 
 
+DECODE_CHUNK = 1000  # images decoded between two progress reports (where a stop request can cancel by raising)
+
+
 def _decode_all(
     entries: list[tuple[Path, int]], size: int, progress: Callable[[int, int], None] | None, skip_bad: bool = False
 ) -> tuple[ImageSet, int]:
@@ -211,7 +214,7 @@ def _decode_all(
                 raise
             good[i] = False
 
-    chunk = 1000  # progress (which may cancel by raising) is reported between chunks
+    chunk = DECODE_CHUNK
     with ThreadPoolExecutor(workers) as pool:
         for start in range(0, len(entries), chunk):
             list(pool.map(work, range(start, min(start + chunk, len(entries)))))

@@ -57,6 +57,8 @@ def _compact(value: Any) -> Any:
     if isinstance(value, float):
         return float(f"{value:.6g}") if math.isfinite(value) else None
     if isinstance(value, (list, tuple)):
+        if all(type(v) is int for v in value):  # a confusion matrix's row: nothing to round
+            return list(value)
         return [_compact(v) for v in value]
     if isinstance(value, dict):
         return {k: _compact(v) for k, v in value.items()}

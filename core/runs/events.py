@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, Callable, Union
 
@@ -198,7 +198,9 @@ def safe_sink(sink: EventSink) -> EventSink:
 
 
 def to_dict(event: Event) -> dict[str, Any]:
-    return {"event": type(event).__name__, **asdict(event)}
+    """Events are flat (numbers, strings and tuples of them), so a shallow copy does: ``asdict``'s deep copy took
+    a second for one 1000-class confusion matrix."""
+    return {"event": type(event).__name__, **{f.name: getattr(event, f.name) for f in fields(event)}}
 
 
 def from_dict(raw: dict[str, Any]) -> Event:

@@ -63,12 +63,8 @@ def sweep(
         spec = sw.make_spec(name, grid, fixed, seeds, first_seed, preset, from_file)
         folder = Path(run_dir).expanduser() / name
         cfgs = [sw.point_config(spec, p, folder) for p in sw.points(spec)]
-        for cfg in cfgs:  # the cheap rules first, then the architectures (which imports torch)
+        for cfg in cfgs:  # the values and architectures, before torch is imported
             _check(cfg)
-        from core.models import list_models
-
-        for cfg in cfgs:
-            _check(cfg, list_models())
         _preflight(cfgs)
         existed = sw.open_sweep(folder, spec)
     except UserError as e:

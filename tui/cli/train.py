@@ -27,11 +27,12 @@ Background = Annotated[bool, typer.Option("--background", help="Check everything
 
 def _check(cfg, models: Optional[list[str]] = None, file: Optional[str] = None,
            from_file: Optional[dict[str, Any]] = None, given: Optional[dict[str, Any]] = None) -> None:
-    """The cheap rules, before torch is imported, so a typo answers at once. A bad value that came
-    from a config file (and no option replaced) is reported with the file's name and the key."""
+    """The cheap rules, architecture included, before torch is imported, so a typo answers at once. A bad value
+    that came from a config file (and no option replaced) is reported with the file's name and the key."""
+    from core.config.model_names import MODEL_NAMES  # the registry's names (it checks they agree), without torch
     from core.config.validate import validate_config
 
-    errors = validate_config(cfg, models)
+    errors = validate_config(cfg, list(MODEL_NAMES) if models is None else models)
     if errors:
         error = errors[0]
         if file is not None and error.field in (from_file or {}) and error.field not in (given or {}):
@@ -83,10 +84,6 @@ def train(
             base = base.replace(image_size=size, crop_padding=max(1, size // 8))
         cfg = base.replace(**from_file).replace(**given)
         _check(cfg, file=config, from_file=from_file, given=given)
-        if config is not None or print_config:
-            from core.models import list_models  # the architecture too, before anything is written
-
-            _check(cfg, list_models(), file=config, from_file=from_file, given=given)
         if print_config:
             typer.echo(json.dumps(cfg.to_dict(), indent=2))
             raise typer.Exit(0)

@@ -142,9 +142,13 @@ def test_stream_state_resumes_mid_epoch_exactly():
 
 
 def test_synthetic_is_deterministic_and_balanced():
+    from core.data.synthetic import DATA_SEED, _made
+
     a = make_synthetic(200, 50)
-    b = make_synthetic(200, 50)
-    assert torch.equal(a[0].images, b[0].images) and torch.equal(a[1].labels, b[1].labels)
+    made_again = _made.__wrapped__(200, 50, 32, 0.2, DATA_SEED)  # not from the cache: as another process makes it
+    assert torch.equal(a[0].images, made_again[0].images) and torch.equal(a[1].labels, made_again[1].labels)
+    a[0].images.zero_()  # each call gets its own copy: changing one changes no later call's
+    assert make_synthetic(200, 50)[0].images.any()
     assert a[0].class_counts(10) == [20] * 10
     assert len(a[2]) == 10
 

@@ -65,7 +65,7 @@ def test_resuming_a_run_another_process_trains_is_one_line_and_harms_nothing(tmp
 
     runs = tmp_path / "runs"
     args = ["train", "--dataset", "synthetic", "--arch", "resnet20", "--train-subset", "2000", "--batch-size", "100",
-            "--epochs", "1", "--device", "cpu", "--run-dir", str(runs), "--name", "busy", "--json"]
+            "--epochs", "1", "--image-size", "16", "--device", "cpu", "--run-dir", str(runs), "--name", "busy", "--json"]
     owner = subprocess.Popen([sys.executable, "-m", "tui.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

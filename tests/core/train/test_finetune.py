@@ -7,7 +7,7 @@ import os
 
 import pytest
 import torch
-from helpers import build_image_folder, tiny_bundle
+from helpers import build_image_folder, built_once, tiny_bundle
 
 from core.config.train_config import TrainConfig
 from core.errors import CheckpointError, UserError
@@ -17,13 +17,17 @@ from core.train.checkpoint import load_checkpoint
 from core.train.finetune import HEAD_KEYS, frozen_modules, load_backbone
 
 
-@pytest.fixture
-def parent_run(tmp_path):
-    """A 10-class synthetic resnet20 run at 32x32, trained for one short epoch."""
-    data = tiny_bundle(train=128, test=50, size=32)
-    result = fit(TrainConfig(arch="resnet20", epochs=1, batch_size=32, device="cpu", dataset="synthetic",
-                             runs_dir=str(tmp_path / "runs"), name="parent"), data=data)
-    return result.run_dir
+@pytest.fixture(scope="session")
+def parent_run(tmp_path_factory):
+    """A 10-class synthetic resnet20 run at 32x32, trained for one short epoch, once for every test (they only
+    read it; each fine-tune writes its own run)."""
+
+    def train(folder):
+        data = tiny_bundle(train=128, test=50, size=32)
+        return fit(TrainConfig(arch="resnet20", epochs=1, batch_size=32, device="cpu", dataset="synthetic",
+                               runs_dir=str(folder / "runs"), name="parent"), data=data).run_dir
+
+    return built_once(tmp_path_factory, "finetune-parent", train)
 
 
 def finetune_cfg(tmp_path, parent, folder, **kw) -> TrainConfig:

@@ -3,17 +3,11 @@ main actions, the sparkline shows its range, the hardware panel reads the CPU, a
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from core.config.train_config import TrainConfig
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -95,18 +89,20 @@ async def test_the_hardware_panel_reads_this_cpu_off_the_ui_thread(home):
         assert text.startswith("CPU  trainer ") and "% of" in text and "RSS" in text and "load" in text
 
 
-def test_piped_output_never_wraps(capsys, tmp_path):
-    """`evaluate | cat` used to wrap the accuracy line at 80 columns; tables keep their natural width too."""
+def test_piped_output_never_wraps(capsys, tmp_path, monkeypatch):
+    """`evaluate | cat` used to wrap the accuracy line at 80 columns; tables keep their natural width too.
+    (pytest's captured stdout is not a terminal, as a pipe is not.)"""
     from helpers import run_cli
 
     long = "a-run-with-a-name-long-enough-to-push-the-accuracy-line-well-past-eighty-columns"
     code, _, err = run_cli(capsys, "train", "--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "100",
                            "--batch-size", "50", "--epochs", "1", "--device", "cpu", "--run-dir", tmp_path, "--name", long)
     assert code == 0, err
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    for args, needle in ((["evaluate", str(tmp_path / long)], "accuracy"), (["runs", "list", "--run-dir", str(tmp_path)], long)):
-        out = subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=120).stdout
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+    for args, needle in ((["evaluate", tmp_path / long], "accuracy"), (["runs", "list", "--run-dir", tmp_path], long)):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 0, err
         line = next(line for line in out.splitlines() if needle in line)
         assert len(line) > 80, out
         if args[0] == "evaluate":
