@@ -176,6 +176,15 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return exit_info.value.code, out, err
 
 
+def run_here(capsys, *args):
+    """``run_cli`` answering as ``subprocess.run`` does (returncode, stdout, stderr): for the runs a process test
+    compares with or resumes by, which need not be processes of their own (a process start spared, ~3 s)."""
+    from types import SimpleNamespace
+
+    code, out, err = run_cli(capsys, *args)
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+
 # ------------------------------------------------------------------ reading a run folder's records as they are on disk
 def rows_of(run_dir: Path) -> list[dict]:
     """metrics.jsonl's rows."""

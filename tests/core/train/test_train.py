@@ -69,10 +69,10 @@ def test_event_sequence_and_files(tmp_path):
 def test_it_learns_well_above_chance(tmp_path):
     """Chance is 0.1; a model of the mean colour alone reaches about 0.43 on this set (an MLP on the mean
     RGB, measured), so only a network that learns the textures passes. Measured here: resnet20 with this
-    recipe reaches 0.85-0.87 over seeds 0-2 (1024 images x 5 epochs, as before, gave 0.56-0.82)."""
-    data = tiny_bundle(train=2048, test=300, size=32)
-    result = fit(config(tmp_path, arch="resnet20", epochs=4, lr=0.1, batch_size=64, image_size=32), data=data)
-    assert result.final_test_acc is not None and result.final_test_acc >= 0.8
+    recipe at 16 px reaches 0.77-0.79 over seeds 0-2 in 8 s a seed (at 32 px: 0.85-0.87, 3.5x the time)."""
+    data = tiny_bundle(train=2048, test=300, size=16)
+    result = fit(config(tmp_path, arch="resnet20", epochs=4, lr=0.1, batch_size=64, crop_padding=2), data=data)
+    assert result.final_test_acc is not None and result.final_test_acc >= 0.7
 
 
 def test_validation_split_tracks_best_val_and_final_test(tmp_path):

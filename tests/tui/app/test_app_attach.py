@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_here
 
 from core.config.train_config import TrainConfig
 from core.runs.catalog import summarize
@@ -110,8 +111,8 @@ async def test_quitting_an_app_that_watches_leaves_the_run_alone(tmp_path):
     assert [r.event for r in read_events(run) if isinstance(r.event, ControlAck)] == []
 
 
-async def test_move_to_background_hands_the_run_over_and_the_weights_match_a_straight_run(tmp_path):
-    straight = cli("train", *options(epochs=2), "--run-dir", tmp_path / "straight", "--name", "s")
+async def test_move_to_background_hands_the_run_over_and_the_weights_match_a_straight_run(tmp_path, capsys):
+    straight = run_here(capsys, "train", *options(epochs=2), "--run-dir", tmp_path / "straight", "--name", "s")
     assert straight.returncode == 0, straight.stderr
     app = make_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:

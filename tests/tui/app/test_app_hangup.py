@@ -10,7 +10,6 @@ import os
 import pty
 import select
 import struct
-import subprocess
 import sys
 import termios
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_here
 
 from core.runs.catalog import list_runs, summarize
 from core.runs.event_log import read_events
@@ -96,14 +96,13 @@ def wait_for(predicate, timeout: float = 180, what: str = "") -> None:
 
 
 @pytest.mark.slow
-def test_hang_up_hands_the_run_to_a_detached_process_that_finishes_it_bit_for_bit(tmp_path):
+def test_hang_up_hands_the_run_to_a_detached_process_that_finishes_it_bit_for_bit(tmp_path, capsys):
     runs, home = tmp_path / "runs", tmp_path / "home"
     prepare_home(home, runs)
     env = {**os.environ, "RESNET_TUI_HOME": str(home), "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
 
-    straight = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "train", *[f"--{k.replace('_', '-')}={v}" for k, v in CONFIG.items()],
-         "--run-dir", tmp_path / "straight", "--name", "s"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    straight = run_here(capsys, "train", *[f"--{k.replace('_', '-')}={v}" for k, v in CONFIG.items()],
+                        "--run-dir", tmp_path / "straight", "--name", "s")  # the reference run, in this process
     assert straight.returncode == 0, straight.stderr
 
     app = Terminal(["--run-dir", str(runs)], env)

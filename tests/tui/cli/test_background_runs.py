@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import run_here
 
 from core.runs.catalog import summarize
 from core.runs.event_log import read_events
@@ -53,8 +54,8 @@ def losses(run_dir: Path) -> list[float]:
 
 
 @pytest.mark.slow
-def test_background_run_watched_paused_checkpointed_continued_stopped_then_resumed_bit_for_bit(tmp_path):
-    straight = cli("train", *RUN, "--epochs", "3", "--run-dir", tmp_path / "straight", "--name", "s", "--json")
+def test_background_run_watched_paused_checkpointed_continued_stopped_then_resumed_bit_for_bit(tmp_path, capsys):
+    straight = run_here(capsys, "train", *RUN, "--epochs", "3", "--run-dir", tmp_path / "straight", "--name", "s", "--json")
     assert straight.returncode == 0, straight.stderr
 
     run = start(tmp_path, "--epochs", "3")
@@ -88,7 +89,7 @@ def test_background_run_watched_paused_checkpointed_continued_stopped_then_resum
     watched = cli("runs", "watch", run)
     assert watched.returncode == 3, watched.stderr  # a stopped run
 
-    resumed_run = cli("train", "--resume", run, "--json")
+    resumed_run = run_here(capsys, "train", "--resume", run, "--json")
     assert resumed_run.returncode == 0, resumed_run.stderr
     assert losses(run) == losses(tmp_path / "straight" / "s")  # bit for bit, floats compared exactly
     assert cli("runs", "watch", run).returncode == 0
@@ -108,7 +109,7 @@ def test_watch_follows_a_live_run_to_its_end_with_train_output(tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_9_reads_as_interrupted_and_resumes(tmp_path):
+def test_kill_9_reads_as_interrupted_and_resumes(tmp_path, capsys):
     run = start(tmp_path, "--epochs", "3")
     wait_for(lambda: len(read_metrics(run)) >= 1, what="a finished epoch")
     listed = json.loads(cli("runs", "list", "--json", "--run-dir", tmp_path / "runs").stdout)[0]
@@ -121,7 +122,7 @@ def test_kill_9_reads_as_interrupted_and_resumes(tmp_path):
     assert watched.returncode == 1 and "interrupted" in watched.stderr
     refused = cli("runs", "pause", run)
     assert refused.returncode == 2 and "not running (status: interrupted)" in refused.stderr
-    done = cli("train", "--resume", run, "--json")
+    done = run_here(capsys, "train", "--resume", run, "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["status"] == "completed", done.stderr
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_cli
 
 from core.train.checkpoint import epoch_checkpoints, load_checkpoint
 
@@ -85,7 +86,7 @@ def kill_while_saving(proc: subprocess.Popen, run: Path) -> bool:
 
 
 @pytest.mark.slow
-def test_sigkill_while_training_and_while_saving_loses_nothing(tmp_path):
+def test_sigkill_while_training_and_while_saving_loses_nothing(tmp_path, capsys):
     rng = random.Random(20261129)  # random moments, but the same ones on every run of the test
     runs = tmp_path / "runs"
     run = runs / "k"
@@ -114,17 +115,15 @@ def test_sigkill_while_training_and_while_saving_loses_nothing(tmp_path):
             assert state["partial"] is None  # a kill never leaves a half-written epoch behind
             assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
-    proc = spawn(["train", "--resume", str(run)])
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
+    code, _, err = run_cli(capsys, "train", "--resume", run)  # the last resume and the straight run: in this process
+    assert code == 0, err
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(1, 7)), log
     assert not temp_files(run)  # the stray temp files of the killed saves were cleaned up
     assert 2 <= len(epoch_checkpoints(run)) <= 3  # keep-last 2, plus at most the one a resume came from
 
-    straight = spawn(["train", *ARGS, "--run-dir", str(runs), "--name", "straight"])
-    _, err = straight.communicate(timeout=300)
-    assert straight.returncode == 0, err
+    code, _, err = run_cli(capsys, "train", *ARGS, "--run-dir", runs, "--name", "straight")
+    assert code == 0, err
     a = load_checkpoint(run / "final.pt")["model"]
     b = load_checkpoint(runs / "straight" / "final.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a), f"interrupted run differs from a straight one; kills: {log}"

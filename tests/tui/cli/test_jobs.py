@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_here
 
 ROOT = Path(__file__).resolve().parents[3]
 # No augmentation: each rank draws its own (seed, epoch, step, rank) crops, so only without them are one
@@ -95,10 +96,10 @@ def no_leftover_processes(tmp_path):
 
 # ----------------------------------------------------------------------------- equivalence
 @pytest.mark.slow
-def test_two_processes_with_sync_bn_train_like_one_process_with_the_same_global_batch(tmp_path):
+def test_two_processes_with_sync_bn_train_like_one_process_with_the_same_global_batch(tmp_path, capsys):
     common = [*PLAIN, "--train-subset", "128", "--batch-size", "64", "--epochs", "1", "--schedule", "constant",
               "--lr", "0.05", "--seed", "3", "--run-dir", tmp_path]
-    one = cli("train", *common, "--name", "one")
+    one = run_here(capsys, "train", *common, "--name", "one")  # the one-process run, in this process
     two = cli("train", *common, "--name", "two", "--nproc-per-node", "2", "--sync-bn")
     apart = cli("train", *common, "--name", "apart", "--nproc-per-node", "2")  # each its own BN statistics
     for done in (one, two, apart):
@@ -143,7 +144,7 @@ def test_sigterm_stops_every_process_at_one_batch_exit_143_and_the_resume_is_exa
 
 
 @pytest.mark.slow
-def test_a_killed_process_ends_the_job_within_a_minute_and_one_process_resumes_the_run(tmp_path):
+def test_a_killed_process_ends_the_job_within_a_minute_and_one_process_resumes_the_run(tmp_path, capsys):
     run = tmp_path / "k"
     job = start("train", *SMALL, "--train-subset", "1024", "--batch-size", "32", "--epochs", "2",
                 "--run-dir", tmp_path, "--name", "k", "--nproc-per-node", "2")
@@ -160,7 +161,7 @@ def test_a_killed_process_ends_the_job_within_a_minute_and_one_process_resumes_t
     assert "Traceback" not in err
     assert json.loads((run / "run.json").read_text())["status"] == "failed"
     # Resumed by one process: the data order goes on exactly (it is global); the run says what changed.
-    resumed = cli("train", "--resume", run)
+    resumed = run_here(capsys, "train", "--resume", run)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "processes 2 -> 1" in resumed.stdout + resumed.stderr
     assert json.loads((run / "run.json").read_text())["status"] == "completed"

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from helpers import run_cli, run_here
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = ["--dataset", "synthetic", "--train-subset", "200", "--batch-size", "50", "--image-size", "16", "--epochs", "1",
@@ -74,7 +74,7 @@ def test_sweep_runs_every_point_and_summarises_mean_std_over_seeds(capsys, tmp_p
 
 
 @pytest.mark.slow
-def test_a_killed_sweep_started_again_keeps_finished_runs_and_resumes_the_interrupted_one(tmp_path):
+def test_a_killed_sweep_started_again_keeps_finished_runs_and_resumes_the_interrupted_one(tmp_path, capsys):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     args = [sys.executable, "-m", "tui.cli", "sweep", "--dataset", "synthetic", "--train-subset", "1600",
             "--batch-size", "50", "--image-size", "16", "--epochs", "2", "--device", "cpu", "--arch", "resnet20",
@@ -95,7 +95,7 @@ def test_a_killed_sweep_started_again_keeps_finished_runs_and_resumes_the_interr
     assert _status(first)["status"] == "completed" and _status(second)["status"] == "stopped"
     kept = (first / "final.pt").stat().st_mtime_ns
 
-    again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    again = run_here(capsys, *args[3:])  # started again in this process (the kill was the point, not this)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "[1/2] lr=0.05 seed 0: completed earlier, kept" in again.stdout
     assert "[2/2] lr=0.1 seed 0: resuming from its checkpoint" in again.stdout
