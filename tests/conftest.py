@@ -13,9 +13,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path
 
 import pytest
-from helpers import build_fake_cifar_archive, build_image_folder, built_once, tiny_bundle, train_tiny_run
 
-from core.data import DataBundle
+# helpers (and through it torch) is imported by the fixtures that need it, not here: the xdist controller
+# loads this file too, and importing torch there delayed every worker's start by ~2 s.
 
 
 @pytest.fixture(autouse=True)
@@ -49,13 +49,17 @@ def _model_stats_only_from_the_cache(monkeypatch):
 
 
 @pytest.fixture
-def bundle() -> DataBundle:
+def bundle():
+    from helpers import tiny_bundle
+
     return tiny_bundle()
 
 
 @pytest.fixture
 def fake_cifar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     """A fake archive in tmp_path/src, with the loader's checksums pointed at it."""
+    from helpers import build_fake_cifar_archive
+
     from core.data import cifar10
 
     src = tmp_path / "src"
@@ -71,6 +75,8 @@ def fake_cifar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
+    from helpers import build_image_folder
+
     return build_image_folder(tmp_path / "imgs")
 
 
@@ -78,6 +84,8 @@ def image_folder(tmp_path: Path) -> Path:
 def trained_run(tmp_path_factory) -> Path:
     """One short real run shared by the tests that evaluate, predict, fine-tune or attack a run (read-only),
     trained once for all xdist workers."""
+    from helpers import built_once, train_tiny_run
+
     return built_once(tmp_path_factory, "trained-run", train_tiny_run)
 
 

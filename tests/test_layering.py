@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {"textual", "typer", "rich", "tui", "click"}
 MAX_LINES = 300
@@ -113,6 +115,7 @@ def test_every_module_sits_in_a_package_and_the_tests_mirror_them():
         assert tested <= packages, f"tests/{top}/ has folders {sorted(tested - packages)} that mirror no package"
 
 
+@pytest.mark.slow  # a fresh process (or real CPU readings a second apart): 2-5 s
 def test_importing_the_engine_loads_no_ui_library():
     engine = sorted(m for m in _modules() if m.startswith("core."))  # every module of the engine
     loaded = _modules_after("import " + ", ".join(engine))

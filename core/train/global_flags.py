@@ -17,11 +17,11 @@ class Determinism:
     """
 
     def __init__(self) -> None:
-        self._previous: tuple[bool, bool, bool, bool, bool] | None = None
+        self._previous: tuple[tuple[bool, bool], bool, bool, bool, bool] | None = None
 
     def apply(self, deterministic: bool, device: torch.device, precision: str = "fp32") -> None:
         self._previous = (
-            torch.are_deterministic_algorithms_enabled(),
+            _algorithms(),
             torch.backends.cudnn.deterministic,
             torch.backends.cudnn.benchmark,
             torch.backends.cudnn.allow_tf32,
@@ -45,6 +45,14 @@ class Determinism:
         """Put back the flags apply() found (nothing if it never ran)."""
         flags = self._previous
         if flags is not None:
-            torch.use_deterministic_algorithms(flags[0])
+            if _algorithms() != flags[0]:
+                # Only when it changes: torch.use_deterministic_algorithms imports torch._inductor's config (up to
+                # 1.5 s of imports here), which a run that never asked for determinism should not pay.
+                torch.use_deterministic_algorithms(flags[0][0], warn_only=flags[0][1])
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags[1], flags[2]
             torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags[3], flags[4]
+
+
+def _algorithms() -> tuple[bool, bool]:
+    """torch's deterministic-algorithms setting: (on, warn only)."""
+    return torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()

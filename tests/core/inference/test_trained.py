@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import built_once
 
 from core.data import Normalize, load_data
 from core.data.folder import decode_image
@@ -30,13 +31,15 @@ def small_run(tmp_path_factory) -> Path:
     """A real run (simplecnn, 1 epoch of 1,000 synthetic images, ~1-2 s) that is right about a third of the
     time and spreads its predictions over several classes. (The session `trained_run`, a 1-epoch resnet20
     on 200 images, answers the same class for every image, which would hide a shuffled class list.)"""
-    root = tmp_path_factory.mktemp("predict")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "1000", "--batch-size", "50",
-              "--optimizer", "adam", "--lr", "0.003", "--epochs", "1", "--device", "cpu",
-              "--run-dir", str(root), "--name", "p"])
-    assert exit_info.value.code == 0
-    return root / "p"
+    def train(root: Path) -> Path:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "1000", "--batch-size",
+                  "50", "--optimizer", "adam", "--lr", "0.003", "--epochs", "1", "--device", "cpu",
+                  "--run-dir", str(root), "--name", "p"])
+        assert exit_info.value.code == 0
+        return root / "p"
+
+    return built_once(tmp_path_factory, "predict-run", train)  # once for both xdist workers
 
 
 def expected_top(trained, images: torch.Tensor, k: int, tta: bool) -> tuple[torch.Tensor, torch.Tensor]:

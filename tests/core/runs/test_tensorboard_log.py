@@ -226,6 +226,7 @@ def test_confusion_image_is_row_normalised_and_stays_small():
     assert confusion_image(np.eye(1000, dtype=int)).shape == (1000, 1000, 3)
 
 
+@pytest.mark.slow  # a fresh process (or real CPU readings a second apart): 2-5 s
 def test_tensorboard_is_imported_only_when_a_run_writes_its_first_epoch(tmp_path):
     code = (
         "import sys\nfrom helpers import tiny_bundle\nfrom core.config.train_config import TrainConfig\nfrom core.train import fit\n"

@@ -32,4 +32,19 @@ def test_cpu_runs_leave_tf32_alone():
         assert torch.are_deterministic_algorithms_enabled()
     finally:
         flags.restore()
-    assert not torch.are_deterministic_algorithms_enabled()
+    assert not torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+
+
+@pytest.mark.slow  # a fresh process: ~3 s
+def test_a_run_that_never_asked_for_determinism_does_not_import_inductor():
+    """torch.use_deterministic_algorithms imports torch._inductor's config (up to 1.5 s here): only a run that
+    changes the setting calls it, so these flags never load inductor for a plain run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, torch\nfrom core.train.global_flags import Determinism\nflags = Determinism()\n"
+            "flags.apply(False, torch.device('cpu'))\nflags.restore()\nprint('torch._inductor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[3], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -6,6 +6,7 @@ job itself, with real processes, is tested in test_jobs.py)."""
 from __future__ import annotations
 
 import pytest
+from pilot_helpers import wait_until
 from textual.widgets import Select
 
 from core.config.train_config import TrainConfig
@@ -58,12 +59,11 @@ async def test_starting_all_gpus_launches_a_job_in_the_background_and_attaches(t
     app = ResnetTui(runs_dir=str(tmp_path / "runs"), poll_memory=False, devices=devices,
                     base_config=TrainConfig(dataset="synthetic", arch="resnet20", epochs=1, batch_size=64, name="j"))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.3)
+        await pilot.pause()
         app.screen.query_one("#f-device", Select).value = "cuda*2"
-        await pilot.pause(0.2)
-        assert "2 GPUs (DDP)" in str(app.screen.query_one("#summary").render())
+        await wait_until(pilot, lambda: "2 GPUs (DDP)" in str(app.screen.query_one("#summary").render()), 10)
         await pilot.press("ctrl+s")
-        await pilot.pause(0.5)
+        await wait_until(pilot, lambda: launched and app.attached is not None, 10)
         assert planned == [("2", "cuda", 64)]
         assert len(launched) == 1
         run_dir, request = launched[0]

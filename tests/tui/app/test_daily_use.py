@@ -76,6 +76,7 @@ def test_the_sparkline_says_its_range():
     assert spark_range([]) == "batch loss"
 
 
+@pytest.mark.slow  # a fresh process (or real CPU readings a second apart): 2-5 s
 async def test_the_hardware_panel_reads_this_cpu_off_the_ui_thread(home):
     from tui.app.screens.training import TrainingScreen
 

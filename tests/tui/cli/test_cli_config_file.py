@@ -12,7 +12,7 @@ import pytest
 from helpers import run_cli
 
 TINY = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50",
-        "--device", "cpu", "--lr", "0.02", "--seed", "3"]
+        "--image-size", "16", "--device", "cpu", "--lr", "0.02", "--seed", "3"]
 
 
 run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)
