@@ -18,7 +18,8 @@ from tui.app.widgets.progress import ProgressPanel
 
 DEVICES = [("cpu  (test)", "cpu")]
 # 80 images in batches of 40: two steps an epoch, so step 1 is always mid-epoch.
-TINY = dict(dataset="synthetic", arch="simplecnn", epochs=2, batch_size=40, lr=0.05, train_subset=80, device="cpu")
+TINY = dict(dataset="synthetic", arch="simplecnn", epochs=2, batch_size=40, lr=0.05, train_subset=80, device="cpu",
+            image_size=16)
 STEPS = 4  # TINY's steps in all
 # resnet20 on 200 synthetic images of 16 px, batches of 50: four steps an epoch.
 RESNET = dict(dataset="synthetic", arch="resnet20", epochs=2, batch_size=50, lr=0.05, train_subset=200,

@@ -16,7 +16,8 @@ import torch
 from helpers import run_cli, write_image
 
 ROOT = Path(__file__).resolve().parents[3]
-QUICK = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50", "--device", "cpu"]
+QUICK = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50", "--image-size", "16",
+         "--device", "cpu"]
 
 
 run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)

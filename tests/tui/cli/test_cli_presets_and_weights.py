@@ -12,7 +12,8 @@ import torch
 from helpers import build_image_folder, config_of, rows_of, run_cli
 
 ROOT = Path(__file__).resolve().parents[3]
-QUICK = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50", "--device", "cpu"]
+QUICK = ["--dataset", "synthetic", "--arch", "simplecnn", "--train-subset", "200", "--batch-size", "50", "--image-size", "16",
+         "--device", "cpu"]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
