@@ -78,7 +78,7 @@ KILLED_RUN = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
     fit(TrainConfig(dataset="synthetic", arch="simplecnn", epochs=2, batch_size=40, lr=0.05, train_subset=80,
-                    device="cpu", runs_dir=sys.argv[1], name="killed"), sink)
+                    image_size=16, device="cpu", runs_dir=sys.argv[1], name="killed"), sink)
     """
 )
 

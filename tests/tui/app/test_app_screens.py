@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("app_home", "one_torch_thread")
 async def test_runs_screen_opens_and_deletes_a_run(tmp_path):
     from core.train import fit
 
-    fit(TrainConfig(dataset="synthetic", arch="simplecnn", epochs=1, train_subset=100, batch_size=50,
+    fit(TrainConfig(dataset="synthetic", arch="simplecnn", epochs=1, train_subset=100, batch_size=50, image_size=16,
                     runs_dir=str(tmp_path / "runs"), name="old", device="cpu"))
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
