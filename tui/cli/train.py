@@ -25,14 +25,14 @@ MasterPort = Annotated[Optional[int], typer.Option("--master-port", rich_help_pa
 Background = Annotated[bool, typer.Option("--background", help="Check everything, start the run as a detached process (it survives the terminal; output in RUN/log.txt), print its folder and return. Follow it with `resnet-tui runs watch RUN`.")]
 
 
-def _check(cfg, models: Optional[list[str]] = None, file: Optional[str] = None,
-           from_file: Optional[dict[str, Any]] = None, given: Optional[dict[str, Any]] = None) -> None:
+def _check(cfg, file: Optional[str] = None, from_file: Optional[dict[str, Any]] = None,
+           given: Optional[dict[str, Any]] = None) -> None:
     """The cheap rules, architecture included, before torch is imported, so a typo answers at once. A bad value
     that came from a config file (and no option replaced) is reported with the file's name and the key."""
     from core.config.model_names import MODEL_NAMES  # the registry's names (it checks they agree), without torch
     from core.config.validate import validate_config
 
-    errors = validate_config(cfg, list(MODEL_NAMES) if models is None else models)
+    errors = validate_config(cfg, list(MODEL_NAMES))
     if errors:
         error = errors[0]
         if file is not None and error.field in (from_file or {}) and error.field not in (given or {}):
