@@ -19,3 +19,7 @@ class CheckpointError(UserError):
 
 class Cancelled(Exception):
     """The user stopped the run while its data was still loading (raised from a progress callback)."""
+
+
+class BadImage(DataError):
+    """An image that cannot be read, met while streaming (not skipped): the batch it was in is not trained."""

@@ -35,6 +35,13 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _own_decode_cache(tmp_path_factory, monkeypatch) -> None:
+    """Each test (and every process it starts) keeps decoded images in a cache folder of its own, never in
+    the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+@pytest.fixture(autouse=True)
 def _model_stats_only_from_the_cache(monkeypatch):
     """No app in a test computes the stats of every model in the background.
 

@@ -198,3 +198,21 @@ def config_of(run_dir: Path) -> dict:
 def status_of(run_dir: Path) -> dict:
     """run.json."""
     return json.loads((Path(run_dir) / "run.json").read_text())
+
+
+def load_images(root: Path, image_size: int = 32, skip_bad: bool = False, note=None):
+    """(train, test, classes) of an image folder held in memory, as a run loads it; ``note`` hears the skips."""
+    from core.data import load_raw
+
+    def report(message: str) -> None:
+        if note is not None and not message.startswith("decoding"):
+            note(message)
+
+    return load_raw("folder", root, image_size, skip_bad_images=skip_bad, report=report)
+
+
+def cache_entries() -> list[dict]:
+    """The decode cache's entries (the test's own cache folder: conftest points XDG_CACHE_HOME at it)."""
+    from core.data.cache import cache_root, list_entries
+
+    return list_entries(cache_root())

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.config.train_config import (
-    COMPILE_MODES, DATASETS, MAX_SEED, OPTIMIZERS, PRECISIONS, SCHEDULES, SWITCHES, TrainConfig,
+    AUGMENTS, COMPILE_MODES, DATASETS, MAX_SEED, OPTIMIZERS, PRECISIONS, RESIDENCES, SCHEDULES, SWITCHES,
+    TrainConfig,
 )
 
 GROUPS = {
@@ -132,11 +133,21 @@ OPTIONS: tuple[Option, ...] = (
     # -- data --
     Option("dataset", "data", "cifar10 | folder | synthetic.", choices=DATASETS, form="Dataset",
            finetune_form="Dataset"),
-    Option("data", "data", "Data folder (cifar10: where the archive goes; folder: has train/<class>/ and "
-           "test/<class>/).", form="Data path", finetune_form="Data path",
-           form_help="cifar10: where the archive goes; folder: has train/ and test/",
-           finetune_form_help="a folder with train/<class>/ and test/<class>/"),
+    Option("data", "data", "Data folder (cifar10: where the archive goes; folder: <class>/ folders, or train/ and "
+           "test/ of them, and val/ if any).", form="Data path", finetune_form="Data path",
+           form_help="cifar10: where the archive goes; folder: <class>/ folders or train/ + test/",
+           finetune_form_help="<class>/ folders, or train/ and test/ of them"),
     Option("download", "data", "Download CIFAR-10 if missing."),
+    Option("test_split", "data", "folder without test/: test images held out of each class, a fraction (<1) or a "
+           "count.", finetune_form="Test split",
+           finetune_form_help="without test/: fraction (<1) or number of images per class"),
+    Option("split_seed", "data", "Which images --test-split holds out (kept apart from --seed).",
+           int_range=(0, MAX_SEED)),
+    Option("data_in_memory", "data", "folder: yes = decoded tensors in memory, no = streamed from the files per "
+           "batch, auto = in memory when they fit half the free memory.", choices=RESIDENCES),
+    Option("workers", "data", "Streaming: loader processes decoding batches (0 = none).", int_range=(-1, 64),
+           default_text="one per core, at most 8"),
+    Option("cache_dir", "data", "Where decoded images are cached.", default_text="$XDG_CACHE_HOME/resnet-tui"),
     Option("skip_bad_images", "data", "folder: skip unreadable images (counted) instead of stopping."),
     Option("val_split", "data", "Held-out validation: a fraction (<1) or a count of training images.",
            form="Validation split", form_help="fraction (<1) or number of images; 0 = none"),
@@ -169,7 +180,10 @@ OPTIONS: tuple[Option, ...] = (
            interval=Interval("a finite number from 0 to 1", 0, 1)),
     Option("label_smoothing", "regularisation", "Label smoothing in [0, 1).", form="Label smoothing",
            interval=Interval("a number in [0, 1)", 0, 1, hi_open=True)),
-    Option("crop_padding", "regularisation", "Random-crop padding in pixels (0 = no crop).",
+    Option("augment", "regularisation", "padcrop (pad and crop: CIFAR) | rrc (random resized crop of the source "
+           "image; evaluation resizes and centre-crops).", choices=AUGMENTS,
+           default_text="rrc for tv-* models, padcrop otherwise"),
+    Option("crop_padding", "regularisation", "padcrop: random-crop padding in pixels (0 = no crop).",
            default_text="4, or image size / 8"),
     Option("flip", "regularisation", "Random horizontal flips."),
     Option("rotate", "regularisation", "Random rotation in +-degrees (0 = off).",

@@ -16,6 +16,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "cosine", "multistep", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
+RESIDENCES = ("auto", "yes", "no")  # --data-in-memory
+AUGMENTS = ("auto", "padcrop", "rrc")  # --augment: auto = rrc for torchvision (tv-*) models, padcrop otherwise
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile modes; the last two use CUDA graphs
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -40,13 +42,19 @@ class TrainConfig:
     backbone_lr_mult: float = 1.0  # the backbone's learning rate is lr times this
 
     # -- data --
-    dataset: str = "cifar10"  # cifar10 | folder (ImageFolder train/ and test/) | synthetic (made in memory)
+    dataset: str = "cifar10"  # cifar10 | folder (class folders, or train/ and test/; core.data.layout) | synthetic
     data: str = "data"  # cifar10: where cifar-10-python.tar.gz lives or is downloaded; folder: the root
     download: bool = True  # cifar10: fetch the archive when it is not under `data`
+    test_split: float = 0.2  # folder without test/: held out per class, < 1 a fraction, >= 1 a count
+    split_seed: int = 0  # which images --test-split holds out (apart from --seed: every run of a folder shares them)
     val_split: float = 0.0  # held out of the training set: < 1 a fraction, >= 1 a count; 0 = none
+    data_in_memory: str = "auto"  # folder: yes = decoded tensors, no = streamed from the files, auto = by size
+    workers: int = -1  # streaming: loader worker processes; -1 = one per CPU core (at most 8), 0 = none
+    cache_dir: str = ""  # where decoded images are cached; "" = $XDG_CACHE_HOME/resnet-tui (~/.cache/resnet-tui)
     train_subset: int = 0  # use only the first N training images, class-balanced; 0 = all
     image_size: int = 32  # images are decoded and resized to this square size
-    crop_padding: int = 4  # random crop after zero-padding by this many pixels; 0 = no crop
+    augment: str = "auto"  # padcrop (pad and crop) | rrc (random resized crop, centre-crop evaluation) | auto
+    crop_padding: int = 4  # padcrop: random crop after zero-padding by this many pixels; 0 = no crop
     flip: bool = True  # random horizontal flip
     rotate: float = 0.0  # random rotation in +-degrees (the seed tutorial used 10); 0 = off
     cutout: int = 0  # zero a random square of this side in each training image; 0 = off
@@ -101,3 +109,11 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def augment_recipe(cfg: TrainConfig) -> str:
+    """The augmentation a config trains with: --augment, or by model family when it is auto (torchvision's
+    ImageNet ResNets take the transfer recipe, a random resized crop; the CIFAR nets a padded crop)."""
+    if cfg.augment != "auto":
+        return cfg.augment
+    return "rrc" if isinstance(cfg.arch, str) and cfg.arch.startswith(TORCHVISION_PREFIX) else "padcrop"

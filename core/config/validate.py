@@ -43,6 +43,17 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
         )
     elif 0 < cfg.val_split < 1 and cfg.val_split > 0.5:
         errors.append(FieldError("val_split", f"must hold out at most half of the training set (got {cfg.val_split!r})"))
+    if not is_finite(cfg.test_split) or cfg.test_split < 0 or (cfg.test_split >= 1 and cfg.test_split != int(cfg.test_split)):
+        errors.append(
+            FieldError("test_split", f"must be 0, a fraction below 1 or a whole number of images (got {cfg.test_split!r})")
+        )
+    elif 0.5 < cfg.test_split < 1:
+        errors.append(FieldError("test_split", f"must hold out at most half of each class (got {cfg.test_split!r})"))
+    if cfg.data_in_memory == "no" and cfg.dataset != "folder":
+        errors.append(FieldError("data_in_memory", f"no: only --dataset folder is read from files; {cfg.dataset} is "
+                                                   f"held in memory"))
+    if not isinstance(cfg.cache_dir, str):
+        errors.append(FieldError("cache_dir", "must be a path"))
     if is_whole(cfg.image_size):
         check_int_range(errors, "crop_padding", cfg.crop_padding, 0, max(0, cfg.image_size // 2))
     if is_whole(cfg.image_size):
@@ -84,12 +95,10 @@ def check_paths(cfg: TrainConfig) -> list[FieldError]:
     data = os.path.expanduser(cfg.data)
     if cfg.dataset == "folder":
         if not os.path.isdir(data):
-            errors.append(FieldError("data", f"{data} is not a folder; expected {data}/train/<class>/ and {data}/test/<class>/"))
-        else:
-            for split in ("train", "test"):
-                if not os.path.isdir(os.path.join(data, split)):
-                    errors.append(FieldError("data", f"{data} has no {split}/ folder; expected {data}/{split}/<class>/<images>"))
-                    break
+            errors.append(FieldError("data", f"{data} is not a folder; expected {data}/<class>/<images> or "
+                                             f"{data}/train/<class>/ and {data}/test/<class>/"))
+        elif os.path.isdir(os.path.join(data, "test")) and not os.path.isdir(os.path.join(data, "train")):
+            errors.append(FieldError("data", f"{data} has test/ but no train/; expected {data}/train/<class>/ beside it"))
     elif cfg.dataset == "cifar10" and not cfg.download:
         present = any(
             os.path.exists(os.path.join(data, p))
@@ -97,6 +106,9 @@ def check_paths(cfg: TrainConfig) -> list[FieldError]:
         )
         if not present:
             errors.append(FieldError("data", f"CIFAR-10 is not in {data} and downloading is off; put cifar-10-python.tar.gz there"))
+    cache = os.path.expanduser(cfg.cache_dir)
+    if cfg.cache_dir and os.path.exists(cache) and not os.path.isdir(cache):
+        errors.append(FieldError("cache_dir", f"{cache} exists and is not a folder"))
     run_dir = os.path.expanduser(cfg.runs_dir)
     existing = os.path.abspath(run_dir)
     while not os.path.exists(existing):  # the nearest folder that exists is where it would be created

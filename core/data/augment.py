@@ -20,10 +20,11 @@ class Augment:
     flip: bool = True  # horizontal flip with probability 1/2
     rotate: float = 0.0  # uniform random rotation in [-rotate, +rotate] degrees
     cutout: int = 0  # zero a random square of this side in each image (DeVries & Taylor 2017); 0 = off
+    resized_crop: bool = False  # a random resized crop instead of the padded crop (the transfer recipe)
 
     @property
     def active(self) -> bool:
-        return self.crop_padding > 0 or self.flip or self.rotate > 0 or self.cutout > 0
+        return self.crop_padding > 0 or self.flip or self.rotate > 0 or self.cutout > 0 or self.resized_crop
 
 
 def random_crop(x: torch.Tensor, padding: int, g: torch.Generator, flip: bool = False) -> torch.Tensor:
@@ -91,13 +92,43 @@ class Normalize:
         return x.to(dtype=torch.float32, memory_format=fmt).mul_(self.scale).sub_(self.shift)
 
 
+def random_resized_crop(x: torch.Tensor, g: torch.Generator, flip: bool) -> torch.Tensor:
+    """Each float image replaced by a random part of itself (8-100% of its area, aspect 3/4-4/3) stretched back
+    to full size, bilinear, and mirrored half of the time (with ``flip``): RandomResizedCrop on a batch.
+
+    From an image already held at the model's size (the resident path), so a small part is upsampled; the
+    streaming path crops the source file instead (core.data.recipe). Unlike torchvision no box is re-drawn:
+    a box too wide for the image is clamped to it."""
+    b = x.shape[0]
+    area = torch.empty(b, device=x.device).uniform_(0.08, 1.0, generator=g)
+    log_ratio = torch.empty(b, device=x.device).uniform_(math.log(3 / 4), math.log(4 / 3), generator=g)
+    ratio = log_ratio.exp()
+    w = (area * ratio).sqrt().clamp(max=1.0)  # as fractions of the side
+    h = (area / ratio).sqrt().clamp(max=1.0)
+    cx = (torch.rand(b, generator=g, device=x.device) * (1 - w) + w / 2) * 2 - 1
+    cy = (torch.rand(b, generator=g, device=x.device) * (1 - h) + h / 2) * 2 - 1
+    sx = w
+    if flip:
+        sx = torch.where(torch.rand(b, generator=g, device=x.device) < 0.5, -w, w)
+    zero = torch.zeros_like(w)
+    theta = torch.stack([torch.stack([sx, zero, cx], 1), torch.stack([zero, h, cy], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return out.contiguous(memory_format=torch.channels_last)
+    return out
+
+
 def augment_batch(x: torch.Tensor, aug: Augment, g: torch.Generator, normalize: Normalize) -> torch.Tensor:
     """uint8 batch in, normalised float batch out."""
-    if aug.crop_padding > 0:
-        x = random_crop(x, aug.crop_padding, g, flip=aug.flip)
-    elif aug.flip:
-        x = random_flip(x, g)
-    out = normalize(x)
+    if aug.resized_crop:
+        out = random_resized_crop(normalize(x), g, aug.flip)
+    else:
+        if aug.crop_padding > 0:
+            x = random_crop(x, aug.crop_padding, g, flip=aug.flip)
+        elif aug.flip:
+            x = random_flip(x, g)
+        out = normalize(x)
     if aug.cutout > 0:
         # After normalisation a zero is the mean colour, as in the reference implementations.
         out = random_cutout(out, aug.cutout, g)

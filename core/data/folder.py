@@ -1,8 +1,6 @@
-"""ImageFolder datasets: ``<root>/train/<class>/*`` and ``<root>/test/<class>/*``, any class count.
-
-Images are decoded once (in a thread pool: PIL releases the GIL while decoding), converted
-to RGB, resized to the model's input size and stored as one uint8 tensor per split in the
-tensor cache beside the data. decode_image says what happens to huge, malformed or unusual files.
+"""Reading image files: one image as uint8 pixels (decode_image says what happens to huge, malformed or unusual
+files), the same image opened for a crop of it (open_rgb), and many at once in a thread pool (decode_all: PIL
+releases the GIL while decoding). Which files make a dataset is core.data.layout's business.
 """
 
 from __future__ import annotations
@@ -12,73 +10,16 @@ import re
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from core.data.cache import cache_path, fingerprint, load_cached, save_cached
+from core.data.cache import cache_root, entry_path, fingerprint, load_cached, save_cached
+from core.data.layout import FolderScan
 from core.data.tensors import ImageSet
 from core.errors import DataError
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-SPLITS = ("train", "test")
-
-
-@dataclass
-class FolderScan:
-    root: Path
-    classes: list[str]
-    files: dict[str, list[tuple[Path, int]]]  # split -> [(path, class index)]
-    skipped: dict[str, int] = field(default_factory=dict)  # split -> non-image files ignored
-
-    def counts(self, split: str) -> list[int]:
-        out = [0] * len(self.classes)
-        for _, c in self.files[split]:
-            out[c] += 1
-        return out
-
-
-def _class_dirs(split_dir: Path) -> list[Path]:
-    return sorted((d for d in split_dir.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
-
-
-def scan_folder(root: Path) -> FolderScan:
-    """List the images of both splits; class names come from the train/ folder names."""
-    if not root.is_dir():
-        raise DataError(f"--data {root} is not a folder; expected {root}/train/<class>/ and {root}/test/<class>/")
-    for split in SPLITS:
-        if not (root / split).is_dir():
-            raise DataError(f"--data {root} has no {split}/ folder; expected {root}/{split}/<class>/<image files>")
-    classes = [d.name for d in _class_dirs(root / "train")]
-    if not classes:
-        raise DataError(f"--data {root}/train has no class folders; expected {root}/train/<class>/<image files>")
-    index = {name: i for i, name in enumerate(classes)}
-    files: dict[str, list[tuple[Path, int]]] = {}
-    skipped: dict[str, int] = {}
-    for split in SPLITS:
-        entries: list[tuple[Path, int]] = []
-        skipped[split] = 0
-        dirs = _class_dirs(root / split)
-        if not dirs:
-            raise DataError(f"--data {root}/{split} has no class folders")
-        for d in dirs:
-            if d.name not in index:
-                raise DataError(f"{root}/{split}/{d.name} is a class that {root}/train does not have")
-            images = []
-            for f in sorted(d.iterdir()):
-                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS:
-                    images.append(f)
-                elif f.is_file():
-                    skipped[split] += 1
-            if not images:
-                raise DataError(f"class folder {d} has no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-            entries.extend((f, index[d.name]) for f in images)
-        files[split] = entries
-    return FolderScan(root, classes, files, skipped)
-
 
 # What decode_image reads, by Pillow's format names: the formats of IMAGE_EXTENSIONS (Pillow's JPEG opener
 # also gives "MPO" images, camera JPEGs holding several pictures). Pillow is told to try only these, so a
@@ -87,9 +28,10 @@ def scan_folder(root: Path) -> FolderScan:
 PIL_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
 FORMAT_NAMES = "JPEG, PNG, BMP, GIF, WebP, TIFF or PPM/PGM"
 # Part of the tensor cache key: bump it whenever decode_image gives other pixels for the same file.
-DECODER_VERSION = 2
+DECODER_VERSION = 3
 _EXIF_ORIENTATION = 0x0112
 _quiet_lock = threading.Lock()
+_QUARTER_TURNS = ("TRANSPOSE", "TRANSVERSE", "ROTATE_90", "ROTATE_270")  # orientations that swap width and height
 
 
 def _pillow():
@@ -108,22 +50,47 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
-def decode_image(path: Path, size: int) -> np.ndarray:
+Box = tuple[float, float, float, float]  # left, top, right, bottom in the upright picture's pixels
+Pick = Callable[[int, int], Box]  # (width, height) of the upright picture -> the part of it to keep
+
+EVAL_CROP = 0.875  # resize-and-centre-crop evaluation keeps this share of the short side (224 of 256)
+
+
+def full_box(width: int, height: int) -> Box:
+    return (0.0, 0.0, float(width), float(height))
+
+
+def centre_box(width: int, height: int) -> Box:
+    """The centred square of EVAL_CROP of the short side: torchvision's Resize(256) + CenterCrop(224)."""
+    side = EVAL_CROP * min(width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    return (left, top, left + side, top + side)
+
+
+FITS: dict[str, Pick] = {"squash": full_box, "centre": centre_box}
+
+
+def decode_image(path: Path, size: int, fit: str | Pick = "squash") -> np.ndarray:
     """One image as uint8 3 x size x size; raises DataError naming the file if it cannot be read.
+
+    ``fit`` says which part of the picture becomes the square: "squash" the whole picture (its aspect ratio
+    is not kept), "centre" the centred square evaluation uses after a random-resized-crop training, or a
+    function of the picture's size giving a box (a random resized crop, core.data.recipe).
 
     * An image of more pixels than Pillow's limit (``PIL.Image.MAX_IMAGE_PIXELS``, 89,478,485 by default)
       is refused from its header, before anything is decoded. Pillow itself only warns up to twice the
       limit; here one limit holds, and Pillow's warnings (that one, damaged TIFF tags or EXIF) are not
       printed: the image decodes or it is an error.
     * A JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) when that still leaves at least
-      twice ``size`` on each side: a 6000x4000 photo costs a fraction of a full decode, and the result
-      stays within a level or two of a full decode and resize.
+      twice ``size`` on each side of the part kept: a 6000x4000 photo costs a fraction of a full decode,
+      and the result stays within a level or two of a full decode and resize.
     * Every mode becomes RGB: palettes through their palette, alpha dropped, CMYK converted, 16-bit greys
       (PNG, TIFF, PGM) scaled 65535 -> 255 (Pillow alone clips them to white), float images 1.0 -> 255.
     * An animation gives its first frame; the EXIF orientation is applied (the image as viewers show it).
     * A truncated or malformed file is an error, never a grey-padded image.
     """
     Image = _pillow()
+    pick = FITS[fit] if isinstance(fit, str) else fit
     try:
         with Image.open(path, formats=PIL_FORMATS) as im:
             limit = Image.MAX_IMAGE_PIXELS
@@ -132,17 +99,25 @@ def decode_image(path: Path, size: int) -> np.ndarray:
                     f"cannot read image {path}: {im.width}x{im.height} is {im.width * im.height:,} pixels, "
                     f"more than the {limit:,} allowed (a decompression bomb?)"
                 )
-            box = None  # the part of the decoded image that is the picture
-            if im.format in ("JPEG", "MPO"):
-                drafted = im.draft(None, (2 * size, 2 * size))
-                if drafted:  # a reduced width or height is rounded up: its last column/row is partly padding
-                    box = drafted[1]
-            rgb = _to_rgb(im)
             transpose = _orientation(im)
-        if rgb.size != (size, size) or box is not None:
-            rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, box=box)
-        if transpose is not None:  # after the resize: cheaper, and a square resize commutes with it
+            turned = transpose is not None and transpose.name in _QUARTER_TURNS
+            width, height = (im.height, im.width) if turned else (im.width, im.height)
+            box = pick(width, height)
+            scale = 1.0  # decoded pixels per picture pixel
+            if im.format in ("JPEG", "MPO"):
+                want = (2 * size * width / max(1e-6, box[2] - box[0]), 2 * size * height / max(1e-6, box[3] - box[1]))
+                drafted = im.draft(None, (int(want[1]), int(want[0])) if turned else (int(want[0]), int(want[1])))
+                if drafted:  # a reduced width or height is rounded up: its last column/row is partly padding
+                    scale = drafted[1][2] / (height if turned else width)
+            rgb = _to_rgb(im)
+        if transpose is not None:
+            if scale != 1.0:  # the padding column/row would end up on another side
+                stored = (height, width) if turned else (width, height)
+                rgb = rgb.crop((0, 0, int(stored[0] * scale), int(stored[1] * scale)))
             rgb = rgb.transpose(transpose)
+        scaled = tuple(v * scale for v in box)
+        if rgb.size != (size, size) or scaled != (0.0, 0.0, float(rgb.width), float(rgb.height)):
+            rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, box=scaled)
         return np.array(rgb, dtype=np.uint8).transpose(2, 0, 1)
     except DataError:
         raise
@@ -198,17 +173,20 @@ def _orientation(im):
 DECODE_CHUNK = 1000  # images decoded between two progress reports (where a stop request can cancel by raising)
 
 
-def _decode_all(
-    entries: list[tuple[Path, int]], size: int, progress: Callable[[int, int], None] | None, skip_bad: bool = False
+def decode_all(
+    entries: list[tuple[Path, int]], size: int, progress: Callable[[int, int], None] | None, skip_bad: bool = False,
+    fit: str = "squash",
 ) -> tuple[ImageSet, int]:
-    """Decode every image; with ``skip_bad`` unreadable ones are left out. Returns (images, how many were skipped)."""
+    """Decode every image; with ``skip_bad`` unreadable ones are left out. Returns (images, how many were skipped).
+
+    The images are written straight into one preallocated array: the peak is the decoded split plus a chunk."""
     images = np.empty((len(entries), 3, size, size), dtype=np.uint8)
     good = np.ones(len(entries), dtype=bool)
     workers = min(8, (os.cpu_count() or 1) + 2)
 
     def work(i: int) -> None:
         try:
-            images[i] = decode_image(entries[i][0], size)
+            images[i] = decode_image(entries[i][0], size, fit)
         except DataError:
             if not skip_bad:
                 raise
@@ -221,47 +199,57 @@ def _decode_all(
             if progress:
                 progress(min(start + chunk, len(entries)), len(entries))
     labels = torch.tensor([c for _, c in entries], dtype=torch.int64)
+    bad = int((~good).sum())
+    if not bad:  # no boolean indexing: it would copy the whole split
+        return ImageSet(torch.from_numpy(images), labels), 0
     keep = torch.from_numpy(good)
-    return ImageSet(torch.from_numpy(images)[keep], labels[keep]), int((~good).sum())
+    return ImageSet(torch.from_numpy(images)[keep], labels[keep]), bad
 
 
 def load_folder(
-    root: Path,
-    image_size: int = 32,
+    scan: FolderScan,
+    image_size: int,
+    fits: dict[str, str],
+    cache_dir: str = "",
     progress: Callable[[str, int, int], None] | None = None,
     skip_bad: bool = False,
     note: Callable[[str], None] | None = None,
-) -> tuple[ImageSet, ImageSet, list[str]]:
-    """(train, test, class names), decoded or from the cache when the files are unchanged.
+) -> dict[str, ImageSet]:
+    """Every split of ``scan`` decoded (``fits``: split -> "squash" | "centre"), or read from the decode cache
+    (core.data.cache) when its files are unchanged.
 
     An unreadable image is an error naming the file, unless ``skip_bad``: then it is left out.
-    ``note`` hears how many non-image files and unreadable images were skipped.
+    ``note`` hears how many unreadable images were skipped, and why the cache could not be written.
     """
-    scan = scan_folder(root)
-    for split, count in scan.skipped.items():
-        if count and note:
-            note(f"skipped {count} non-image file{'s' if count != 1 else ''} in {split}/")
-    out, to_cache = [], []
-    for split in SPLITS:
-        entries = scan.files[split]
-        settings = f"folder|{image_size}|decoder={DECODER_VERSION}|{','.join(scan.classes)}|skip={skip_bad}"
+    root = scan.root
+    source = str(root.resolve())
+    folder = cache_root(cache_dir)
+    out, to_cache = {}, []
+    for split, entries in scan.files.items():
+        fit = fits.get(split, "squash")
+        settings = f"folder|{split}|{image_size}|{fit}|decoder={DECODER_VERSION}|{','.join(scan.classes)}|skip={skip_bad}"
         key = fingerprint(root, [p for p, _ in entries], settings)
-        path = cache_path(root, f"{split}-{image_size}")
+        path = entry_path(folder, key)
         hit = load_cached(path, key)
         if hit is not None:
             skipped = int(hit.get("skipped", 0))
             data = ImageSet(hit["images"], hit["labels"])
         else:
             report = (lambda d, t, s=split: progress(s, d, t)) if progress else None
-            data, skipped = _decode_all(entries, image_size, report, skip_bad)
-            to_cache.append((path, key, {"images": data.images, "labels": data.labels, "classes": scan.classes,
-                                         "skipped": skipped}))
+            data, skipped = decode_all(entries, image_size, report, skip_bad, fit)
+            meta = {"what": f"{source}|{split}|{image_size}|{fit}", "source": source, "split": split,
+                    "image_size": image_size, "fit": fit, "images": len(data)}
+            to_cache.append((path, key, {"images": data.images, "labels": data.labels, "skipped": skipped}, meta))
         if skipped and note:
-            note(f"skipped {skipped} unreadable image{'s' if skipped != 1 else ''} in {split}/")
+            note(f"skipped {skipped} unreadable image{'s' if skipped != 1 else ''} in the {split} split")
         if len(data) == 0:
-            raise DataError(f"{root}/{split} has no readable images")
-        out.append(data)
-    # Caches are written only once both splits decoded: a bad image in test/ leaves nothing behind.
-    for path, key, payload in to_cache:
-        save_cached(path, key, payload)
-    return out[0], out[1], scan.classes
+            raise DataError(f"the {split} split of {root} has no readable images")
+        out[split] = data
+    # Caches are written only once every split decoded: a bad image in test/ leaves nothing behind.
+    for path, key, payload, meta in to_cache:
+        why = save_cached(path, key, payload, meta)
+        if why and note:
+            note(f"cannot write the decode cache in {folder} ({why}): the next run decodes again; "
+                 f"choose a writable folder with --cache-dir")
+            break
+    return out

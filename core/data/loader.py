@@ -9,25 +9,21 @@ distributed job share nothing but the seed.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Iterator
 
 import torch
 
 from core.data.augment import Augment, Normalize, augment_batch
+from core.data.seeds import derived_seed
 from core.data.tensors import ImageSet
+
+__all__ = ["TrainStream", "derived_seed", "make_generator", "resident_batches"]
 
 SCHEME = 2  # stream state format: 2 = derived seeds (1, unnamed: a saved generator and permutation)
 
 
 def make_generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
-
-
-def derived_seed(*parts: int) -> int:
-    """A 63-bit seed from whole numbers, e.g. (seed, epoch, step, rank); nearby tuples give unrelated seeds."""
-    digest = hashlib.blake2b(",".join(str(int(p)) for p in parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
 class TrainStream:
@@ -53,7 +49,7 @@ class TrainStream:
         self.normalize = normalize
         self.seed = seed
         self.rank, self.world = rank, world
-        self.device = data.images.device
+        self.device = normalize.scale.device  # where the batches go (resident data is already there)
         self.generator = torch.Generator(device=self.device)  # reseeded for every batch
         self.epoch = 0  # the epoch being drawn (1-based; 0 before the first)
         self.perm: torch.Tensor | None = None
@@ -93,6 +89,10 @@ class TrainStream:
             yield x, y
         self.perm = None
 
+    def skipped_notice(self, epoch: int) -> str:
+        """What the epoch left out (a streamed set's unreadable files): resident data has been read already."""
+        return ""
+
     def state_dict(self) -> dict[str, Any]:
         return {"scheme": SCHEME, "seed": self.seed, "epoch": self.epoch, "batch": self.batch_in_epoch,
                 "in_epoch": self.perm is not None}
@@ -119,7 +119,7 @@ class TrainStream:
         return False
 
 
-def eval_batches(
+def resident_batches(
     data: ImageSet, batch_size: int, normalize: Normalize
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     for start in range(0, len(data), batch_size):

@@ -43,14 +43,14 @@ def evaluate(
     stop=None,
     dist=None,
 ) -> EvalResult:
-    """One pass over ``data`` (already on the model's device). ``tta`` averages the image and its flip.
+    """One pass over ``data`` (resident on the model's device, or files streamed to it). ``tta`` averages the image and its flip.
 
     ``dist`` (a core.hardware.dist.Dist of several ranks): each rank evaluates its part of ``data`` and the confusion
     matrix and loss are summed over the ranks, so every rank returns the result of the whole set. ``stop`` is
     not looked at then: one rank leaving early would leave the others waiting in the sum."""
     was_training = model.training
     model.eval()
-    device = data.images.device
+    device = normalize.scale.device
     sharded = dist is not None and dist.active
     if sharded:
         data = data.select(torch.arange(len(data)).tensor_split(dist.world)[dist.rank].to(device))

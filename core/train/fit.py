@@ -11,14 +11,14 @@ from typing import Any
 
 from core.config.train_config import TrainConfig
 from core.data import DataBundle
-from core.errors import Cancelled
+from core.errors import BadImage, Cancelled
 from core.hardware.devices import is_out_of_memory
 from core.hardware.dist import SINGLE, Dist
 from core.runs.control import TrainControl
 from core.runs.events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
 from core.train import loop
 from core.train.checkpoint import require_safe_torch
-from core.train.failures import lost_a_peer, lost_peer_message, out_of_memory_message, write_error_message
+from core.train.failures import bad_image_message, lost_a_peer, lost_peer_message, out_of_memory_message, write_error_message
 from core.train.global_flags import Determinism
 from core.train.resume import resume_config
 from core.train.setup import Setup, build_setup
@@ -192,8 +192,8 @@ class _Run:
                 )
             )
             status = loop.TrainLoop(setup, state, store, self.control, self.progress_interval).run()
-        except NonFiniteLoss as e:
-            error = str(e)
+        except (NonFiniteLoss, BadImage) as e:  # one line each; after a bad image last.pt is at its batch
+            error = bad_image_message(e, store.run_dir) if isinstance(e, BadImage) else str(e)
         except OSError as e:
             error = write_error_message(e, store.run_dir)
         except KeyboardInterrupt:

@@ -11,6 +11,7 @@ import time
 
 import torch
 
+from core.errors import BadImage
 from core.hardware.devices import peak_memory, reset_peak_memory
 from core.inference.evaluate import EvalResult, EvalStopped, autocast_context, evaluate
 from core.runs.control import TrainControl
@@ -63,15 +64,24 @@ class TrainLoop:
             if self._between_batches(epoch, ep, setup.stream.batch_in_epoch):
                 return False
         if not ep.train_done:
-            for x, y in setup.stream.epoch_batches():
-                loss = self._step(ep, x, y)
-                batch = setup.stream.batch_in_epoch
-                # Several ranks act together, at the steps they decide at (always the epoch's last).
-                if not self.decisions.at_batch(ep, batch == self.steps):
-                    continue
-                self._report(epoch, ep, loss, batch)
-                if self._between_batches(epoch, ep, batch):
-                    return False
+            try:
+                for x, y in setup.stream.epoch_batches():
+                    loss = self._step(ep, x, y)
+                    batch = setup.stream.batch_in_epoch
+                    # Several ranks act together, at the steps they decide at (always the epoch's last).
+                    if not self.decisions.at_batch(ep, batch == self.steps):
+                        continue
+                    self._report(epoch, ep, loss, batch)
+                    if self._between_batches(epoch, ep, batch):
+                        return False
+            except BadImage:
+                # A streamed file that cannot be read: last.pt holds the run just before the batch it was in.
+                setup.sync()
+                self.store.save_last(setup, state, ep.progress(time.perf_counter() - ep.start))
+                self.state.stopped_at = (epoch, setup.stream.batch_in_epoch, self.steps)
+                raise
+            if note := setup.stream.skipped_notice(epoch):  # unreadable files a streamed epoch left out
+                self.emit(Notice(note))
 
         setup.sync()
         elapsed = time.perf_counter() - ep.start

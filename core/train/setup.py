@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from core.config.train_config import TrainConfig
+from core.config.train_config import TrainConfig, augment_recipe
 from core.config.validate import check_config
 from core.data import Augment, DataBundle, ImageSet, Normalize, TrainStream, load_data
 from core.errors import CheckpointError, UserError
@@ -92,7 +92,7 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
                         f"processes; use a multiple of {dist.world}")
     if ckpt is None:
         # Saved configs hold absolute paths, so a run can be resumed or evaluated from anywhere.
-        absolute = {k: str(Path(getattr(cfg, k)).expanduser().resolve()) for k in ("data", "runs_dir", "init_from", "weights") if getattr(cfg, k)}
+        absolute = {k: str(Path(getattr(cfg, k)).expanduser().resolve()) for k in ("data", "runs_dir", "init_from", "weights", "cache_dir") if getattr(cfg, k)}
         cfg = cfg.replace(**absolute)
     parent = None
     parent_state = None
@@ -115,10 +115,14 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
         _announce_changes(ckpt, {"device": str(device), "precision": precision, "channels_last": channels_last,
                                  "processes": dist.world}, notify)
 
+    residence = None
+    if data is None and cfg.dataset == "folder" and dist.active:
+        # Every rank must hold or stream alike (the same statistics, the same decode): rank 0 decides.
+        residence = dist.share(_residence(cfg, device, dist.local_world))
     # Local rank 0 loads first (decoding, caching, a download), the others then read its cache: no race.
     if dist.local_rank != 0:
         dist.barrier()
-    data = _data(cfg, ckpt, run_dir, data, parent, notify, stop)
+    data = _data(cfg, ckpt, run_dir, data, parent, notify, stop, device, dist.local_world, residence)
     if dist.local_rank == 0:
         dist.barrier()
 
@@ -150,8 +154,11 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
             raise
         parts = [data.train, data.test] + ([data.val] if data.val is not None else [])
         size = sum(p.images.numel() + 8 * len(p) for p in parts) / 2**20
+        hint = " or --data-in-memory no" if cfg.dataset == "folder" else ""
         raise UserError(f"the data ({size:.0f} MiB of images and labels) does not fit in {device}'s memory next to the "
-                        f"model; free the device, or use --train-subset or a smaller --image-size") from None
+                        f"model; free the device, or use --train-subset, a smaller --image-size{hint}") from None
+    # The bundle now holds the device's copies: the host's are freed rather than kept for the run's life.
+    data.train, data.val, data.test = train_set, val_set, test_set
     normalize = Normalize(data.mean, data.std, device, channels_last)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     if cfg.auto_batch_size and ckpt is None:
@@ -161,9 +168,18 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
         if fitting != cfg.batch_size:
             notify(f"--auto-batch-size: batch size {cfg.batch_size} does not fit in memory; using {fitting}")
             cfg = cfg.replace(batch_size=fitting)
-    augment = Augment(cfg.crop_padding, cfg.flip, cfg.rotate, cfg.cutout)
+    recipe = augment_recipe(cfg)
+    augment = Augment(0 if recipe == "rrc" else cfg.crop_padding, cfg.flip, cfg.rotate, cfg.cutout,
+                      resized_crop=recipe == "rrc")
     # The data stream gets its own seed so the model init and the augmentations do not share one sequence.
-    stream = TrainStream(train_set, cfg.batch_size, augment, normalize, seed=cfg.seed + 1, rank=dist.rank, world=dist.world)
+    if train_set.resident:
+        stream = TrainStream(train_set, cfg.batch_size, augment, normalize, seed=cfg.seed + 1, rank=dist.rank,
+                             world=dist.world)
+    else:
+        from core.data.stream import FileStream
+
+        stream = FileStream(train_set, cfg.batch_size, augment, normalize, seed=cfg.seed + 1, rank=dist.rank,
+                            world=dist.world, recipe=recipe)
     # The compiled module and the DDP wrapper share parameters with the model, which is what gets saved and
     # evaluated. DDP starts every rank from rank 0's weights and averages the gradients; compile wraps it.
     train_model = model
@@ -197,17 +213,29 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
     return setup
 
 
+def _residence(cfg: TrainConfig, device: torch.device, processes: int) -> tuple[bool, str]:
+    from core.data.budget import choose_residence
+    from core.data.layout import scan_folder
+    from core.data.own_images import decoded_bytes
+
+    scan = scan_folder(Path(cfg.data).expanduser(), cfg.test_split, cfg.split_seed)
+    return choose_residence(cfg.data_in_memory, decoded_bytes(scan, cfg.image_size), device, processes)
+
+
 def _data(cfg: TrainConfig, ckpt: dict[str, Any] | None, run_dir: Path | None, data: DataBundle | None,
-          parent: Parent | None, notify: Notify, stop: threading.Event) -> DataBundle:
+          parent: Parent | None, notify: Notify, stop: threading.Event, device: torch.device | None = None,
+          processes: int = 1, residence: tuple[bool, str] | None = None) -> DataBundle:
     """The run's data (loaded unless given), with the normalisation its weights expect, checked against the run."""
     if cfg.num_classes and cfg.dataset == "folder":
         # Checked against the folder names before anything is decoded (or cached).
-        from core.data.folder import scan_folder
+        from core.data.layout import scan_folder
 
-        _check_class_count(cfg.num_classes, scan_folder(Path(cfg.data).expanduser()).classes)
+        _check_class_count(cfg.num_classes, scan_folder(Path(cfg.data).expanduser(), cfg.test_split, cfg.split_seed).classes)
     if data is None:
         notify(f"loading {cfg.dataset} data")
-        data = load_data(cfg, report=notify, stop=stop)
+        data = load_data(cfg, report=notify, stop=stop, device=device, processes=processes, residence=residence)
+        if data.layout:
+            notify(f"data: {data.layout}; {data.residence_why}")
     # Normalisation follows the weights: the parent's statistics when fine-tuning, ImageNet's for
     # torchvision weights, the run's own when resuming.
     if ckpt is not None and "mean" in ckpt:
@@ -226,6 +254,11 @@ def _data(cfg: TrainConfig, ckpt: dict[str, Any] | None, run_dir: Path | None, d
         if any(saved.get(k) not in (None, v) for k, v in now.items()):
             raise CheckpointError(
                 f"--resume {run_dir}: the data differs from when the run started ({saved} then, {now} now)"
+            )
+        if saved.get("split_digest") not in (None, "", data.split_digest):
+            raise CheckpointError(
+                f"--resume {run_dir}: {cfg.data} has other test images than when the run started (its files changed); "
+                f"resuming would test on different images: restore the folder, or start a new run"
             )
     return data
 

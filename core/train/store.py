@@ -292,6 +292,7 @@ def _meta(setup: Setup) -> dict[str, Any]:
         "image_size": data.image_size,
         "config": setup.cfg.to_dict(),
         "data": {"train_size": len(data.train), "val_size": len(data.val) if data.val is not None else 0,
-                 "test_size": len(data.test), "num_classes": data.num_classes},
+                 "test_size": len(data.test), "num_classes": data.num_classes, "layout": data.layout,
+                 "split_digest": data.split_digest, "residence": data.residence},
         "torch_version": str(torch.__version__),
     }

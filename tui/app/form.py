@@ -27,7 +27,7 @@ class Field:
 # on screen is a layout matter and lives here (a test checks both name the same fields).
 SETUP_ORDER = ("arch", "dataset", "data", "epochs", "lr", "batch_size", "optimizer", "schedule", "weight_decay",
                "label_smoothing", "val_split", "train_subset", "seed", "name", "device")
-FINETUNE_ORDER = ("init_from", "dataset", "data", "freeze", "backbone_lr_mult", "epochs", "lr", "batch_size", "name",
+FINETUNE_ORDER = ("init_from", "dataset", "data", "test_split", "freeze", "backbone_lr_mult", "epochs", "lr", "batch_size", "name",
                   "device")
 PICKED = ("arch", "device", "freeze")  # choices the screen makes at run time (models, devices, the parent's stages)
 

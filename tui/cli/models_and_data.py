@@ -65,42 +65,20 @@ def data_info(
     dataset: Annotated[str, typer.Option(help="cifar10 | folder | synthetic")] = "cifar10",
     data: Annotated[str, typer.Option(help="Data folder.")] = "data",
     image_size: Annotated[int, typer.Option(help="Decode size.")] = 32,
+    test_split: Annotated[float, typer.Option(help="folder without test/: held out per class, a fraction or a count.")] = 0.2,
+    split_seed: Annotated[int, typer.Option(help="Which images --test-split holds out.")] = 0,
+    data_in_memory: Annotated[str, typer.Option(help="auto | yes | no, as a run would judge it.")] = "auto",
+    device: Annotated[str, typer.Option(help="The device a run would use (auto judges its memory).")] = "cpu",
+    check: Annotated[bool, typer.Option("--check", help="folder: decode every image once (nothing is kept) and name the unreadable ones.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Classes and image counts of a dataset (decodes it into the tensor cache if needed; never downloads)."""
-    from core.config.train_config import DATASETS
+    """What a run would train on: an image folder's layout, split, class counts and whether it is held in memory
+    or streamed (listing only: nothing is decoded unless --check); CIFAR-10 and synthetic sets are loaded."""
+    from tui.cli.data_info import folder_info, print_info, tensor_info
 
-    if dataset not in DATASETS:
-        raise CliError(f"--dataset must be one of {', '.join(DATASETS)} (got {dataset!r})")
-    if not 8 <= image_size <= 1024:
-        raise CliError(f"--image-size must be a whole number from 8 to 1024 (got {image_size})")
-    from core.data import load_raw
-    from core.errors import UserError
-
-    skipped: dict[str, int] = {}
-    try:
-        if dataset == "folder":
-            from core.data.folder import scan_folder
-
-            skipped = scan_folder(Path(data)).skipped
-        train, test, classes = load_raw(dataset, data, image_size, download=False)
-    except UserError as e:
-        raise CliError(str(e)) from None
-    info = {
-        "dataset": dataset,
-        "data": data,
-        "classes": classes,
-        "train": dict(zip(classes, train.class_counts(len(classes)))),
-        "test": dict(zip(classes, test.class_counts(len(classes)))),
-        "image_shape": list(train.images.shape[1:]),
-        "skipped_non_images": skipped,
-    }
+    info = folder_info(data, image_size, test_split, split_seed, data_in_memory, device, check) \
+        if dataset == "folder" else tensor_info(dataset, data, image_size)
     if as_json:
         typer.echo(json.dumps(info))
         return
-    where = "in memory" if dataset == "synthetic" else data
-    typer.echo(f"{dataset} ({where}): {len(classes)} classes, {len(train)} train / {len(test)} test images of {info['image_shape']}")
-    for c in classes:
-        typer.echo(f"  {c:<20} {info['train'][c]:>7} train {info['test'][c]:>7} test")
-    if any(skipped.values()):
-        typer.echo(f"  skipped non-image files: {skipped}")
+    print_info(info)

@@ -135,7 +135,7 @@ def finetune(
     from core.config.finetune_defaults import sized_to_data
     from core.data import training_set_size
 
-    cfg, chosen = sized_to_data(cfg, training_set_size(cfg.dataset, cfg.data), given)
+    cfg, chosen = sized_to_data(cfg, training_set_size(cfg.dataset, cfg.data, cfg.test_split, cfg.split_seed), given)
     _check(cfg)
     if chosen:
         print(f"fine-tune defaults {chosen}", file=sys.stderr if as_json else sys.stdout, flush=True)

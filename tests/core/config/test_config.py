@@ -90,9 +90,9 @@ def test_check_paths(tmp_path):
     assert check_paths(TrainConfig(dataset="synthetic", runs_dir=str(tmp_path))) == []
     errors = check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "nope")))
     assert errors[0].field == "data" and "is not a folder" in errors[0].message
-    (tmp_path / "d" / "train").mkdir(parents=True)
-    assert "no test/ folder" in check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "d")))[0].message
-    (tmp_path / "d" / "test").mkdir()
+    (tmp_path / "d" / "test").mkdir(parents=True)
+    assert "has test/ but no train/" in check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "d")))[0].message
+    (tmp_path / "d" / "train").mkdir()
     assert check_paths(TrainConfig(dataset="folder", data=str(tmp_path / "d"), runs_dir=str(tmp_path))) == []
     assert check_paths(TrainConfig(dataset="cifar10", data=str(tmp_path), download=False))[0].field == "data"
     (tmp_path / "runs" / "taken").mkdir(parents=True)

@@ -6,15 +6,15 @@ import os
 
 import pytest
 import torch
-from helpers import build_image_folder, write_image
+from helpers import build_image_folder, write_image, load_images, cache_entries
 
-from core.data.cache import CACHE_DIR
-from core.data.folder import load_folder, scan_folder
+from core.data.cache import CACHE_DIR, cache_root
+from core.data.layout import scan_folder
 from core.errors import DataError
 
 
 def test_classes_counts_and_shapes(image_folder):
-    train, test, classes = load_folder(image_folder, image_size=32)
+    train, test, classes = load_images(image_folder, 32)
     assert classes == ["cat", "dog", "frog"]
     assert train.images.shape == (18, 3, 32, 32) and train.images.dtype == torch.uint8
     assert test.images.shape == (9, 3, 32, 32)
@@ -26,7 +26,7 @@ def test_classes_counts_and_shapes(image_folder):
 
 def test_other_sizes_and_class_counts(tmp_path):
     root = build_image_folder(tmp_path / "five", classes=("a", "b", "c", "d", "e"), train_per_class=2, test_per_class=1)
-    train, test, classes = load_folder(root, image_size=48)
+    train, test, classes = load_images(root, 48)
     assert len(classes) == 5 and train.images.shape[-2:] == (48, 48)
 
 
@@ -41,46 +41,48 @@ def test_non_image_files_are_skipped_and_counted(image_folder):
 def test_cache_reuse_and_invalidation(image_folder, monkeypatch):
     from core.data import folder
 
-    load_folder(image_folder, 32)
-    assert (image_folder / CACHE_DIR / "train-32.pt").is_file()
+    load_images(image_folder, 32)
+    assert sorted(e["split"] for e in cache_entries()) == ["test", "train"]
+    assert not (image_folder / CACHE_DIR).exists()  # nothing is written into the user's data
     calls = []
     real = folder.decode_image
-    monkeypatch.setattr(folder, "decode_image", lambda p, s: calls.append(p) or real(p, s))
-    load_folder(image_folder, 32)
+    monkeypatch.setattr(folder, "decode_image", lambda p, s, *a: calls.append(p) or real(p, s, *a))
+    load_images(image_folder, 32)
     assert calls == []
     write_image(image_folder / "train" / "dog" / "999.png", (0, 0, 0))
-    train, _, _ = load_folder(image_folder, 32)
+    train, _, _ = load_images(image_folder, 32)
     assert len(train) == 19 and len(calls) == 19  # train re-decoded, test still cached
+    assert len(cache_entries()) == 2  # the stale train entry was replaced, not kept beside the new one
 
 
 @pytest.mark.parametrize(
     "breakage,match",
     [
-        (lambda r: os.rename(r / "test", r / "tst"), "no test/ folder"),
+        (lambda r: os.rename(r / "train", r / "trn"), "has test/ but no train/"),
         (lambda r: [os.remove(f) for f in (r / "train" / "dog").iterdir()], "has no images"),
-        (lambda r: (r / "test" / "horse").mkdir() or write_image(r / "test" / "horse" / "1.png", (1, 1, 1)), "does not have"),
+        (lambda r: (r / "test" / "horse").mkdir() or write_image(r / "test" / "horse" / "1.png", (1, 1, 1)), "does not train on"),
     ],
 )
 def test_bad_layouts(image_folder, breakage, match):
     breakage(image_folder)
     with pytest.raises(DataError, match=match):
-        load_folder(image_folder, 32)
+        load_images(image_folder, 32)
 
 
 def test_missing_root_and_no_classes(tmp_path):
     with pytest.raises(DataError, match="is not a folder"):
-        load_folder(tmp_path / "nope", 32)
+        load_images(tmp_path / "nope", 32)
     (tmp_path / "empty" / "train").mkdir(parents=True)
     (tmp_path / "empty" / "test").mkdir()
     with pytest.raises(DataError, match="no class folders"):
-        load_folder(tmp_path / "empty", 32)
+        load_images(tmp_path / "empty", 32)
 
 
 def test_corrupt_image_is_named(image_folder):
     bad = image_folder / "train" / "frog" / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     with pytest.raises(DataError, match="broken.jpg"):
-        load_folder(image_folder, 32)
+        load_images(image_folder, 32)
 
 
 def test_stop_while_decoding_cancels_between_chunks(tmp_path, monkeypatch):
@@ -95,16 +97,16 @@ def test_stop_while_decoding_cancels_between_chunks(tmp_path, monkeypatch):
     decoded = []
     real = folder.decode_image
 
-    def counting(path, size):
+    def counting(path, size, *fit):
         decoded.append(path)
         stop.set()  # the user presses stop as soon as decoding starts
-        return real(path, size)
+        return real(path, size, *fit)
 
     monkeypatch.setattr(folder, "decode_image", counting)
     with pytest.raises(Cancelled):
         load_raw("folder", root, 32, stop=stop)
     assert len(decoded) == 10  # the first chunk finished, the other 12 images were never decoded
-    assert not (root / CACHE_DIR).exists()
+    assert cache_entries() == []
 
 
 def test_corrupt_images_can_be_skipped_and_counted(image_folder):
@@ -112,12 +114,12 @@ def test_corrupt_images_can_be_skipped_and_counted(image_folder):
     (image_folder / "test" / "cat" / "broken.png").write_bytes(b"\x89PNG garbage")
     (image_folder / "train" / "cat" / "notes.txt").write_text("x")
     notes = []
-    train, test, _ = load_folder(image_folder, 32, skip_bad=True, note=notes.append)
+    train, test, _ = load_images(image_folder, 32, skip_bad=True, note=notes.append)
     assert len(train) == 18 and len(test) == 9
-    expected = ["skipped 1 non-image file in train/", "skipped 1 unreadable image in train/", "skipped 1 unreadable image in test/"]
+    expected = ["skipped 1 non-image file in the train split", "skipped 1 unreadable image in the train split", "skipped 1 unreadable image in the test split"]
     assert notes == expected
     notes.clear()  # the cache remembers the count
-    load_folder(image_folder, 32, skip_bad=True, note=notes.append)
+    load_images(image_folder, 32, skip_bad=True, note=notes.append)
     assert notes == expected
     with pytest.raises(DataError, match="broken"):  # without the flag it is still an error
-        load_folder(image_folder, 32)
+        load_images(image_folder, 32)

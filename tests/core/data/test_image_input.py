@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import build_image_folder
+from helpers import build_image_folder, load_images, cache_entries
 from image_builders import chunk, claim_size, photo, png_bytes, reference, saved, write_bomb
 from PIL import Image
 
-from core.data.cache import CACHE_DIR
-from core.data.folder import decode_image, load_folder
+from core.data.folder import decode_image
 from core.errors import DataError
 
 
@@ -65,13 +64,13 @@ def test_a_bomb_in_a_folder_stops_loading_or_is_skipped_and_counted(tmp_path):
     root = build_image_folder(tmp_path / "imgs", train_per_class=2, test_per_class=1)
     bomb = write_bomb(root / "train" / "cat" / "bomb.png")
     with pytest.raises(DataError) as e:
-        load_folder(root, 32)
+        load_images(root, 32)
     assert_one_line_naming(e, bomb, "pixels")
-    assert not (root / CACHE_DIR).exists()
+    assert cache_entries() == []
     notes: list[str] = []
-    train, test, _ = load_folder(root, 32, skip_bad=True, note=notes.append)
+    train, test, _ = load_images(root, 32, skip_bad=True, note=notes.append)
     assert len(train) == 6 and len(test) == 3
-    assert notes == ["skipped 1 unreadable image in train/"]
+    assert notes == ["skipped 1 unreadable image in the train split"]
 
 
 # ------------------------------------------------------------------ big images under the limit

@@ -8,12 +8,12 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers import build_image_folder
+from helpers import build_image_folder, load_images, cache_entries
 from image_builders import chunk, reference, saved
 from PIL import Image
 
 from core.data import folder
-from core.data.folder import decode_image, load_folder
+from core.data.folder import decode_image
 
 
 # ------------------------------------------------------------------ modes
@@ -115,12 +115,12 @@ def test_damaged_exif_is_ignored(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ the cache follows the decoder
 def test_a_new_decoder_version_invalidates_the_tensor_cache(tmp_path, monkeypatch):
     root = build_image_folder(tmp_path / "imgs", train_per_class=1, test_per_class=1)
-    load_folder(root, 32)
+    load_images(root, 32)
     calls = []
     real = folder.decode_image
-    monkeypatch.setattr(folder, "decode_image", lambda p, s: calls.append(p) or real(p, s))
-    load_folder(root, 32)
+    monkeypatch.setattr(folder, "decode_image", lambda p, s, *a: calls.append(p) or real(p, s, *a))
+    load_images(root, 32)
     assert calls == []
     monkeypatch.setattr(folder, "DECODER_VERSION", folder.DECODER_VERSION + 1)
-    load_folder(root, 32)
+    load_images(root, 32)
     assert len(calls) == 6

@@ -59,7 +59,7 @@ def test_balanced_subset_takes_the_first_images_of_each_class():
 def test_channel_stats():
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (500, 3, 8, 8), generator=g, dtype=torch.uint8)
-    mean, std = channel_stats(images, chunk=64)
+    mean, std = channel_stats(images, chunk_bytes=64 * 8 * 3 * 8 * 8)  # 64 images a chunk
     x = images.double() / 255
     assert mean == pytest.approx(x.mean(dim=(0, 2, 3)).tolist(), abs=1e-4)
     assert std == pytest.approx(x.std(dim=(0, 2, 3)).tolist(), abs=1e-3)

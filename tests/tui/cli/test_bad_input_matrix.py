@@ -149,7 +149,11 @@ MATRIX = [
      "bomb.png: 400,000,000 pixels"),
     ("finetune bomb", ["finetune", T, "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
     ("evaluate bomb", ["evaluate", T, "--dataset", "folder", "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
-    ("data info bomb", ["data", "info", "--dataset", "folder", "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),
+    ("data info unknown split", ["data", "info", "--dataset", "folder", "--data", "@tmp", "--test-split", "0.9"],
+     "--test-split must hold out at most half"),
+    ("data cache list of a file", ["data", "cache", "list", "--cache-dir", "@text"], "is not a folder"),
+    ("data cache clear of a file", ["data", "cache", "clear", "--cache-dir", "@text"], "is not a folder"),
+    ("data info bomb", ["data", "info", "--dataset", "folder", "--data", "@bombs", "--check"], "bomb.png: 400,000,000 pixels"),
     # runs and the background (the live cases, with real processes: tests/tui/cli/test_background_runs.py)
     ("background bad lr", ["train", "--dataset", S, "--lr", "-1", "--background"], "--lr"),
     ("background resume non-run", ["train", "--resume", "@tmp", "--background"], "not a run directory"),
@@ -237,7 +241,7 @@ def test_every_command_that_takes_input_has_a_bad_input_row():
         if any(p.param_type_name == "argument" or not getattr(p, "is_flag", False) for p in params)
     }
     assert "models" not in takes_input  # --json only: nothing can be wrong with it
-    covered = {" ".join(argv[:n]) for _, argv, _ in MATRIX for n in (1, 2)}
+    covered = {" ".join(argv[:n]) for _, argv, _ in MATRIX for n in (1, 2, 3)}
     missing = sorted(takes_input - covered)
     assert not missing, f"commands without a row in MATRIX: {missing}"
 
@@ -275,5 +279,5 @@ def test_a_bomb_is_skipped_and_counted_with_skip_bad_images(capsys, tmp_path, mo
               "--epochs", "1", "--batch-size", "6", "--device", "cpu", "--run-dir", str(tmp_path / "runs"), "--json"])
     out, err = capsys.readouterr()
     assert exit_info.value.code == 0, err
-    assert "skipped 1 unreadable image in train/" in err and "Traceback" not in err
+    assert "skipped 1 unreadable image in the train split" in err and "Traceback" not in err
     assert json.loads(out)["status"] == "completed"

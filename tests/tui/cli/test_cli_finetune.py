@@ -28,7 +28,7 @@ def test_finetune_to_three_classes_then_evaluate_and_predict(capsys, tmp_path, p
     assert code == 0, err
     result = json.loads(out)
     assert result["status"] == "completed" and result["arch"] == "resnet20"
-    assert "skipped 1 non-image file in train/" in err
+    assert "skipped 1 non-image file in the train split" in err
     run_dir = result["run_dir"]
     assert os.path.basename(run_dir).startswith(f"{parent.name}-ft-folder-")
     config = json.loads(open(os.path.join(run_dir, "config.json")).read())
@@ -103,7 +103,7 @@ def test_corrupt_images_can_be_skipped(capsys, tmp_path, parent):
     code, out, err = run(capsys, "finetune", parent, "--data", _corrupt(tmp_path), "--skip-bad-images", "--epochs", "1",
                          "--batch-size", "6", "--device", "cpu", "--run-dir", tmp_path / "runs", "--json")
     assert code == 0, err
-    assert "skipped 1 unreadable image in train/" in err
+    assert "skipped 1 unreadable image in the train split" in err
 
 
 def test_torchvision_transfer_with_a_local_weights_file(capsys, tmp_path):

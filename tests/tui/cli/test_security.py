@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import build_image_folder, run_cli, write_image
+from helpers import build_image_folder, run_cli, write_image, load_images, cache_entries
 
 run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)
 
@@ -78,15 +78,14 @@ def test_malicious_torchvision_weights_never_execute(capsys, tmp_path):
 
 
 def test_a_poisoned_data_cache_is_a_miss_not_an_execution(tmp_path):
-    from core.data.cache import CACHE_DIR
-    from core.data.folder import load_folder
+    from core.data.cache import cache_root
 
     folder = build_image_folder(tmp_path / "imgs")
-    load_folder(folder, 32)
+    load_images(folder, 32)
     marker = tmp_path / "pwned"
-    cache = folder / CACHE_DIR / "train-32.pt"
+    cache = cache_root() / f"{[e for e in cache_entries() if e['split'] == 'train'][0]['key']}.pt"
     torch.save({"key": "x", "images": Payload(marker)}, cache)
-    train, _, _ = load_folder(folder, 32)  # the cache is rebuilt from the images
+    train, _, _ = load_images(folder, 32)  # the cache is rebuilt from the images
     assert len(train) == 18 and not marker.exists()
 
 

@@ -61,6 +61,7 @@ class FinetuneScreen(FormScreen):
         self.parent_info = None  # core.train.finetune.Parent of the chosen checkpoint, once read
         self.parent_error = ""
         self.data_info = ""
+        self.data_text = ""  # data_info without the note on what was chosen for the data's size
         self.touched: set[str] = set()  # batch size / epochs once the user set them: data-sized defaults leave them
         self.sized = {"batch_size": str(self.base.batch_size), "epochs": str(self.base.epochs)}  # what they put there
         self.chosen = ""  # what the data-sized defaults chose and why, shown under the data and recorded
@@ -106,14 +107,14 @@ class FinetuneScreen(FormScreen):
                 self.touched.add(name)
                 if self.chosen:  # the user decides now: no note to record
                     self.chosen = ""
-                    self.data_info = self.data_info.split("\n")[0]
+                    self.data_info = self.data_text
                     self.query_one("#data-info", Static).update(self.data_info)
             return
         if name == "init_from":
             self.parent_info, self.parent_error = None, ""
             self.query_one("#parent-info", Static).update("reading the checkpoint ...")
             self._read_parent(values["init_from"])
-        elif name in ("dataset", "data"):
+        elif name in ("dataset", "data", "test_split"):
             self._scan_data(values["dataset"], values["data"])
 
     @work(thread=True, exclusive=True, group="ft-parent", exit_on_error=False)
@@ -151,19 +152,17 @@ class FinetuneScreen(FormScreen):
 
         text, found = "", 0
         if dataset == "folder" and data:
-            from core.data.folder import scan_folder
+            from tui.app.data_summary import folder_summary
 
+            values = self.form_values()
             try:
-                scan = scan_folder(Path(data).expanduser())
-                train, test = scan.counts("train"), scan.counts("test")
-                found = sum(train)
-                parts = [f"{c} {a}/{b}" for c, a, b in zip(scan.classes, train, test)]
-                shown = ", ".join(parts[:6]) + (f", ... ({len(parts)} in all)" if len(parts) > 6 else "")
-                skipped = sum(scan.skipped.values())
-                text = f"{len(scan.classes)} classes, train/test images: {shown}" + (
-                    f"; {skipped} non-image file{'s' if skipped != 1 else ''} skipped" if skipped else ""
-                )
-            except UserError as e:
+                split = float(values.get("test_split") or self.base.test_split)
+            except ValueError:
+                split = self.base.test_split
+            size = self.parent_info.image_size if self.parent_info is not None else self.base.image_size
+            try:
+                text, found = folder_summary(data, split, self.base.split_seed, size, self.base.data_in_memory)
+            except (UserError, OSError) as e:
                 text = str(e)
         elif dataset == "synthetic":
             text, found = "10 synthetic classes, 5000/1000 images", 5000
@@ -173,6 +172,7 @@ class FinetuneScreen(FormScreen):
 
     def _data_scanned(self, text: str, found: int = 0) -> None:
         self._size_to_data(found)
+        self.data_text = text
         self.data_info = text + (f"\n{self.chosen}" if self.chosen else "")
         self.query_one("#data-info", Static).update(self.data_info)
 
