@@ -114,6 +114,19 @@ def build_image_folder(root: Path, classes=("cat", "dog", "frog"), train_per_cla
     return root
 
 
+def build_class_folders(root: Path, classes=("cat", "dog", "frog"), per_class: int = 10, size: int = 40,
+                        extra: dict[str, int] | None = None) -> Path:
+    """``root/<class>/*.png|jpg`` alone (no train/ or test/): the layout most people have; ``extra`` adds
+    folders beside (``{"val": 2}``: root/val/<class>/ with 2 images each)."""
+    colours = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (200, 40, 200)]
+    for c, name in enumerate(classes):
+        for i in range(per_class):
+            write_image(root / name / f"{i:03d}{'.png' if i % 2 else '.jpg'}", colours[c % len(colours)], size)
+        for split, n in (extra or {}).items():
+            for i in range(n):
+                write_image(root / split / name / f"{split}{i:03d}.png", colours[c % len(colours)], size)
+    return root
+
 
 def poison_loss(monkeypatch, from_call: int) -> None:
     """Make the training loss NaN from its ``from_call``-th computation on (a stand-in for a diverging run)."""

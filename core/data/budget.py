@@ -40,7 +40,7 @@ def free_gpu_memory(device) -> int | None:
 
 
 def _mib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB" if n >= 2**24 else f"{n / 2**20:.2f} MiB"
 
 
 def choose_residence(setting: str, need: int, device=None, processes: int = 1) -> tuple[bool, str]:
