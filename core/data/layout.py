@@ -51,6 +51,10 @@ class FolderScan:
             h.update(f"{p.relative_to(self.root).as_posix()}|{c}\n".encode())
         return h.hexdigest()[:16]
 
+    def decoded_bytes(self, image_size: int) -> int:
+        """What every split takes decoded: uint8 RGB squares of ``image_size``."""
+        return sum(len(f) for f in self.files.values()) * 3 * image_size * image_size
+
     def describe(self) -> str:
         """One line: the layout, the split and the sizes."""
         sizes = ", ".join(f"{len(self.files[s])} {s}" for s in SPLIT_FOLDERS if s in self.files)

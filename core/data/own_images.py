@@ -35,10 +35,6 @@ def split_fits(cfg: TrainConfig) -> dict[str, str]:
     return {"train": "squash", "val": held, "test": held}
 
 
-def decoded_bytes(scan: FolderScan, image_size: int) -> int:
-    return sum(len(f) for f in scan.files.values()) * 3 * image_size * image_size
-
-
 def folder_splits(cfg: TrainConfig, device=None, report: Callable[[str], None] | None = None,
                   stop: threading.Event | None = None, processes: int = 1,
                   residence: tuple[bool, str] | None = None) -> FolderSplits:
@@ -47,7 +43,7 @@ def folder_splits(cfg: TrainConfig, device=None, report: Callable[[str], None] |
     for split, count in scan.skipped.items():
         if count and report:
             report(f"skipped {count} non-image file{'s' if count != 1 else ''} in the {split} split")
-    in_memory, why = residence or choose_residence(cfg.data_in_memory, decoded_bytes(scan, cfg.image_size), device,
+    in_memory, why = residence or choose_residence(cfg.data_in_memory, scan.decoded_bytes(cfg.image_size), device,
                                                    processes)
     fits = split_fits(cfg)
     if in_memory:

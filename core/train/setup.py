@@ -216,10 +216,9 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
 def _residence(cfg: TrainConfig, device: torch.device, processes: int) -> tuple[bool, str]:
     from core.data.budget import choose_residence
     from core.data.layout import scan_folder
-    from core.data.own_images import decoded_bytes
 
     scan = scan_folder(Path(cfg.data).expanduser(), cfg.test_split, cfg.split_seed)
-    return choose_residence(cfg.data_in_memory, decoded_bytes(scan, cfg.image_size), device, processes)
+    return choose_residence(cfg.data_in_memory, scan.decoded_bytes(cfg.image_size), device, processes)
 
 
 def _data(cfg: TrainConfig, ckpt: dict[str, Any] | None, run_dir: Path | None, data: DataBundle | None,

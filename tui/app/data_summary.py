@@ -10,7 +10,6 @@ def folder_summary(data: str, test_split: float, split_seed: int, image_size: in
     """(text, training images); raises core.errors.UserError when the folder cannot be used."""
     from core.data.budget import choose_residence
     from core.data.layout import scan_folder
-    from core.data.own_images import decoded_bytes
 
     scan = scan_folder(Path(data).expanduser(), test_split, split_seed)
     splits = [s for s in ("train", "val", "test") if s in scan.files]
@@ -21,6 +20,6 @@ def folder_summary(data: str, test_split: float, split_seed: int, image_size: in
     lines = [scan.describe() + (f"; {scan.held_out}" if scan.held_out else ""),
              f"{'/'.join(splits)} per class: {shown}" + (
                  f"; {skipped} non-image file{'s' if skipped != 1 else ''} skipped" if skipped else "")]
-    held, why = choose_residence(in_memory, decoded_bytes(scan, image_size), None)
+    held, why = choose_residence(in_memory, scan.decoded_bytes(image_size), None)
     lines.append(why)
     return "\n".join(lines), len(scan.files["train"])

@@ -31,7 +31,6 @@ def folder_info(data: str, image_size: int, test_split: float, split_seed: int, 
     _checked_settings(image_size, test_split, split_seed, data_in_memory, device)
     from core.data.budget import choose_residence
     from core.data.layout import scan_folder
-    from core.data.own_images import decoded_bytes
     from core.errors import UserError
 
     try:
@@ -41,7 +40,7 @@ def folder_info(data: str, image_size: int, test_split: float, split_seed: int, 
             from core.hardware.devices import resolve_device
 
             dev = resolve_device(device)
-        need = decoded_bytes(scan, image_size)
+        need = scan.decoded_bytes(image_size)
         in_memory, why = choose_residence(data_in_memory, need, dev)
         unreadable = _check_all(scan, image_size) if check else None
     except UserError as e:

@@ -44,9 +44,14 @@ def evaluate(
         precision = resolve_precision(precision, trained.device)[0]
         # evaluation never downloads: a missing dataset is an error that says where to put it
         overrides = {k: v for k, v in {"dataset": dataset, "data": data}.items() if v is not None} | {"download": False}
-        result, _ = evaluate_trained(trained, split=split, tta=tta, overrides=overrides, precision=precision)
+        result, used = evaluate_trained(trained, split=split, tta=tta, overrides=overrides, precision=precision)
     except UserError as e:
         raise CliError(str(e)) from None
+    recorded = trained.checkpoint.get("data", {}).get("split_digest") if isinstance(trained.checkpoint.get("data"), dict) else None
+    changed = bool(recorded and used.split_digest and recorded != used.split_digest)
+    if changed and data is None:
+        typer.echo(f"note: {used.source} holds other test images than when this run trained (its files changed); "
+                   f"these figures are not the run's test split", err=True)
     classes = trained.classes
     if as_json:
         typer.echo(
@@ -62,6 +67,7 @@ def evaluate(
                     "per_class_accuracy": dict(zip(classes, result.per_class_accuracy)),
                     "confusion": [list(r) for r in result.confusion],
                     "classes": classes,
+                    "same_test_images": None if not recorded else not changed,
                 }
             )
         )
