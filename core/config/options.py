@@ -146,7 +146,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("data_in_memory", "data", "folder: yes = decoded tensors in memory, no = streamed from the files per "
            "batch, auto = in memory when they fit half the free memory.", choices=RESIDENCES),
     Option("workers", "data", "Streaming: loader processes decoding batches (0 = none).", int_range=(-1, 64),
-           default_text="one per core, at most 8"),
+           default_text="1 on a CPU; on a GPU one per core, at most 8"),
     Option("cache_dir", "data", "Where decoded images are cached.", default_text="$XDG_CACHE_HOME/resnet-tui"),
     Option("skip_bad_images", "data", "folder: skip unreadable images (counted) instead of stopping."),
     Option("val_split", "data", "Held-out validation: a fraction (<1) or a count of training images.",

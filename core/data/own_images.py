@@ -57,7 +57,7 @@ def folder_splits(cfg: TrainConfig, device=None, report: Callable[[str], None] |
 
         sets: dict = load_folder(scan, cfg.image_size, fits, cfg.cache_dir, progress, cfg.skip_bad_images, report)
     else:
-        workers = default_workers(processes) if cfg.workers < 0 else cfg.workers
+        workers = default_workers(processes, device) if cfg.workers < 0 else cfg.workers
         sets = {split: FileSet.of(entries, cfg.image_size, fit=fits[split], workers=workers,
                                   skip_bad=cfg.skip_bad_images) for split, entries in scan.files.items()}
         why += f" by {workers} worker process{'es' if workers != 1 else ''}" if workers else " in this process"
