@@ -24,7 +24,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 FREEZE_PATTERN = re.compile(r"^(none|backbone|stages:[1-9][0-9]*)$")
 TORCHVISION_PREFIX = "tv-"
 MAX_SEED = 2**32 - 1
-RENAMED = {"run_dir": "runs_dir"}  # fields of older runs' config.json and checkpoints, under their new names
+RENAMED = {"run_dir": "runs_dir"}
+BEFORE_FIELDS = {"augment": "padcrop"}  # fields older runs lack, with the value that was then the only behaviour  # fields of older runs' config.json and checkpoints, under their new names
 
 
 @dataclass
@@ -106,6 +107,12 @@ class TrainConfig:
         cfg = cls(**{k: v for k, v in values.items() if k in known})
         cfg.milestones = list(cfg.milestones)
         return cfg
+
+    @classmethod
+    def from_run(cls, values: dict[str, Any]) -> "TrainConfig":
+        """The config a saved run trained with: what a field added since meant then, when the run lacks it
+        (a tv-* run from before --augment trained with pad-crop and evaluated whole images)."""
+        return cls.from_dict({**BEFORE_FIELDS, **values})
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -44,7 +44,7 @@ def load_trained(run_or_ckpt: str | Path, device: str = "auto") -> Trained:
         arch, classes = str(ckpt["arch"]), [str(c) for c in ckpt["classes"]]
         mean, std = tuple(float(v) for v in ckpt["mean"]), tuple(float(v) for v in ckpt["std"])
         image_size, state = int(ckpt["image_size"]), ckpt["model"]
-        config = TrainConfig.from_dict(ckpt.get("config", {}))
+        config = TrainConfig.from_run(ckpt.get("config", {}))
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path} lacks what a resnet-tui model checkpoint holds ({e})") from None
     try:
@@ -77,7 +77,7 @@ def evaluate_trained(
     _, amp_dtype = resolve_precision(precision, trained.device)
     if data is None:
         cfg = trained.config.replace(**(overrides or {}), train_subset=0, image_size=trained.image_size)
-        data = load_data(cfg)
+        data = load_data(cfg, device=trained.device)
     if list(data.classes) != list(trained.classes):
         raise DataError(
             f"the dataset's classes ({', '.join(data.classes[:5])}...) differ from the model's ({', '.join(trained.classes[:5])}...)"
@@ -100,8 +100,11 @@ class Prediction:
 @torch.no_grad()
 def predict_images(trained: Trained, paths: list[str | Path], top_k: int = 3, tta: bool = False) -> list[Prediction]:
     from core.data.folder import decode_image
+    from core.data.own_images import split_fits
 
-    arrays = [torch.from_numpy(decode_image(Path(p), trained.image_size)) for p in paths]
+    # As the run's test images were: centre-cropped after random-resized-crop training on a folder.
+    fit = split_fits(trained.config)["test"] if trained.config.dataset == "folder" else "squash"
+    arrays = [torch.from_numpy(decode_image(Path(p), trained.image_size, fit)) for p in paths]
     x = torch.stack(arrays).to(trained.device)
     normalize = Normalize(trained.mean, trained.std, trained.device)
     inputs = normalize(x)

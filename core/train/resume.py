@@ -67,7 +67,7 @@ def resume_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) 
         opts = ", ".join(BY_FIELD[b].option if b in BY_FIELD else b for b in bad)
         allowed = ", ".join(BY_FIELD[o].option for o in sorted(RESUME_OVERRIDES))
         raise UserError(f"{opts} cannot change on --resume (the run's config fixes it); these can: {allowed}")
-    cfg = TrainConfig.from_dict(ckpt["config"]).replace(**overrides)
+    cfg = TrainConfig.from_run(ckpt["config"]).replace(**overrides)
     done = int(ckpt["epoch"])
     mid_epoch = ckpt.get("partial") is not None
     if cfg.epochs < done or (cfg.epochs == done and not mid_epoch):

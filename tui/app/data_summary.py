@@ -17,7 +17,7 @@ def folder_summary(data: str, test_split: float, split_seed: int, image_size: in
     parts = [f"{c} {'/'.join(str(counts[s][i]) for s in splits)}" for i, c in enumerate(scan.classes)]
     shown = ", ".join(parts[:6]) + (f", ... ({len(parts)} in all)" if len(parts) > 6 else "")
     skipped = sum(scan.skipped.values())
-    lines = [scan.describe() + (f"; {scan.held_out}" if scan.held_out else ""),
+    lines = [scan.describe(),
              f"{'/'.join(splits)} per class: {shown}" + (
                  f"; {skipped} non-image file{'s' if skipped != 1 else ''} skipped" if skipped else "")]
     held, why = choose_residence(in_memory, scan.decoded_bytes(image_size), None)

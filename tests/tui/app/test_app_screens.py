@@ -48,14 +48,14 @@ async def test_runs_screen_opens_and_deletes_a_run(tmp_path):
 
 @pytest.mark.slow
 async def test_finetune_screen_from_the_runs_list(tmp_path):
-    from helpers import build_image_folder, tiny_bundle
+    from helpers import build_class_folders, tiny_bundle
 
     from core.train import fit
     from tui.app.screens.finetune import FinetuneScreen
 
     fit(TrainConfig(dataset="synthetic", arch="resnet20", epochs=1, batch_size=32, device="cpu",
                     runs_dir=str(tmp_path / "runs"), name="base"), data=tiny_bundle(train=96, test=30, size=32))
-    folder = build_image_folder(tmp_path / "pets")
+    folder = build_class_folders(tmp_path / "pets", per_class=8)  # class folders alone: the test split is held out
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
@@ -69,7 +69,11 @@ async def test_finetune_screen_from_the_runs_list(tmp_path):
         assert screen.query_one("#start", Button).disabled  # no data path yet
         await type_into(pilot, "#f-data", str(folder))
         await wait_until(pilot, lambda: "3 classes" in screen.data_info)
-        assert "cat 6/3" in screen.data_info
+        assert "class folders: 3 classes, 18 train, 6 test" in screen.data_info
+        assert "6 images held out (0.2 of each class" in screen.data_info and "cat 6/2" in screen.data_info
+        assert "held in memory" in screen.data_info
+        await type_into(pilot, "#f-test_split", "3")  # a count or a fraction; the summary follows it
+        await wait_until(pilot, lambda: "cat 7/1" in screen.data_info and "(3 images, --split-seed 0)" in screen.data_info)
         await choose(pilot, "#f-freeze", "down")  # none -> backbone
         await type_into(pilot, "#f-epochs", "1")
         await type_into(pilot, "#f-batch_size", "6")

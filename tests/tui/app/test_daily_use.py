@@ -134,6 +134,30 @@ async def test_the_finetune_screen_shows_what_small_data_gets_before_start(home)
         assert screen.query_one("#f-batch_size", Input).value == "64"
 
 
+async def test_the_setup_form_says_what_an_image_folder_holds_and_how_it_would_be_read(home):
+    from helpers import build_class_folders
+    from textual.widgets import Input, Select, Static
+
+    folder = build_class_folders(home / "pets", per_class=5)
+    async with make_app().run_test(size=(100, 30)) as pilot:
+        screen = pilot.app.screen
+        info = screen.query_one("#data-info", Static)
+        assert not info.display  # nothing to say about CIFAR-10's path
+        screen.query_one("#f-dataset", Select).value = "folder"
+        screen.query_one("#f-data", Input).value = str(folder)
+        deadline = time.monotonic() + 20
+        while "class folders" not in str(info.render()) and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        text = str(info.render())
+        assert info.display and "class folders: 3 classes, 12 train, 3 test; test = 3 images held out" in text
+        assert "cat 4/1" in text and "held in memory" in text
+        screen.query_one("#f-data", Input).value = str(home / "nowhere")
+        deadline = time.monotonic() + 20
+        while "is not a folder" not in str(info.render()) and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        assert "is not a folder" in str(info.render())
+
+
 async def test_f1_opens_help_even_from_a_text_field(home):
     from textual.widgets import Input
 

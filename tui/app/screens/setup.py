@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Label, Select
+from textual.widgets import Footer, Header, Label, Select, Static
 
 from core.config.presets import PRESETS, apply_preset
 from core.config.train_config import TrainConfig
@@ -46,6 +47,8 @@ class SetupScreen(FormScreen):
         self.sub_title = "new run"
         self.validate_form()
         self.query_one("#f-arch", Select).focus()
+        if self.base.dataset == "folder":
+            self._scan_data(self.base.dataset, self.base.data)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if self._filling or event.select.id != "preset":
@@ -60,3 +63,34 @@ class SetupScreen(FormScreen):
             self.base = apply_preset(name, self.base)  # fields the form does not show come from the preset too
         else:
             help_label.update("")
+
+    # ------------------------------------------------------------------ what an image folder holds
+    def after_field(self, name: str) -> ComposeResult:
+        if name == "data":  # an image folder's layout, split, counts and memory path, under its path
+            info = Static("", id="data-info", classes="info")
+            info.display = False
+            yield info
+
+    def on_form_changed(self, name: str) -> None:
+        if name in ("dataset", "data"):
+            values = self.form_values()
+            self._scan_data(values.get("dataset", ""), values.get("data", ""))
+
+    @work(thread=True, exclusive=True, group="setup-data", exit_on_error=False)
+    def _scan_data(self, dataset: str, data: str) -> None:
+        from core.errors import UserError
+        from tui.app.data_summary import folder_summary
+
+        text = ""
+        if dataset == "folder" and data:
+            base = self.base
+            try:
+                text, _ = folder_summary(data, base.test_split, base.split_seed, base.image_size, base.data_in_memory)
+            except (UserError, OSError) as e:
+                text = str(e)
+        self.app.call_from_thread(self._show_data, text)
+
+    def _show_data(self, text: str) -> None:
+        info = self.query_one("#data-info", Static)
+        info.update(text)
+        info.display = bool(text)  # no empty line under the other datasets' paths
