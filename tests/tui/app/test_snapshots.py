@@ -66,6 +66,9 @@ def app_env(tmp_path, monkeypatch, stats_home):
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.chdir(tmp_path)
+    from core.data import budget
+
+    monkeypatch.setattr(budget, "available_ram", lambda: 16 * 2**30)  # the data summary says how much is free
     yield tmp_path
     monkeypatch.undo()
     time.tzset()
