@@ -6,9 +6,9 @@ import os
 
 import pytest
 import torch
-from helpers import build_image_folder, write_image, load_images, cache_entries
+from helpers import build_image_folder, cache_entries, load_images, write_image
 
-from core.data.cache import CACHE_DIR, cache_root
+from core.data.cache import CACHE_DIR
 from core.data.layout import scan_folder
 from core.errors import DataError
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import build_image_folder, load_images, cache_entries
+from helpers import build_image_folder, cache_entries, load_images
 from image_builders import chunk, claim_size, photo, png_bytes, reference, saved, write_bomb
 from PIL import Image
 

@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers import build_image_folder, load_images, cache_entries
+from helpers import build_image_folder, load_images
 from image_builders import chunk, reference, saved
 from PIL import Image
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import build_image_folder, run_cli, write_image, load_images, cache_entries
+from helpers import build_image_folder, cache_entries, load_images, run_cli, write_image
 
 run = run_cli  # resnet-tui ARGS in this process: (exit code, stdout, stderr)
 
