@@ -24,8 +24,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 FREEZE_PATTERN = re.compile(r"^(none|backbone|stages:[1-9][0-9]*)$")
 TORCHVISION_PREFIX = "tv-"
 MAX_SEED = 2**32 - 1
-RENAMED = {"run_dir": "runs_dir"}
-BEFORE_FIELDS = {"augment": "padcrop"}  # fields older runs lack, with the value that was then the only behaviour  # fields of older runs' config.json and checkpoints, under their new names
+RENAMED = {"run_dir": "runs_dir"}  # fields of older runs' config.json and checkpoints, under their new names
+BEFORE_FIELDS = {"augment": "padcrop"}  # fields older runs lack, with the value that was then the only behaviour
 
 
 @dataclass

@@ -115,7 +115,9 @@ def decode_image(path: Path, size: int, fit: str | Pick = "squash") -> np.ndarra
                 stored = (height, width) if turned else (width, height)
                 rgb = rgb.crop((0, 0, int(stored[0] * scale), int(stored[1] * scale)))
             rgb = rgb.transpose(transpose)
-        scaled = tuple(v * scale for v in box)
+        # In decoded pixels, within the image (after a crop of the padding, a box may reach a fraction past it).
+        scaled = (max(0.0, box[0] * scale), max(0.0, box[1] * scale), min(float(rgb.width), box[2] * scale),
+                  min(float(rgb.height), box[3] * scale))
         if rgb.size != (size, size) or scaled != (0.0, 0.0, float(rgb.width), float(rgb.height)):
             rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, box=scaled)
         return np.array(rgb, dtype=np.uint8).transpose(2, 0, 1)
