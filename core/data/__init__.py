@@ -93,7 +93,7 @@ def load_data(cfg: TrainConfig, report: Report | None = None, stop: threading.Ev
         val = found.sets.get("val")
         extra = {"layout": found.scan.describe(), "split_digest": found.scan.split_digest(),
                  "residence": "memory" if found.in_memory else "streamed", "residence_why": found.why}
-        if val is not None and cfg.val_split and report:
+        if "val/" in found.scan.layout and cfg.val_split and report:
             report(f"{cfg.data}/val/ is the validation split; --val-split {cfg.val_split:g} is not used")
     else:
         train, test, classes = load_raw(cfg.dataset, cfg.data, cfg.image_size, cfg.download, report, stop,

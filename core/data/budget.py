@@ -49,21 +49,21 @@ def choose_residence(setting: str, need: int, device=None, processes: int = 1) -
         return True, f"--data-in-memory yes: {_mib(need)} of decoded images held in memory"
     if setting == "no":
         return False, f"--data-in-memory no: {_mib(need)} of decoded images streamed from the files"
-    on_gpu = device is not None and getattr(device, "type", "") == "cuda"
-    if on_gpu:
-        free = free_gpu_memory(device)
-        where = f"{device}"
-        budget = None if free is None else int(GPU_SHARE * free)
-    else:
-        free = available_ram()
-        where = "RAM" + (f" shared by {processes} processes" if processes > 1 else "")
-        budget = None if free is None else int(RAM_SHARE * free / max(1, processes))
-    if budget is None:
+    ram = available_ram()
+    places = [("RAM" + (f" shared by {processes} processes" if processes > 1 else ""), RAM_SHARE, ram,
+               None if ram is None else int(RAM_SHARE * ram / max(1, processes)))]
+    if device is not None and getattr(device, "type", "") == "cuda":
+        # The images are decoded in RAM (each process of the machine its copy) before they move to the GPU.
+        gpu = free_gpu_memory(device)
+        places.insert(0, (str(device), GPU_SHARE, gpu, None if gpu is None else int(GPU_SHARE * gpu)))
+    known = [p for p in places if p[3] is not None]
+    if not known:
         return True, f"{_mib(need)} of decoded images held in memory (free memory unknown)"
-    share = f"{int((GPU_SHARE if on_gpu else RAM_SHARE) * 100)}% of the {_mib(free)} free in {where}"
+    where, share, free, budget = min(known, key=lambda p: p[3])
+    said = f"{int(share * 100)}% of the {_mib(free)} free in {where}"
     if need <= budget:
-        return True, f"{_mib(need)} of decoded images fit {share}: held in memory"
-    return False, f"{_mib(need)} of decoded images exceed {share}: streamed from the files per batch"
+        return True, f"{_mib(need)} of decoded images fit {said}: held in memory"
+    return False, f"{_mib(need)} of decoded images exceed {said}: streamed from the files per batch"
 
 
 def default_workers(processes: int = 1, device=None) -> int:

@@ -97,6 +97,8 @@ def _list_split(folder: Path, index: dict[str, int] | None, root: Path, exclude:
 
 def scan_folder(root: Path, test_split: float = 0.2, split_seed: int = 0) -> FolderScan:
     """List the images of every split, holding the test images out when there is no test/ folder."""
+    if not isinstance(test_split, (int, float)) or not 0 <= test_split < float("inf") or (test_split >= 1 and test_split != int(test_split)):
+        raise DataError(f"--test-split must be 0, a fraction below 1 or a whole number of images (got {test_split!r})")
     if not root.is_dir():
         raise DataError(f"--data {root} is not a folder; expected {root}/<class>/<images> or {root}/train/ and {root}/test/")
     has = {s: (root / s).is_dir() for s in SPLIT_FOLDERS}

@@ -14,7 +14,7 @@ its state at that batch and stop with one line.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ class _Images(torch.utils.data.Dataset):
 def _collate(rows: list[tuple[np.ndarray | None, int, str]]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     good = [r for r in rows if r[0] is not None]
     errors = [r[2] for r in rows if r[0] is None]
-    size = rows[0][0].shape[-1] if good else 0
+    size = good[0][0].shape[-1] if good else 0
     x = torch.from_numpy(np.stack([r[0] for r in good])) if good else torch.empty(0, 3, size, size, dtype=torch.uint8)
     y = torch.tensor([r[1] for r in good], dtype=torch.int64)
     return x, y, errors
@@ -75,8 +75,19 @@ class _Plan:
         return len(self.batches)
 
 
+def _quiet_worker(_: int) -> None:
+    """A worker leaves Ctrl-C, SIGTERM and hang-ups to the training process, which stops at a batch and then
+    ends its workers (they inherit its handlers: each would say "stopping" again, or die mid-batch and fail the
+    run). A worker whose parent is gone exits by itself (DataLoader's watchdog)."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def _loader(dataset: _Images, plan: _Plan, workers: int, pin: bool) -> torch.utils.data.DataLoader:
-    extra: dict[str, Any] = {"persistent_workers": True, "prefetch_factor": PREFETCH} if workers > 0 else {}
+    extra: dict[str, Any] = {"persistent_workers": True, "prefetch_factor": PREFETCH,
+                             "worker_init_fn": _quiet_worker} if workers > 0 else {}
     return torch.utils.data.DataLoader(dataset, batch_sampler=plan, num_workers=workers, collate_fn=_collate,
                                        pin_memory=pin, **extra)
 
@@ -112,6 +123,9 @@ class FileStream(TrainStream):
         self.skipped = Skipped()
         self._items = _Images(data, recipe, augment, seed)
         self._loader: torch.utils.data.DataLoader | None = None
+        # With several processes: "does any process have to stop at this batch?" (core.hardware.dist.Dist.any_):
+        # a process that stopped alone would leave the others waiting in the gradient sum.
+        self.any_rank: Callable[[bool], bool] | None = None
 
     def skipped_notice(self, epoch: int) -> str:
         n, first = self.skipped.count, self.skipped.first
@@ -139,7 +153,14 @@ class FileStream(TrainStream):
         if self._loader is None:
             self._loader = _loader(self._items, self.plan, self.data.workers, self.device.type == "cuda")
         for step, (x, y, errors) in enumerate(self._loader, start=first):
-            _checked(errors, self.data, self.skipped)  # before the batch counts: a resume retries it
+            # Before the batch counts: a resume retries it.
+            if self.any_rank is None:
+                _checked(errors, self.data, self.skipped)
+            elif self.any_rank((bool(errors) and not self.data.skip_bad) or len(y) == 0):
+                raise BadImage(errors[0] if errors else f"another process of this job met an unreadable image in "
+                               f"batch {step + 1} of epoch {self.epoch} (its output names it)")
+            else:
+                self.skipped.add(errors)
             self.batch_in_epoch = step + 1
             if len(y) == 0:
                 continue
@@ -162,7 +183,8 @@ def file_batches(data: FileSet, batch_size: int, normalize: Normalize) -> Iterat
     device = normalize.scale.device
     workers = min(data.workers, len(plan.batches))
     loader = torch.utils.data.DataLoader(_Images(data, "padcrop", Augment(), 0), batch_sampler=plan, num_workers=workers,
-                                         collate_fn=_collate, pin_memory=device.type == "cuda")
+                                         collate_fn=_collate, pin_memory=device.type == "cuda",
+                                         worker_init_fn=_quiet_worker if workers else None)
     for x, y, errors in loader:
         _checked(errors, data, Skipped())
         if len(y):

@@ -97,15 +97,13 @@ def validation_count(val_split: float, train_size: int) -> int:
     return int(round(val_split * train_size)) if val_split < 1 else int(val_split)
 
 
-def split_validation(train: ImageSet, count: int, num_classes: int, seed: int) -> tuple[ImageSet, ImageSet | None]:
-    """Hold out ``count`` images, stratified by class, chosen by a seeded generator."""
-    if count <= 0:
-        return train, None
-    n = len(train)
+def validation_indices(labels: torch.Tensor, count: int, num_classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kept, held out) indices: ``count`` of them held out, stratified by class, chosen by a seeded generator."""
+    n = len(labels)
     if count >= n:
         raise ValueError(f"the validation split ({count}) must be smaller than the training set ({n})")
     g = torch.Generator().manual_seed(seed)
-    labels = train.labels.cpu()
+    labels = labels.cpu()
     per_class = [torch.nonzero(labels == c).flatten() for c in range(num_classes)]
     # Each class gives its share of `count`, rounded; the rounding remainder comes from the largest classes.
     quotas = [int(len(idx) * count / n) for idx in per_class]
@@ -118,7 +116,15 @@ def split_validation(train: ImageSet, count: int, num_classes: int, seed: int) -
     val_idx = torch.cat(val_parts).sort().values
     keep = torch.ones(n, dtype=torch.bool)
     keep[val_idx] = False
-    return train.select(torch.nonzero(keep).flatten()), train.select(val_idx)
+    return torch.nonzero(keep).flatten(), val_idx
+
+
+def split_validation(train: ImageSet, count: int, num_classes: int, seed: int) -> tuple[ImageSet, ImageSet | None]:
+    """Hold out ``count`` images, stratified by class, chosen by a seeded generator."""
+    if count <= 0:
+        return train, None
+    kept, held = validation_indices(train.labels, count, num_classes, seed)
+    return train.select(kept), train.select(held)
 
 
 def balanced_subset(data: ImageSet, count: int, num_classes: int) -> ImageSet:

@@ -113,6 +113,10 @@ class Dist:
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         return int(t.item())
 
+    def any_(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on any (one small all-reduce)."""
+        return self.least(0 if flag else 1) == 0
+
     def share(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank (a run folder's path, a config): small picklable things only."""
         if not self.active:

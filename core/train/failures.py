@@ -60,6 +60,7 @@ def write_error_message(e: OSError, run_dir: Path) -> str:
 
 
 def bad_image_message(e: BaseException, run_dir: Path) -> str:
-    """A streamed image that cannot be read: the run saved its state just before the batch it was in."""
-    return (f"{e}; last.pt holds the run just before that batch: repair or replace the file and resume with "
+    """A streamed image that cannot be read: the run saved its state just before the batch (or evaluation) it
+    was in."""
+    return (f"{e}; last.pt holds the run up to there: repair or replace the file and resume with "
             f"--resume {run_dir} (or start with --skip-bad-images to leave such files out)")

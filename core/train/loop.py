@@ -78,7 +78,6 @@ class TrainLoop:
                 # A streamed file that cannot be read: last.pt holds the run just before the batch it was in.
                 setup.sync()
                 self.store.save_last(setup, state, ep.progress(time.perf_counter() - ep.start))
-                self.state.stopped_at = (epoch, setup.stream.batch_in_epoch, self.steps)
                 raise
             if note := setup.stream.skipped_notice(epoch):  # unreadable files a streamed epoch left out
                 self.emit(Notice(note))
@@ -102,6 +101,9 @@ class TrainLoop:
             # Training of this epoch is done; resume redoes only its evaluation.
             self._save_stopped(epoch, self.steps, ep.progress(0.0, done=True))
             return False
+        except BadImage:  # a streamed val or test image: the epoch's training is kept, resume re-evaluates
+            self.store.save_last(setup, state, ep.progress(0.0, done=True))
+            raise
         eval_seconds = time.perf_counter() - eval_start
         setup.train_mode()  # evaluate() restores plain train mode
 

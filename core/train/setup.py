@@ -19,6 +19,7 @@ from torch import nn
 from core.config.train_config import TrainConfig, augment_recipe
 from core.config.validate import check_config
 from core.data import Augment, DataBundle, ImageSet, Normalize, TrainStream, load_data
+from core.data.own_images import planned_residence, resumed_residence
 from core.errors import CheckpointError, UserError
 from core.hardware.devices import is_out_of_memory, resolve_device, resolve_precision, use_channels_last
 from core.hardware.dist import SINGLE, Dist
@@ -115,10 +116,10 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
         _announce_changes(ckpt, {"device": str(device), "precision": precision, "channels_last": channels_last,
                                  "processes": dist.world}, notify)
 
-    residence = None
-    if data is None and cfg.dataset == "folder" and dist.active:
+    residence = resumed_residence(ckpt, cfg) if data is None else None  # a resume reads its data as the run did
+    if residence is None and data is None and cfg.dataset == "folder" and dist.active:
         # Every rank must hold or stream alike (the same statistics, the same decode): rank 0 decides.
-        residence = dist.share(_residence(cfg, device, dist.local_world))
+        residence = dist.share(planned_residence(cfg, device, dist.local_world))
     # Local rank 0 loads first (decoding, caching, a download), the others then read its cache: no race.
     if dist.local_rank != 0:
         dist.barrier()
@@ -180,6 +181,8 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
 
         stream = FileStream(train_set, cfg.batch_size, augment, normalize, seed=cfg.seed + 1, rank=dist.rank,
                             world=dist.world, recipe=recipe)
+        if dist.active:
+            stream.any_rank = dist.any_
     # The compiled module and the DDP wrapper share parameters with the model, which is what gets saved and
     # evaluated. DDP starts every rank from rank 0's weights and averages the gradients; compile wraps it.
     train_model = model
@@ -211,14 +214,6 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
     if ckpt is not None:
         _load_state(setup, ckpt, run_dir, notify)
     return setup
-
-
-def _residence(cfg: TrainConfig, device: torch.device, processes: int) -> tuple[bool, str]:
-    from core.data.budget import choose_residence
-    from core.data.layout import scan_folder
-
-    scan = scan_folder(Path(cfg.data).expanduser(), cfg.test_split, cfg.split_seed)
-    return choose_residence(cfg.data_in_memory, scan.decoded_bytes(cfg.image_size), device, processes)
 
 
 def _data(cfg: TrainConfig, ckpt: dict[str, Any] | None, run_dir: Path | None, data: DataBundle | None,

@@ -79,7 +79,7 @@ def test_an_unreadable_file_met_mid_epoch_is_one_line_with_last_pt_at_its_batch(
     cfg = folder_config(tmp_path, data, data_in_memory="no", workers=1)
     result = fit(cfg.replace(name="bad"))
     assert result.status == "failed" and "\n" not in result.error
-    assert str(bad) in result.error and "last.pt holds the run just before that batch" in result.error
+    assert str(bad) in result.error and "last.pt holds the run up to there" in result.error
     last = load_checkpoint(result.run_dir / "last.pt")
     assert last["stream"]["in_epoch"]
     step = last["stream"]["batch"]
@@ -129,3 +129,61 @@ def test_rrc_runs_evaluate_centre_crops(tmp_path):
     assert squashed.test.images[:, 0, 0, 0].float().mean() > 200  # the red frame
     assert cropped.test.images[:, 0, 0, 0].float().mean() < 60  # inside the frame
     assert torch.equal(squashed.train.images, cropped.train.images)  # training images are not cropped ahead
+
+
+def test_a_batch_whose_first_image_is_unreadable_still_collates():
+    from core.data.stream import _collate
+
+    good = np.zeros((3, 8, 8), np.uint8)
+    x, y, errors = _collate([(None, 0, "cannot read image a.jpg"), (good, 2, "")])
+    assert x.shape == (1, 3, 8, 8) and y.tolist() == [2] and errors == ["cannot read image a.jpg"]
+
+
+def test_an_unreadable_test_image_keeps_the_trained_epoch(pets, tmp_path):
+    import shutil
+
+    from core.data.layout import scan_folder
+
+    data = tmp_path / "pets"
+    shutil.copytree(pets, data)
+    bad = scan_folder(data).files["test"][0][0]
+    bad.write_bytes(b"\xff\xd8\xff not a jpeg")
+    result = fit(folder_config(tmp_path, data, data_in_memory="no", workers=0, epochs=1))
+    assert result.status == "failed" and str(bad) in result.error and "\n" not in result.error
+    last = load_checkpoint(result.run_dir / "last.pt")
+    assert last["partial"]["train_done"] and last["global_step"] == 3  # trained; a resume only evaluates again
+
+
+def test_a_resume_reads_the_folder_as_the_run_did(pets, tmp_path, monkeypatch, every_batch_reported):
+    from core.data import budget
+
+    monkeypatch.setattr(budget, "available_ram", lambda: 64 * 2**10)  # too little: auto streams
+    stop = threading.Event()
+    first = Recorder(lambda e: isinstance(e, BatchProgress) and e.global_step == 2, stop)
+    stopped = fit(folder_config(tmp_path, pets), first, stop)
+    assert any("streamed from the files per batch" in e.message for e in first.of(Notice))
+    monkeypatch.undo()  # plenty of memory now: auto alone would hold the images
+    again = Recorder()
+    assert fit(TrainConfig(), again, resume=stopped.run_dir).status == "completed"
+    assert any("streamed from the files, as when the run started" in e.message for e in again.of(Notice))
+
+
+def test_validation_held_out_of_a_folder_is_prepared_as_test_images(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "framed"  # a red frame around blue: the centre crop sees blue, the whole image red corners
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(10):
+            im = np.zeros((80, 120, 3), np.uint8)
+            im[:, :] = (255, 0, 0)
+            im[4:76, 24:96] = (0, 0, 255)
+            Image.fromarray(im).save(root / c / f"{i}.png")
+    for mode in ("yes", "no"):
+        data = load_data(fit_config(tmp_path, dataset="folder", data=str(root), augment="rrc", val_split=4,
+                                    data_in_memory=mode, workers=0))
+        assert len(data.val) == 4 and len(data.train) == 12
+        if mode == "yes":
+            assert data.val.images[:, 0, 0, 0].float().mean() < 60 and data.train.images[:, 0, 0, 0].float().mean() > 200
+        else:
+            assert data.val.fit == "centre" and data.train.fit == "squash"

@@ -120,22 +120,6 @@ def test_two_processes_with_sync_bn_train_like_one_process_with_the_same_global_
     assert worst(a, c) > 2e-3
 
 
-@pytest.mark.slow
-def test_two_processes_streaming_a_folder_train_as_two_holding_it(tmp_path):
-    from helpers import build_class_folders  # the streamed order is the resident one, sharded alike
-
-    pets = build_class_folders(tmp_path / "pets", per_class=22, size=24)  # 54 train / 12 test images
-    common = ["--dataset", "folder", "--data", pets, "--arch", "resnet20", "--image-size", "16", "--device", "cpu",
-              "--crop-padding", "0", "--no-flip", "--batch-size", "18", "--epochs", "1", "--lr", "0.05",
-              "--run-dir", tmp_path, "--nproc-per-node", "2"]
-    held = cli("train", *common, "--name", "held", "--data-in-memory", "yes")
-    streamed = cli("train", *common, "--name", "streamed", "--data-in-memory", "no", "--workers", "1")
-    assert held.returncode == 0 and streamed.returncode == 0, held.stderr[-2000:] + streamed.stderr[-2000:]
-    assert "streamed from the files by 1 worker process" in streamed.stdout + streamed.stderr
-    a, b = weights(tmp_path / "held"), weights(tmp_path / "streamed")
-    assert all(torch.equal(a[k], b[k]) for k in a)  # each rank was given the very same images
-
-
 # ----------------------------------------------------------------------------- signals and failures
 @pytest.mark.slow
 def test_sigterm_stops_every_process_at_one_batch_exit_143_and_the_resume_is_exact(tmp_path):
