@@ -140,7 +140,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("download", "data", "Download CIFAR-10 if missing."),
     Option("test_split", "data", "folder without test/: test images held out of each class, a fraction (<1) or a "
            "count.", finetune_form="Test split",
-           finetune_form_help="without test/: fraction (<1) or number of images per class"),
+           finetune_form_help="without test/: fraction of each class (<1) or number of images"),
     Option("split_seed", "data", "Which images --test-split holds out (kept apart from --seed).",
            int_range=(0, MAX_SEED)),
     Option("data_in_memory", "data", "folder: yes = decoded tensors in memory, no = streamed from the files per "

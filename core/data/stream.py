@@ -14,6 +14,8 @@ its state at that batch and stop with one line.
 
 from __future__ import annotations
 
+import signal
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -75,14 +77,28 @@ class _Plan:
         return len(self.batches)
 
 
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _quiet_worker(_: int) -> None:
     """A worker leaves Ctrl-C, SIGTERM and hang-ups to the training process, which stops at a batch and then
     ends its workers (they inherit its handlers: each would say "stopping" again, or die mid-batch and fail the
-    run). A worker whose parent is gone exits by itself (DataLoader's watchdog)."""
-    import signal
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    run). A worker whose parent is gone exits by itself (DataLoader's watchdog). The signals were blocked
+    across the fork (``_forking``): one that came in between is dropped here, not handled as the parent's."""
+    for sig in STOPPING:
         signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)
+
+
+@contextmanager
+def _forking() -> Iterator[None]:
+    """Workers start (fork) inside: the stopping signals wait until they can no longer reach a worker's copy
+    of the parent's handlers; the parent then handles them as usual."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _loader(dataset: _Images, plan: _Plan, workers: int, pin: bool) -> torch.utils.data.DataLoader:
@@ -152,7 +168,9 @@ class FileStream(TrainStream):
         self.plan.batches = shares
         if self._loader is None:
             self._loader = _loader(self._items, self.plan, self.data.workers, self.device.type == "cuda")
-        for step, (x, y, errors) in enumerate(self._loader, start=first):
+        with _forking():
+            batches = iter(self._loader)
+        for step, (x, y, errors) in enumerate(batches, start=first):
             # Before the batch counts: a resume retries it.
             if self.any_rank is None:
                 _checked(errors, self.data, self.skipped)
@@ -185,7 +203,9 @@ def file_batches(data: FileSet, batch_size: int, normalize: Normalize) -> Iterat
     loader = torch.utils.data.DataLoader(_Images(data, "padcrop", Augment(), 0), batch_sampler=plan, num_workers=workers,
                                          collate_fn=_collate, pin_memory=device.type == "cuda",
                                          worker_init_fn=_quiet_worker if workers else None)
-    for x, y, errors in loader:
+    with _forking():
+        batches = iter(loader)
+    for x, y, errors in batches:
         _checked(errors, data, Skipped())
         if len(y):
             yield normalize(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)

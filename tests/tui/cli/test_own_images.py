@@ -98,3 +98,32 @@ def _write(tmp_path, cfg) -> str:
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(cfg.to_dict()))
     return str(path)
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_a_terminal_stops_a_streaming_run_once_at_a_batch(tmp_path):
+    """Ctrl-C reaches the whole foreground process group, loader workers included: they leave it to the
+    training process, which says so once, saves at the batch and exits 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    pets = build_class_folders(tmp_path / "pets", per_class=40, size=32)
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "train", "--dataset", "folder", "--data", str(pets),
+                             "--arch", "resnet20", "--epochs", "20", "--batch-size", "8", "--device", "cpu",
+                             "--data-in-memory", "no", "--workers", "2", "--run-dir", str(tmp_path / "runs"),
+                             "--name", "s"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "runs" / "s" / "run.json").exists():
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
+        time.sleep(0.05)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.count("stopping after this batch") == 1 and "stopped at epoch" in err and "Traceback" not in err
