@@ -139,9 +139,9 @@ class FileStream(TrainStream):
         self.skipped = Skipped()
         self._items = _Images(data, recipe, augment, seed)
         self._loader: torch.utils.data.DataLoader | None = None
-        # With several processes: "does any process have to stop at this batch?" (core.hardware.dist.Dist.any_):
-        # a process that stopped alone would leave the others waiting in the gradient sum.
-        self.any_rank: Callable[[bool], bool] | None = None
+        # With several processes: why any of them has to stop at this batch, "" when none (Dist.first_of): a
+        # process that stopped alone would leave the others waiting in the gradient sum.
+        self.first_problem: Callable[[str], str] | None = None
 
     def skipped_notice(self, epoch: int) -> str:
         n, first = self.skipped.count, self.skipped.first
@@ -172,12 +172,15 @@ class FileStream(TrainStream):
             batches = iter(self._loader)
         for step, (x, y, errors) in enumerate(batches, start=first):
             # Before the batch counts: a resume retries it.
-            if self.any_rank is None:
+            if self.first_problem is None:
                 _checked(errors, self.data, self.skipped)
-            elif self.any_rank((bool(errors) and not self.data.skip_bad) or len(y) == 0):
-                raise BadImage(errors[0] if errors else f"another process of this job met an unreadable image in "
-                               f"batch {step + 1} of epoch {self.epoch} (its output names it)")
             else:
+                problem = errors[0] if errors and not self.data.skip_bad else ""
+                if not problem and len(y) == 0:
+                    problem = (f"every image of one process's share of batch {step + 1} of epoch {self.epoch} "
+                               f"was unreadable (--skip-bad-images left nothing to train on)")
+                if found := self.first_problem(problem):
+                    raise BadImage(found)
                 self.skipped.add(errors)
             self.batch_in_epoch = step + 1
             if len(y) == 0:

@@ -113,9 +113,16 @@ class Dist:
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         return int(t.item())
 
-    def any_(self, flag: bool) -> bool:
-        """True on every rank when ``flag`` is true on any (one small all-reduce)."""
-        return self.least(0 if flag else 1) == 0
+    def first_of(self, message: str) -> str:
+        """The first non-empty ``message`` over the ranks, on every rank ("" when all are empty): one small
+        all-reduce, and a gather of the messages only when there is one."""
+        if not self.active or self.least(0 if message else 1) == 1:
+            return message
+        import torch.distributed as dist
+
+        every: list[Any] = [None] * self.world
+        dist.all_gather_object(every, message)
+        return next((m for m in every if m), "")
 
     def share(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank (a run folder's path, a config): small picklable things only."""
