@@ -182,7 +182,7 @@ def build_setup(cfg: TrainConfig, *, ckpt: dict[str, Any] | None, run_dir: Path 
         stream = FileStream(train_set, cfg.batch_size, augment, normalize, seed=cfg.seed + 1, rank=dist.rank,
                             world=dist.world, recipe=recipe)
         if dist.active:
-            stream.any_rank = dist.any_
+            stream.first_problem = dist.first_of
     # The compiled module and the DDP wrapper share parameters with the model, which is what gets saved and
     # evaluated. DDP starts every rank from rank 0's weights and averages the gradients; compile wraps it.
     train_model = model
