@@ -52,6 +52,7 @@ def folder_info(data: str, image_size: int, test_split: float, split_seed: int, 
         **{s: dict(zip(scan.classes, scan.counts(s))) for s in splits},
         "split_digest": scan.split_digest(), "decoded_bytes": need,
         "in_memory": in_memory, "why": why, "skipped_non_images": scan.skipped,
+        "old_cache_bytes": sum(f.stat().st_size for f in old_cache_files(Path(data).expanduser())),
     }
     if unreadable is not None:
         info["unreadable"] = unreadable
@@ -109,6 +110,9 @@ def print_info(info: dict[str, Any]) -> None:
     typer.echo(f"{info['dataset']} ({where}): {len(classes)} classes, {sizes} images at {info['image_size']} px")
     if info.get("layout"):
         typer.echo(f"  layout: {info['layout']}" + (f"; test: {info['held_out']}" if info.get("held_out") else ""))
+    if info.get("old_cache_bytes"):
+        typer.echo(f"  an older version's decode cache is in {info['data']}/.resnet-tui-cache "
+                   f"({_size(info['old_cache_bytes'])}): `resnet-tui data cache clear --data {info['data']}` frees it")
     typer.echo(f"  {'memory' if info['in_memory'] else 'streamed'}: {info['why']}")
     typer.echo(f"  {'class':<20}" + "".join(f"{s:>8}" for s in splits))
     for c in classes:
@@ -176,6 +180,24 @@ def cache_clear(
             if source is None or e.get("source") == source:
                 freed += remove_entry(folder, e["key"])
                 count += 1
+        old = old_cache_files(Path(data).expanduser()) if data else []
+        for f in old:
+            freed += f.stat().st_size
+            f.unlink()
+        if old and not any(old[0].parent.iterdir()):
+            old[0].parent.rmdir()
     except OSError as e:
-        raise CliError(f"cannot clear {folder}: {e.strerror or e}") from None
-    typer.echo(f"removed {count} entr{'y' if count == 1 else 'ies'} from {folder}, {_size(freed)} freed")
+        raise CliError(f"cannot clear {e.filename or folder}: {e.strerror or e}") from None
+    also = f" and {len(old)} file{'s' if len(old) != 1 else ''} an older version left in {old[0].parent}" if old else ""
+    typer.echo(f"removed {count} entr{'y' if count == 1 else 'ies'} from {folder}{also}, {_size(freed)} freed")
+
+
+def old_cache_files(root: Path) -> list[Path]:
+    """Decoded splits an older version cached inside an image folder (ROOT/.resnet-tui-cache/train-32.pt ...);
+    CIFAR-10's own cache beside its archive (cifar10.pt) is not one of them."""
+    from core.data.cache import CACHE_DIR
+
+    folder = root / CACHE_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(f for split in ("train", "test") for f in folder.glob(f"{split}-*.pt"))

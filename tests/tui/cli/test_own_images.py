@@ -53,6 +53,17 @@ def test_the_cache_stays_out_of_the_data_and_data_cache_lists_and_clears_it(caps
     assert "removed 3 entries" in cleared.stdout and not list(cache.iterdir())
 
 
+def test_an_older_version_s_cache_inside_the_data_is_shown_and_cleared(capsys, pets):
+    old = pets / ".resnet-tui-cache"
+    old.mkdir()
+    (old / "train-32.pt").write_bytes(b"x" * 2048)
+    (old / "test-32.pt").write_bytes(b"x" * 1024)
+    shown = run_here(capsys, "data", "info", "--dataset", "folder", "--data", pets)
+    assert "an older version's decode cache is in" in shown.stdout and "data cache clear --data" in shown.stdout
+    cleared = run_here(capsys, "data", "cache", "clear", "--data", pets)
+    assert "and 2 files an older version left in" in cleared.stdout and not old.exists()
+
+
 def test_a_cache_folder_that_cannot_be_written_is_said_and_the_run_goes_on(capsys, pets, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
