@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPS = ["env", "precisions", "resume", "compile", "oom", "devices", "artifacts", "ddp", "speed"]
+STEPS = ["env", "precisions", "resume", "compile", "oom", "devices", "artifacts", "ddp", "stream", "speed"]
 
 
 @pytest.mark.slow
@@ -29,6 +29,7 @@ def test_gpu_check_smoke_runs_every_step(tmp_path):
     assert all(r["status"] == "PASS" for s, r in results.items() if s not in ("compile", "oom"))
     assert results["resume"]["bit_exact"] is True
     assert results["ddp"]["processes"] == 2
+    assert results["stream"]["loss_gap"] == 0.0  # the streamed and the resident run of one seed
     assert {r.get("variant") for r in records if "variant" in r} == {"seed", "bare", "train"}
     assert any(r.get("preset") == "speed94" and "seconds_to_target_mean" in r for r in records)
     table = (tmp_path / "gpu_check_summary.txt").read_text().splitlines()
