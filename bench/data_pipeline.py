@@ -198,9 +198,18 @@ def main() -> None:
     if args.child:
         child(json.loads(args.child))
         return
+    scratch = Path(tempfile.mkdtemp(prefix="data-pipeline-"))
+    try:
+        measure(args, scratch)
+    finally:  # drawn images, linked sets, decode caches and runs: gigabytes at 32,000 images
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure(args, scratch: Path) -> None:
     quick = args.quick
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([300, 1200] if quick else [2000, 8000, 32000])
-    scratch = Path(tempfile.mkdtemp(prefix="data-pipeline-"))
     env = {**os.environ, "XDG_CACHE_HOME": str(scratch / "cache"), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     os.environ["XDG_CACHE_HOME"] = env["XDG_CACHE_HOME"]
     data = args.data or draw_images(scratch / "drawn", 300 if quick else 2000)
