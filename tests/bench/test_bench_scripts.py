@@ -70,3 +70,21 @@ def test_ddp_scaling_measures_one_and_two_processes_and_prints_the_allreduce_tab
     r50 = {r["link"][:6]: r["ms_per_step"] for r in paper if r["arch"] == "resnet50"}
     # 23.5M fp32 gradients, ring all-reduce over 8: 2*7/8*94 MB at 400 GB/s and at 12.5 GB/s
     assert r50["NVLink"] == pytest.approx(0.412, abs=0.01) and r50["100 Gb"] == pytest.approx(13.17, abs=0.05)
+
+
+@pytest.mark.slow
+def test_data_pipeline_measures_both_loaders_and_a_process_tree(tmp_path):
+    """bench/data_pipeline.py's parts, tiny: both pipelines give a rate over the same images, the linked sets
+    have the images asked for, and the memory reading of this very process is plausible."""
+    import os
+    from importlib import util
+
+    spec = util.spec_from_file_location("data_pipeline", ROOT / "bench" / "data_pipeline.py")
+    bench = util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    drawn = bench.draw_images(tmp_path / "drawn", 20, classes=2, side=48)
+    linked = bench.linked_set(bench.image_files(drawn), 30, tmp_path / "linked", classes=2)
+    assert len(bench.image_files(linked)) == 30
+    rates = bench.pipeline_rates(linked, workers=0, batch=4, batches=2)
+    assert rates["ours"] > 0 and rates["torchvision"] > 0 and rates["images"] == 30
+    assert 20 * 2**20 < bench.tree_pss(os.getpid()) < 64 * 2**30
