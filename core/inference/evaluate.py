@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data import ImageSet, Normalize, eval_batches
+from core.errors import BadImage
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def evaluate(
         stop = None
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    problem = ""  # sharded: an unreadable streamed image, told to every rank before the sums
     try:
         for x, y in eval_batches(data, batch_size, normalize):
             if stop is not None and stop.is_set():
@@ -76,9 +78,15 @@ def evaluate(
                 confusion += torch.bincount(cells.cpu(), minlength=num_classes**2).to(confusion.device)
             else:
                 confusion += torch.bincount(cells, minlength=num_classes**2)
+    except BadImage as e:
+        if not sharded:
+            raise
+        problem = str(e)
     finally:
         model.train(was_training)
     if sharded:
+        if problem := dist.first_of(problem):
+            raise BadImage(problem)
         dist.sum_(confusion)
         dist.sum_(loss_sum)
     matrix = [[int(v) for v in r] for r in confusion.view(num_classes, num_classes).tolist()]

@@ -3,7 +3,9 @@
 grads-sync / grads-plain: one forward and backward of resnet20 in float64 on each rank's half of a batch, its
     batch norms gathered over the ranks (sync) or not (plain); rank 0 saves the averaged gradients, late. Each
     rank writes when it reached Dist.close(together=True) and when that returned (OUT.closeRANK.json).
-evaluate RUN: RUN's model evaluated on synthetic data, each rank on its shard; rank 0 saves the summed result.
+evaluate RUN FOLDER: RUN's model evaluated on synthetic data, each rank on its shard; rank 0 saves the summed
+    result. Then on FOLDER's images streamed, whose last image (in rank 1's shard) is unreadable: each rank
+    writes what it was told (OUT.badRANK.json).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def grads(sync: bool, out: Path) -> None:
     out.with_name(f"{out.stem}.close{dist.rank}.json").write_text(json.dumps(when))
 
 
-def evaluate(out: Path, run: Path) -> None:
+def evaluate(out: Path, run: Path, folder: Path) -> None:
     from core.data import Normalize
     from core.data.synthetic import make_synthetic
     from core.inference.evaluate import evaluate as run_eval
@@ -63,6 +65,16 @@ def evaluate(out: Path, run: Path) -> None:
     r = run_eval(trained.model, test, Normalize(trained.mean, trained.std, torch.device("cpu")), 10, 50, dist=dist)
     if dist.main:
         out.write_text(json.dumps({"confusion": r.confusion, "loss": r.loss, "count": r.count}))
+    from core.data.files import FileSet
+    from core.errors import BadImage
+
+    files = FileSet.of([(p, i % 10) for i, p in enumerate(sorted(folder.iterdir()))], 16)
+    try:
+        run_eval(trained.model, files, Normalize(trained.mean, trained.std, torch.device("cpu")), 10, 4, dist=dist)
+        told = "nothing"
+    except BadImage as e:
+        told = str(e)
+    out.with_name(f"{out.stem}.bad{dist.rank}.json").write_text(json.dumps(told))
     dist.close(together=True)
 
 
@@ -72,4 +84,4 @@ if __name__ == "__main__":
     if mode.startswith("grads"):
         grads(mode == "grads-sync", target)
     else:
-        evaluate(target, Path(sys.argv[3]))
+        evaluate(target, Path(sys.argv[3]), Path(sys.argv[4]))

@@ -95,8 +95,15 @@ def test_a_sharded_evaluation_equals_one_process_exactly(tmp_path):
     # A model that tells the classes apart somewhat, so that the matrix has more than one busy column.
     run = fit(TrainConfig(arch="simplecnn", epochs=3, batch_size=32, lr=0.05, device="cpu", image_size=16,
                           dataset="synthetic", runs_dir=str(tmp_path / "runs"), name="e"), data=tiny_bundle()).run_dir
-    torchrun("evaluate", tmp_path / "two.json", str(run))
+    from helpers import write_image
+
+    for i in range(12):  # streamed: the last image, in the second rank's shard, cannot be read
+        write_image(tmp_path / "imgs" / f"{i:02d}.png", (40 * (i % 5), 90, 30), 20)
+    (tmp_path / "imgs" / "11.png").write_bytes(b"\x89PNG not an image")
+    torchrun("evaluate", tmp_path / "two.json", str(run), str(tmp_path / "imgs"))
     two = json.loads((tmp_path / "two.json").read_text())
+    for rank in (0, 1):  # both hear of it, and neither waits for the other in the sum
+        assert f"cannot read image {tmp_path / 'imgs' / '11.png'}" in json.loads((tmp_path / f"two.bad{rank}.json").read_text())
     trained = load_trained(run, "cpu")
     _, test, _ = make_synthetic(64, 333, image_size=16)
     one = evaluate(trained.model, test, Normalize(trained.mean, trained.std, torch.device("cpu")), 10, 50)
