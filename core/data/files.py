@@ -48,6 +48,3 @@ class FileSet:
     @property
     def resident(self) -> bool:
         return False
-
-    def decoded_bytes(self) -> int:
-        return len(self) * 3 * self.image_size * self.image_size
