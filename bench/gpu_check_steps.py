@@ -234,39 +234,56 @@ def step_stream(smoke: bool, work: Path) -> dict:
     base = dict(dataset="folder", data=str(folder), epochs=1, flip=False, crop_padding=0, runs_dir=str(work),
                 tensorboard=False, **(dict(arch="simplecnn", image_size=32, batch_size=8, device="cpu", workers=1)
                                        if smoke else dict(arch="tv-resnet18", augment="padcrop", image_size=224,
-                                                          batch_size=128, device="cuda", precision="bf16", workers=8)))
+                                                          batch_size=128, device="cuda", precision="bf16", workers=8,
+                                                          deterministic=True, lr=0.01)))
     out = {}
-    for mode in ("no", "yes"):
-        result = fit(TrainConfig(**base, data_in_memory=mode, name=f"stream-{mode}"))
+    for mode in ("no", "yes") if smoke else ("no", "yes", "yes-again"):  # the last: the GPU's own noise
+        result = fit(TrainConfig(**base, data_in_memory=mode.split("-")[0], name=f"stream-{mode}"))
         assert result.status == "completed", result.error
         last = json.loads((result.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
         out[mode] = {"images_per_sec": result.images_per_sec, "train_loss": last["train_loss"],
                      "test_acc": result.final_test_acc}
+    # On the GPU: deterministic kernels where torch has them, and a small learning rate, so that the GPU's own
+    # rounding noise (measured: resident twice) stays small; at the default lr tv-resnet18 diverged on these
+    # drawn images (loss 6.5) and two resident runs alone drifted apart.
     gap = abs(out["no"]["train_loss"] - out["yes"]["train_loss"])
-    assert gap <= (0.0 if smoke else 0.05), f"streamed and resident losses differ by {gap}"
-    return {"streamed": out["no"], "resident": out["yes"], "loss_gap": gap}
+    noise = abs(out["yes"]["train_loss"] - out["yes-again"]["train_loss"]) if "yes-again" in out else 0.0
+    figures = {"streamed": out["no"], "resident": out["yes"], "loss_gap": gap, "resident_twice_gap": noise}
+    emit(figures)  # before the verdict: a failure keeps them
+    assert gap <= (0.0 if smoke else 1e-3 + 2 * noise), f"streamed and resident losses differ by {gap} (resident twice: {noise})"
+    return figures
+
+
+def _forward(cmd: list[str]) -> list[dict]:
+    """Run a benchmark, passing its JSON lines on as they come (a timeout keeps what was measured) and its
+    stderr to ours; its records, or AssertionError with its last words."""
+    rows = []
+    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith("{"):
+                rows.append(json.loads(line))
+                emit(rows[-1])
+    assert child.returncode == 0, f"{Path(cmd[1]).name} exited {child.returncode} (its stderr is in speed.err)"
+    return rows
 
 
 def step_speed(smoke: bool, work: Path) -> dict:
+    """The headline first (speed94 to 94% on the real CIFAR-10 JPEGs), then images/s of the seed loop, the bare
+    step and `train` for resnet9."""
     data_args: list[str] = []
     if not smoke:
         if not DATA.is_file():
             raise AssertionError(f"{DATA} is missing: copy ../shared/data/cifar10-jpeg.tar.gz there (no silent synthetic fallback)")
         subprocess.run(["tar", "xzf", str(DATA), "-C", str(work)], check=True)
         data_args = ["--data", str(work / "cifar10-jpeg")]
-    rows = []
-    throughput = [sys.executable, "bench/throughput.py", "--archs", "resnet20" if smoke else "resnet20,resnet9",
-                  "--precision", "fp32" if smoke else "bf16", "--repeats", "1", *data_args] + (["--smoke"] if smoke else ["--steps", "60"])
-    done = subprocess.run(throughput, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-500:]
-    rows += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     speed = [sys.executable, "bench/time_to_accuracy.py", "--preset", "speed94", "--seeds", "1"]
     speed += ["--dataset", "synthetic", "--target", "0.5", "--smoke"] if smoke else ["--dataset", "folder", *data_args]
-    done = subprocess.run(speed, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-500:]
-    rows += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    for r in rows:
-        emit(r)
+    rows = _forward(speed)
+    throughput = [sys.executable, "bench/throughput.py", "--archs", "resnet20" if smoke else "resnet9",
+                  "--precision", "fp32" if smoke else "bf16", "--repeats", "1", *data_args] + (["--smoke"] if smoke else ["--steps", "60"])
+    rows += _forward(throughput)
     return {"data": "synthetic (smoke)" if smoke else str(DATA), "records": len(rows)}
 
 

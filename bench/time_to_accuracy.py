@@ -35,6 +35,8 @@ def one_seed(cfg, target: float) -> dict:
     def sink(event) -> None:
         if isinstance(event, EpochEnded):
             clock["train"] += event.train_seconds
+            print(f"epoch {event.epoch}: {clock['train']:.1f} s of training, test {event.test_acc}", file=sys.stderr,
+                  flush=True)  # progress where a time limit may cut the run short
             if event.test_acc is not None:
                 clock["curve"].append((event.epoch, round(clock["train"], 2), round(event.test_acc, 4)))
                 if clock["reached"] is None and event.test_acc >= target:

@@ -4,6 +4,7 @@ request once, in order, ignores a previous session's, and survives a damaged fil
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 
 import pytest
@@ -62,7 +63,10 @@ def test_a_damaged_control_file_gets_one_notice_and_the_next_good_request_works(
     poller = ControlPoller(tmp_path, seen.append, notices.append, since=0.0, every=0.02)
     try:
         for garbage in ('{"v": 1, "requests": [{"id": 5}]}', "\x00\x01garbage", '{"v":1,"requests":[{"id":"x","seq":1,"request":"pau'):
-            (tmp_path / CONTROL).write_text(garbage)
+            # Whole files at once, as a writer that replaces them: write_text truncates first, and a poll between
+            # the truncation and the write saw a fourth (empty) damaged file.
+            (tmp_path / "incoming").write_text(garbage)
+            os.replace(tmp_path / "incoming", tmp_path / CONTROL)
             time.sleep(0.15)
         assert len(notices) == 3 and all("damaged control file" in n for n in notices)
         assert seen == []
