@@ -208,6 +208,8 @@ OPTIONS: tuple[Option, ...] = (
            int_range=(0, 100_000)),
     Option("keep_last", "run", "Also keep the last K epoch-end checkpoints as epoch_NNNN.pt.",
            int_range=(0, 1000)),
+    Option("stall_after", "run", "Seconds without training progress after which viewers show the run as stalled "
+           "(0 = max(10 x its median step time, 120 s)).", interval=Interval("a finite number >= 0; 0 = automatic", 0)),
     Option("chosen", "run", "What was chosen from the data instead of a default, and why (recorded, not set).",
            commands=()),
     Option("tensorboard", "run", "Also write TensorBoard event files into RUN/tensorboard/ "

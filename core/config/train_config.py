@@ -94,6 +94,7 @@ class TrainConfig:
     deterministic: bool = False  # deterministic kernels (slower): bit-identical runs for one seed
     auto_batch_size: bool = False  # halve the batch size until a training step fits in device memory
     chosen: str = ""  # what was chosen from the data instead of a default, and why (fine-tuning on small data)
+    stall_after: float = 0.0  # seconds without training progress before viewers call the run stalled; 0 = automatic
     tensorboard: bool = True  # also write TensorBoard event files into RUN/tensorboard/ (core.runs.tensorboard_log)
 
     def to_dict(self) -> dict[str, Any]:

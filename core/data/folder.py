@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from core.data.cache import cache_root, entry_path, fingerprint, load_cached, save_cached
+from core.runs import activity
 from core.data.layout import FolderScan
 from core.data.tensors import ImageSet
 from core.errors import DataError
@@ -198,6 +199,7 @@ def decode_all(
     with ThreadPoolExecutor(workers) as pool:
         for start in range(0, len(entries), chunk):
             list(pool.map(work, range(start, min(start + chunk, len(entries)))))
+            activity.mark()
             if progress:
                 progress(min(start + chunk, len(entries)), len(entries))
     labels = torch.tensor([c for _, c in entries], dtype=torch.int64)

@@ -11,6 +11,7 @@ from torch import nn
 
 from core.data import ImageSet, Normalize, eval_batches
 from core.errors import BadImage
+from core.runs import activity
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def evaluate(
     problem = ""  # sharded: an unreadable streamed image, told to every rank before the sums
     try:
         for x, y in eval_batches(data, batch_size, normalize):
+            activity.mark()  # (a hung kernel blocks the next batch's host sync, so marks stop with it)
             if stop is not None and stop.is_set():
                 raise EvalStopped()
             with autocast_context(device, amp_dtype):

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from core.runs import activity
 from core.runs.events import (
     BatchProgress, CheckpointSaved, EpochStarted, EvalEnded, Event, Heartbeat, from_dict, to_dict,
 )
@@ -67,6 +68,8 @@ def _compact(value: Any) -> Any:
 
 def encode(event: Event, t: float) -> bytes:
     record = {"v": VERSION, "t": round(t, 3), **_compact(to_dict(event))}
+    if isinstance(event, Heartbeat) and event.worked is not None:
+        record["worked"] = round(event.worked, 3)  # a time: 6 significant digits would round it to 1000 s
     return (json.dumps(record, separators=(",", ":")) + "\n").encode()
 
 
@@ -134,7 +137,7 @@ class EventLog:
         while not self._closed.wait(self.heartbeat_every / 4):
             now = self.clock()
             if now - self._last_write >= self.heartbeat_every:
-                line = encode(Heartbeat(), now)
+                line = encode(Heartbeat(worked=activity.last()), now)
                 with self._lock:
                     if self._spend(len(line), now, always=False):
                         self._write(line, now)

@@ -160,7 +160,12 @@ class ControlAck:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """Written to the event stream when nothing else was for a while: the owner is alive (paused, evaluating, ...)."""
+    """Written to the event stream when nothing else was for a while: the owner is alive (paused, evaluating, ...).
+
+    ``worked``: when the owner last made progress (a batch trained or evaluated, images decoded; core.runs.activity),
+    so a viewer can tell a hung process whose heartbeat thread still runs from a busy one (core.runs.stall)."""
+
+    worked: float | None = None
 
 
 Event = Union[Notice, RunStarted, EpochStarted, BatchProgress, EvalEnded, EpochEnded, CheckpointSaved, RunFinished,

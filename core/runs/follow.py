@@ -12,11 +12,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.runs.catalog import STARTING, summarize
+from core.runs.catalog import STALLED, STARTING, summarize
 from core.runs.event_log import Record, StreamReader
 from core.runs.events import RunFinished, RunStarted
 
 GONE_GRACE = 1.0  # seconds without an owner before a started run counts as interrupted (lock hand-over, start-up)
+STALL_CHECK_EVERY = 2.0  # seconds between stall checks (each reads the stream's tail)
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Poll:
     records: list[Record] = field(default_factory=list)
     end: str | None = None  # None (go on) | finished | interrupted | vanished
     finished: RunFinished | None = None
+    stalled: str | None = None  # while the live run is stalled: why (core.runs.stall), else None
 
 
 class RunFollower:
@@ -36,6 +38,8 @@ class RunFollower:
             except OSError:
                 pass
         self._ownerless_since: float | None = None
+        self._stall_checked = 0.0
+        self._stalled: str | None = None
         self.session_finished: RunFinished | None = None  # the RunFinished of the latest session read so far
 
     def poll(self, max_bytes: int | None = 64 * 2**20) -> Poll:
@@ -51,14 +55,18 @@ class RunFollower:
                 self.session_finished = finished = r.event
         if finished is not None:
             return Poll(records, end="finished", finished=finished)
-        summary = summarize(self.run_dir)
+        now = time.monotonic()
+        judge = now - self._stall_checked >= STALL_CHECK_EVERY
+        summary = summarize(self.run_dir, stall=judge)
         live = summary is not None and summary.live
         if live:
             self._ownerless_since = None
-            return Poll(records)
+            if judge:
+                self._stall_checked = now
+                self._stalled = summary.note if summary.status == STALLED else None
+            return Poll(records, stalled=self._stalled)
         if self.session_finished is not None:  # over before we looked
             return Poll(records, end="finished", finished=self.session_finished)
-        now = time.monotonic()
         if self._ownerless_since is None:
             self._ownerless_since = now
         if now - self._ownerless_since < GONE_GRACE:

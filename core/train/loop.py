@@ -12,6 +12,7 @@ import time
 import torch
 
 from core.errors import BadImage
+from core.runs import activity
 from core.hardware.devices import peak_memory, reset_peak_memory
 from core.inference.evaluate import EvalResult, EvalStopped, autocast_context, evaluate
 from core.runs.control import TrainControl
@@ -174,6 +175,7 @@ class TrainLoop:
     def _report(self, epoch: int, ep: RunningEpoch, loss: torch.Tensor, batch: int) -> None:
         """Check the loss is finite and send BatchProgress, at most every ``interval`` s (and at the epoch's end)."""
         setup, state = self.setup, self.state
+        activity.mark()
         now = time.perf_counter()
         together = setup.dist.active  # every rank checks the summed loss at each decision instead (and together)
         if together:

@@ -64,4 +64,10 @@ def launch(run_dir: Path, *, config: dict[str, Any] | None = None, resume: bool 
             close_fds=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+    # Its pid, for viewers: a child that dies before it takes the run's lock reads "failed" at once, not after
+    # LAUNCH_GRACE (core.runs.catalog).
+    from core.runs.layout import read_json
+
+    request = read_json(run_dir / LAUNCH) or {}
+    atomic_write_json(run_dir / LAUNCH, {**request, "pid": child.pid})
     return child.pid

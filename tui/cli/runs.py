@@ -45,7 +45,7 @@ def _row(s) -> dict:
     return {
         "name": s.label, "sweep": s.sweep, "path": str(s.path), "arch": s.arch, "dataset": s.dataset, "epochs": s.epochs,
         "epochs_done": s.epochs_done, "status": s.status, "live": s.live, "final_test_acc": s.final_test_acc,
-        "best_val_acc": s.best_val_acc, "host": s.host, "pid": s.pid, "updated": s.updated,
+        "best_val_acc": s.best_val_acc, "host": s.host, "pid": s.pid, "updated": s.updated, "note": s.note,
     }
 
 
@@ -95,10 +95,15 @@ def _list(runs_dir: str, as_json: bool, as_csv: bool = False) -> None:
     table = Table("name", "arch", "epochs", "status", "acc", "host", "updated", box=None, header_style="bold")
     for s in found:
         acc = s.final_test_acc if s.final_test_acc is not None else s.best_val_acc
-        status = f"[green]{s.status}[/]" if s.live else f"[yellow]{s.status}[/]" if s.status == "interrupted" else s.status
+        status = (f"[red]{s.status}[/]" if s.status == "stalled" else f"[green]{s.status}[/]" if s.live
+                  else f"[yellow]{s.status}[/]" if s.status == "interrupted" else s.status)
         table.add_row(s.label, s.arch, f"{s.epochs_done}/{s.epochs}", status, "-" if acc is None else f"{100 * acc:.2f}%",
                       s.host or "-", time.strftime("%m-%d %H:%M", time.localtime(s.updated)))
-    stdout_console().print(table)
+    console = stdout_console()
+    console.print(table)
+    for s in found:  # why a run is stalled, or what a launch that failed to start said last
+        if s.note:
+            console.print(f"{s.label}: {s.note}", markup=False, highlight=False)
 
 
 @runs_app.callback()
@@ -142,7 +147,8 @@ def watch(run: RunArg, runs_dir: RunsDir = "checkpoints") -> None:
     history = follower.reader.poll(None)
     if not history and not summarize(run_dir).live:
         s = summarize(run_dir)  # a run older than event streams, or one that died before writing any
-        typer.echo(f"{run_dir.name}: {s.status}, {s.epochs_done}/{s.epochs} epochs (no event stream to replay)")
+        typer.echo(f"{run_dir.name}: {s.status}, {s.epochs_done}/{s.epochs} epochs (no event stream to replay)"
+                   + (f"; {s.note}" if s.note else ""))
         raise typer.Exit(_exit_for(s.status))
     last_progress = max((i for i, r in enumerate(history) if isinstance(r.event, BatchProgress)), default=-1)
     for i, r in enumerate(history):
@@ -155,6 +161,7 @@ def watch(run: RunArg, runs_dir: RunsDir = "checkpoints") -> None:
             follower.session_finished, ended = r.event, True
         elif isinstance(r.event, RunStarted):
             follower.session_finished = None
+    stalled: str | None = None
     try:
         while True:
             poll = follower.poll()
@@ -163,11 +170,19 @@ def watch(run: RunArg, runs_dir: RunsDir = "checkpoints") -> None:
                     sink, ended = make_sink(), False
                 sink(r.event)
                 ended = ended or isinstance(r.event, RunFinished)
+            if (poll.stalled is None) != (stalled is None):
+                typer.echo(f"{run_dir.name}: stalled, {poll.stalled}; end it with: resnet-tui runs stop {run_dir.name}"
+                           if poll.stalled else f"{run_dir.name}: running again", err=True)
+            stalled = poll.stalled
             if poll.end == "vanished":
                 raise CliError(f"{run_dir} was deleted while watched")
             if poll.end == "interrupted":
-                typer.echo(f"{run_dir.name}: its process ended without finishing (interrupted); "
-                           f"resume with: {resume_command(run_dir)}", err=True)
+                s = summarize(run_dir)
+                if s is not None and s.status == "failed" and s.note:  # a background launch that died at start
+                    typer.echo(f"{run_dir.name}: {s.note}", err=True)
+                else:
+                    typer.echo(f"{run_dir.name}: its process ended without finishing (interrupted); "
+                               f"resume with: {resume_command(run_dir)}", err=True)
                 raise typer.Exit(EXIT_FAILED)
             if poll.end == "finished":
                 status = poll.finished.status
@@ -218,10 +233,50 @@ def _request(run: str, runs_dir: str, request: str, timeout: float) -> None:
             raise typer.Exit(EXIT_FAILED)
         time.sleep(0.1)
     what = "to stop" if acked else "to answer"
+    now = summarize(run_dir)
+    if now is not None and now.status == "stalled":
+        typer.echo(f"{run_dir.name}: no answer within {timeout:g}s: it is stalled ({now.note}), so its training loop "
+                   f"cannot act on requests.\nEnd it with: resnet-tui runs kill {run_dir.name} (SIGKILL of pid "
+                   f"{now.pid} on {now.host}); then resume from its last checkpoint: {resume_command(run_dir)}", err=True)
+        raise typer.Exit(EXIT_FAILED)
     typer.echo(f"{run_dir.name}: no answer within {timeout:g}s (the run may be loading data or evaluating; "
                f"the request stays queued and is acted on at the next batch)" if not acked else
                f"{run_dir.name}: still running {timeout:g}s after agreeing {what}", err=True)
     raise typer.Exit(EXIT_FAILED)
+
+
+@runs_app.command()
+def kill(run: RunArg, runs_dir: RunsDir = "checkpoints",
+         force: Annotated[bool, typer.Option(help="Also a run that is making progress (prefer `runs stop`).")] = False,
+         ) -> None:
+    """SIGKILL a stalled run's owner: the last resort when `runs stop` gets no answer. Training since its last
+    checkpoint is lost; resume from that with train --resume."""
+    import os
+    import signal
+    import socket
+
+    from core.runs.catalog import summarize
+
+    run_dir = resolve_run(run, runs_dir)
+    s = summarize(run_dir)
+    if s is None or not s.live or s.pid is None:
+        raise CliError(f"{run_dir.name} is not running (status: {s.status if s else 'unknown'}); nothing to kill")
+    if s.host != socket.gethostname():
+        raise CliError(f"{run_dir.name} is trained by pid {s.pid} on {s.host}, not this host: kill it there")
+    if s.status != "stalled" and not force:
+        raise CliError(f"{run_dir.name} is {s.status} and making progress: stop it at its batch with "
+                       f"`resnet-tui runs stop {run_dir.name}` (or kill it anyway with --force)")
+    try:
+        os.kill(s.pid, signal.SIGKILL)  # (a stopped process dies of it too)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        raise CliError(f"not allowed to kill pid {s.pid} (another user's process)") from None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (now := summarize(run_dir, stall=False)) is not None and now.live:
+        time.sleep(0.1)
+    typer.echo(f"{run_dir.name}: killed pid {s.pid} (SIGKILL); resume from its last checkpoint with: "
+               f"{resume_command(run_dir)}")
 
 
 def _say_finished(run_dir: Path, event) -> None:
