@@ -39,12 +39,18 @@ from core.runs.events import (
 log = logging.getLogger(__name__)
 
 EVENTS = "events.jsonl"
+STORY = "story.jsonl"  # the stream without its progress lines and heartbeats: what opening a long run reads (core.runs.history)
 VERSION = 1
 PROGRESS_EVERY = 1.0  # seconds between BatchProgress lines (the issue allows 2 per second; 1 keeps a day under 30 MB)
 HEARTBEAT_EVERY = 2.0  # seconds of silence before a Heartbeat line
 STALE_AFTER = 15.0  # seconds without a line after which a stream's owner is presumed gone
 BUDGET_PER_DAY = 45e6  # bytes: the average rate the thinnable events may use
 BURST = 5e6  # bytes a run may write above that rate before thinning starts (short runs never thin)
+
+
+def in_story(event: Event) -> bool:
+    """Also written to story.jsonl: everything but the per-second progress lines and the heartbeats."""
+    return not isinstance(event, (BatchProgress, Heartbeat))
 
 
 def essential(event: Event) -> bool:
@@ -94,6 +100,7 @@ class EventLog:
         self._closed = threading.Event()
         self.error: str | None = None  # why the stream was turned off, if it was
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._story = self._open_story()
         self._beater = threading.Thread(target=self._beat, name="events-heartbeat", daemon=True)
         self._beater.start()
 
@@ -110,6 +117,15 @@ class EventLog:
             if isinstance(event, BatchProgress):
                 self._last_progress = now
             self._write(line, now)
+            if self._story is not None and self._fd is not None and in_story(event):
+                try:
+                    os.write(self._story, line)  # the same bytes: readers match the two files line for line
+                except OSError:
+                    self._close_story()
+                    try:  # an incomplete story would hide events: without one, readers scan the stream
+                        os.unlink(self.path.parent / STORY)
+                    except OSError:
+                        pass
 
     def _spend(self, size: int, now: float, always: bool) -> bool:
         """Take ``size`` bytes from the budget; False (nothing taken) when it cannot pay and ``always`` is off."""
@@ -133,6 +149,26 @@ class EventLog:
             log.warning(self.error)
             self._close_fd()
 
+    def _open_story(self) -> int | None:
+        """story.jsonl for appending; a new one starts with the stream's size, so a reader knows which part of the
+        stream it does not cover (the sessions of a run resumed from an older version)."""
+        path = self.path.parent / STORY
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if os.fstat(fd).st_size == 0:
+                os.write(fd, (json.dumps({"v": VERSION, "story_from": os.fstat(self._fd).st_size}) + "\n").encode())
+            return fd
+        except OSError:
+            return None
+
+    def _close_story(self) -> None:
+        if self._story is not None:
+            try:
+                os.close(self._story)
+            except OSError:
+                pass
+            self._story = None
+
     def _beat(self) -> None:
         while not self._closed.wait(self.heartbeat_every / 4):
             now = self.clock()
@@ -155,6 +191,7 @@ class EventLog:
         self._beater.join(timeout=2)
         with self._lock:
             self._close_fd()
+            self._close_story()
 
 
 # ----------------------------------------------------------------------------- reading

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.runs.catalog import STALLED, STARTING, summarize
 from core.runs.event_log import Record, StreamReader
+from core.runs.history import read_history
 from core.runs.events import RunFinished, RunStarted
 
 GONE_GRACE = 1.0  # seconds without an owner before a started run counts as interrupted (lock hand-over, start-up)
@@ -41,6 +42,17 @@ class RunFollower:
         self._stall_checked = 0.0
         self._stalled: str | None = None
         self.session_finished: RunFinished | None = None  # the RunFinished of the latest session read so far
+
+    def history(self) -> list[Record]:
+        """The run's story so far and its latest progress (core.runs.history: not the whole stream of a long run);
+        the next poll() goes on from there. Call it first, once."""
+        records, self.reader.offset = read_history(self.run_dir)
+        for r in records:
+            if isinstance(r.event, RunStarted):
+                self.session_finished = None
+            elif isinstance(r.event, RunFinished):
+                self.session_finished = r.event
+        return records
 
     def poll(self, max_bytes: int | None = 64 * 2**20) -> Poll:
         if not self.run_dir.is_dir() or (self.reader.offset > 0 and not self.reader.path.exists()):

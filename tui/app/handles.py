@@ -25,6 +25,7 @@ class RunHandles:
 
     def _init_handles(self) -> None:
         self.attached = None  # the run folder followed (not trained here), while its owner lives
+        self._attaching: Path | None = None  # the run whose history is being read for an attach
         self._follower: Any = None
         self._follow_timer: Any = None
         self._sent: set[str] = set()  # ids of the requests this app sent (their acks are shown)
@@ -35,8 +36,6 @@ class RunHandles:
     # ------------------------------------------------------------------ attach
     def attach(self, path: str | Path) -> None:
         """Show a run trained by another process (background, `train`, another app) live, and steer it."""
-        from core.runs.follow import RunFollower
-
         path = Path(path).resolve()
         if self.is_training:
             if self.live.run_dir and Path(self.live.run_dir).resolve() == path:
@@ -45,9 +44,18 @@ class RunHandles:
                 self.notify("a run is training in this app; stop it or move it to the background (b) first", severity="warning")  # type: ignore[attr-defined]
             return
         self.detach()
+        self._attaching = path
+        # The history is read and replayed off the UI thread: a week-long run's takes a while, and the screen must
+        # keep answering meanwhile (its story is read, not its whole stream: core.runs.history).
+        self.run_worker(lambda: self._load_history(path), thread=True, group="attach", exit_on_error=False)  # type: ignore[attr-defined]
+
+    def _load_history(self, path: Path) -> None:
+        """In a worker thread: a fresh LiveRun brought up to date with the run's history, handed to the UI thread."""
+        from core.runs.follow import RunFollower
+
         follower = RunFollower(path)
         live = LiveRun(name=path.name, run_dir=str(path))
-        for record in follower.reader.poll(None):  # the story so far, then the news as it comes
+        for record in follower.history():  # the story so far, then the news as it comes
             live.apply(record.event)
         if live.status == "starting" and not live.run_dir:
             live.run_dir = str(path)
@@ -56,6 +64,11 @@ class RunHandles:
 
             if (s := summarize(path)) is not None and s.live:
                 live.status = "starting"  # its last session stopped and a new one is starting (a hand-over)
+        self.call_from_thread(self._attached, path, follower, live)  # type: ignore[attr-defined]
+
+    def _attached(self, path: Path, follower: Any, live: LiveRun) -> None:
+        if self._attaching != path or self.is_training:
+            return  # another attach (or a run started here) came since
         self.live, self.attached, self._follower = live, path, follower
         self._follow_timer = self.set_interval(FOLLOW_EVERY, self._follow_tick)  # type: ignore[attr-defined]
         self._show_training_screen()  # type: ignore[attr-defined]
@@ -72,6 +85,7 @@ class RunHandles:
         poll = self._follower.poll()
         for record in poll.records:
             self.show_event(record.event)  # type: ignore[attr-defined]
+        self._show_stall(poll.stalled)
         if poll.end is None:
             return
         name = self.live.name or Path(str(self.attached)).name
@@ -82,6 +96,19 @@ class RunHandles:
         elif poll.end == "vanished":
             self.notify(f"{name}: its folder was deleted", severity="error")  # type: ignore[attr-defined]
         self.detach()
+
+    def _show_stall(self, why: str | None) -> None:
+        """A stalled run reads so in the status line (with why), once noticed; then "running" when it moves."""
+        live = self.live
+        if why and live.status in ("running", "stalled"):
+            if live.status != "stalled":
+                self.notify(f"{live.name}: stalled, {why}; stop it with s, or `resnet-tui runs kill {live.name}` if it "  # type: ignore[attr-defined]
+                            f"cannot answer", severity="warning", timeout=15)
+            live.status, live.error = "stalled", why
+            self.show_event(None)  # type: ignore[attr-defined]
+        elif not why and live.status == "stalled":
+            live.status, live.error = "running", None
+            self.show_event(None)  # type: ignore[attr-defined]
 
     def on_control_ack(self, event: Event) -> None:
         if isinstance(event, ControlAck) and event.id in self._sent:

@@ -144,7 +144,7 @@ def watch(run: RunArg, runs_dir: RunsDir = "checkpoints") -> None:
     follower = RunFollower(run_dir)
     make_sink = (lambda: RichSink()) if sys.stderr.isatty() else (lambda: PlainSink(sys.stdout))
     sink, ended = make_sink(), False
-    history = follower.reader.poll(None)
+    history = follower.history()
     if not history and not summarize(run_dir).live:
         s = summarize(run_dir)  # a run older than event streams, or one that died before writing any
         typer.echo(f"{run_dir.name}: {s.status}, {s.epochs_done}/{s.epochs} epochs (no event stream to replay)"
@@ -157,10 +157,7 @@ def watch(run: RunArg, runs_dir: RunsDir = "checkpoints") -> None:
         if isinstance(r.event, RunStarted) and ended:
             sink, ended = make_sink(), False  # a resumed session
         sink(r.event)
-        if isinstance(r.event, RunFinished):
-            follower.session_finished, ended = r.event, True
-        elif isinstance(r.event, RunStarted):
-            follower.session_finished = None
+        ended = ended or isinstance(r.event, RunFinished)
     stalled: str | None = None
     try:
         while True:

@@ -70,8 +70,8 @@ class ProgressText(Widget):
         lr = "-" if live.lr is None else f"{live.lr:.4g}"
         speed = "-" if live.images_per_sec is None else f"{live.images_per_sec:.0f}"
         stats = Text(f"loss {loss}  acc {acc}  lr {lr}  {speed} img/s  elapsed {clock(live.elapsed)}  ETA {clock(live.eta)}")
-        if live.status == RunStatus.FAILED:
-            status = Text("failed: ", style="bold red")
+        if live.status in (RunStatus.FAILED, "stalled"):
+            status = Text(f"{live.status}: ", style="bold red")
             status.append(live.error or "")
         elif live.status in (RunStatus.COMPLETED, RunStatus.STOPPED):
             status = Text(live.status, style="bold")
