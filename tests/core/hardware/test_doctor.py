@@ -126,3 +126,32 @@ def test_the_apps_start_checks_only_what_is_quick_and_its_notice_names_failures_
     line = problem_line(rows)
     assert line.startswith("doctor: 2 problems: torch: 2.9.0+cu130 (CUDA 13.0 build)") and "resnet-tui doctor" in line
     assert problem_line([Check("gpu0", "warn", "busy"), Check("tmux", "info", "not inside")]) == ""
+
+
+def test_the_real_nvml_reader_on_a_fake_pynvml(monkeypatch):
+    """read_nvml's calls and unit conversions, with a stand-in pynvml (no driver needed): CUDA 12040 is 12.4,
+    this process is not one of the others, a GPU that fails to answer is an error on its row only."""
+    import sys
+    from types import SimpleNamespace as NS
+
+    from core.hardware.probe import read_nvml
+
+    def handle(i):
+        if i == 1:
+            raise RuntimeError("GPU is lost")
+        return i
+
+    fake = NS(nvmlInit=lambda: None, nvmlShutdown=lambda: None, nvmlSystemGetDriverVersion=lambda: b"550.54.15",
+              nvmlSystemGetCudaDriverVersion=lambda: 12040, nvmlDeviceGetCount=lambda: 2,
+              nvmlDeviceGetHandleByIndex=handle, nvmlDeviceGetName=lambda h: "NVIDIA H200",
+              nvmlDeviceGetMemoryInfo=lambda h: NS(free=100 * GIB, total=141 * GIB),
+              nvmlDeviceGetComputeRunningProcesses=lambda h: [NS(pid=os.getpid(), usedGpuMemory=GIB),
+                                                              NS(pid=999_999_999, usedGpuMemory=None)])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    facts = read_nvml()
+    assert (facts.error, facts.driver, facts.cuda_driver) == (None, "550.54.15", (12, 4))
+    first, lost = facts.gpus
+    assert (first.name, first.free, first.others) == ("NVIDIA H200", 100 * GIB, (GpuProcess(999_999_999, None, None),))
+    assert lost.error == "RuntimeError: GPU is lost"
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
+    assert read_nvml().error
