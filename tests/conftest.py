@@ -42,6 +42,13 @@ def _own_decode_cache(tmp_path_factory, monkeypatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_doctor_notice(monkeypatch) -> None:
+    """No app in a test checks the machine at start (a failed check would add a notice to its screens, and the
+    snapshots would depend on the machine); tests/tui/app/test_app_doctor.py turns it back on."""
+    monkeypatch.setenv("RESNET_TUI_NO_DOCTOR", "1")
+
+
+@pytest.fixture(autouse=True)
 def _model_stats_only_from_the_cache(monkeypatch):
     """No app in a test computes the stats of every model in the background.
 

@@ -74,6 +74,7 @@ class ResnetTui(RunHandles, AppCommands):
         self.setup_screen = SetupScreen(base, choices.arch_choices(), devices)
         self.push_screen(self.setup_screen)
         self._load_model_stats()
+        self.check_machine()
         if self.poll_memory:
             self.set_interval(2.0, self._poll_memory)
 

@@ -1,9 +1,11 @@
-"""The app's help key and its entries in the command palette (ctrl+p): the main actions by name."""
+"""The app's help key, its entries in the command palette (ctrl+p): the main actions by name, and the start-up
+notice of `resnet-tui doctor`'s failed checks."""
 
 from __future__ import annotations
 
 from typing import Iterable
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -13,6 +15,22 @@ class AppCommands(App):
     # A focused text field takes "?" as text (Textual drops printable keys from the bindings there): f1 works
     # everywhere.
     BINDINGS = [Binding("question_mark", "help", "Help"), Binding("f1", "help", "Help", show=False)]
+
+    def check_machine(self) -> None:
+        """One notice when a doctor check fails (a torch the driver cannot run, a runs folder that cannot be
+        written, ...); nothing on a healthy machine. RESNET_TUI_NO_DOCTOR=1 turns it off (the tests set it)."""
+        import os
+
+        if not os.environ.get("RESNET_TUI_NO_DOCTOR"):
+            self._check_machine()
+
+    @work(thread=True, exclusive=True, group="doctor", exit_on_error=False)
+    def _check_machine(self) -> None:
+        from core.hardware.doctor import problem_line, run_checks
+
+        line = problem_line(run_checks(run_dir=self.runs_dir, quick=True))  # type: ignore[attr-defined]
+        if line:
+            self.call_from_thread(self.notify, line, severity="warning", timeout=20)
 
     def action_help(self) -> None:
         from tui.app.screens.help import HelpScreen, key_rows

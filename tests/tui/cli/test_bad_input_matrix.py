@@ -179,6 +179,8 @@ MATRIX = [
     ("report a non-run", ["report", "@empty", "--out", "@out"], "not a run"),
     ("report into a missing folder", ["report", "@trained", "--out", "@nodir"], "does not exist"),
     ("report as pdf", ["report", "@trained", "--out", "@pdf"], "give a file ending in .png or .html"),
+    # doctor reports an unusable --run-dir or --cache-dir as a failed check (exit 1: tests/tui/cli/test_doctor.py)
+    ("doctor unknown option", ["doctor", "--shm-size", "8g"], "No such option: --shm-size"),
 ]
 
 
