@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
 
 
 def hardware() -> dict:
@@ -45,3 +46,19 @@ def loadavg() -> list[float] | None:
 def emit(record: dict) -> None:
     print(json.dumps(record), flush=True)
     sys.stdout.flush()
+
+
+def forward_records(cmd: list[str], cwd: Path) -> list[dict]:
+    """Run a benchmark script, passing its JSON lines on as they come (a time limit that cuts it short keeps what it
+    measured) and its stderr to ours; its records, or AssertionError naming the script and its exit code."""
+    import subprocess
+
+    rows = []
+    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith("{"):
+                rows.append(json.loads(line))
+                emit(rows[-1])
+    assert child.returncode == 0, f"{Path(cmd[1]).name} exited {child.returncode} (its stderr is in speed.err)"
+    return rows

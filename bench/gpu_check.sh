@@ -10,9 +10,10 @@
 # it never falls back to synthetic data silently. Each step's JSON lines go to $OUT/gpu_check.jsonl and its
 # stderr to $OUT/<step>.err ($OUT defaults to /tmp).
 #
-# Steps and their time limits (seconds): env 20, precisions 60, resume 60, compile 110 (two modes), oom 45,
-# devices 35, artifacts 50, ddp 45 (every GPU, NCCL), stream 45 (an image folder streamed and held), speed 110:
-# 9 minutes 40 in the worst case, inside the device tool's 10 minutes a command.
+# Steps and their time limits (seconds): env 15, precisions 40, resume 35, compile 95 (two modes), oom 45,
+# devices 35, artifacts 60, ddp 45 (every GPU, NCCL), stream 40 (an image folder streamed and held), speed 170:
+# 9 minutes 40 in the worst case, inside the device tool's 10 minutes a command. On the H200 (2026-12-04) the
+# steps took 5, 28, 20, 73, 35, 27, 47, 31, 28 and 120 s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=""
@@ -29,7 +30,7 @@ trap 'rm -rf "$WORK"' EXIT
 export PYTHONUNBUFFERED=1
 
 declare -a ROWS
-for entry in env:20 precisions:60 resume:60 compile:110 oom:45 devices:35 artifacts:50 ddp:45 stream:45 speed:110; do
+for entry in env:15 precisions:40 resume:35 compile:95 oom:45 devices:35 artifacts:60 ddp:45 stream:40 speed:170; do
   step=${entry%%:*}; limit=${entry##*:}
   start=$(date +%s)
   timeout "$limit" "$PY" bench/gpu_check_steps.py "$step" $SMOKE --work "$WORK/$step" 2> "$OUT/$step.err" | tee -a "$LOG"

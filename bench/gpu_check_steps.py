@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))  # also when a test loads this file by its path
 
+from common import forward_records  # noqa: E402
 from sync_audit import per_step_frame, syncs_while  # noqa: E402,F401 - per_step_frame: the tests reach it here
 
 DATA = ROOT / "bench" / ".data" / "cifar10-jpeg.tar.gz"
@@ -75,13 +76,11 @@ def step_precisions(smoke: bool, work: Path) -> dict:
         cfg = tiny(smoke, precision=precision, runs_dir=str(work), name=f"p-{precision}")
         # CUDA's sync debug mode does nothing on the CPU: smoke runs the same fit without it.
         result, syncs = (fit(cfg), {}) if smoke else syncs_while(lambda: fit(cfg))
-        seconds = time.perf_counter() - t
-        row = {"status": result.status, "seconds": round(seconds, 2), "images_per_sec": result.images_per_sec,
+        row = {"status": result.status, "seconds": round(time.perf_counter() - t, 2), "images_per_sec": result.images_per_sec,
                "test_acc": result.final_test_acc, **syncs}
         if precision == "fp16":
-            scale = load_checkpoint(result.run_dir / "last.pt")["scaler"]["scale"]
-            row["grad_scale"] = float(scale)
-            assert float(scale) > 1, f"fp16 GradScaler scale {scale}"
+            row["grad_scale"] = scale = float(load_checkpoint(result.run_dir / "last.pt")["scaler"]["scale"])
+            assert scale > 1, f"fp16 GradScaler scale {scale}"
         assert result.status == "completed", f"{precision}: {result.error}"
         assert not row.get("per_step_syncs"), f"{precision}: host syncs on every step from {row['per_step_syncs']}"
         out[precision] = row
@@ -89,9 +88,7 @@ def step_precisions(smoke: bool, work: Path) -> dict:
 
 
 def _weights(path: Path) -> dict:
-    import torch
-
-    return torch.load(path, weights_only=True)["model"]
+    return __import__("torch").load(path, weights_only=True)["model"]
 
 
 def step_resume(smoke: bool, work: Path) -> dict:
@@ -230,7 +227,9 @@ def step_stream(smoke: bool, work: Path) -> dict:
     from core.train import fit
 
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
-    folder = draw_images(work / "drawn", 48 if smoke else 1024, side=64 if smoke else 256)
+    # 600 images: 480 to train on, under the 512 a streamed run samples for its channel statistics, so both
+    # normalise alike (with 1024 the first GPU run's losses differed by 0.0055 from that alone; the same on the CPU).
+    folder = draw_images(work / "drawn", 48 if smoke else 600, side=64 if smoke else 256)
     base = dict(dataset="folder", data=str(folder), epochs=1, flip=False, crop_padding=0, runs_dir=str(work),
                 tensorboard=False, **(dict(arch="simplecnn", image_size=32, batch_size=8, device="cpu", workers=1)
                                        if smoke else dict(arch="tv-resnet18", augment="padcrop", image_size=224,
@@ -243,9 +242,8 @@ def step_stream(smoke: bool, work: Path) -> dict:
         last = json.loads((result.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
         out[mode] = {"images_per_sec": result.images_per_sec, "train_loss": last["train_loss"],
                      "test_acc": result.final_test_acc}
-    # On the GPU: deterministic kernels where torch has them, and a small learning rate, so that the GPU's own
-    # rounding noise (measured: resident twice) stays small; at the default lr tv-resnet18 diverged on these
-    # drawn images (loss 6.5) and two resident runs alone drifted apart.
+    # GPU: deterministic kernels and a small lr keep its own noise (resident twice) small; at the default lr
+    # tv-resnet18 diverged on these images (loss 6.5) and two resident runs alone drifted apart.
     gap = abs(out["no"]["train_loss"] - out["yes"]["train_loss"])
     noise = abs(out["yes"]["train_loss"] - out["yes-again"]["train_loss"]) if "yes-again" in out else 0.0
     figures = {"streamed": out["no"], "resident": out["yes"], "loss_gap": gap, "resident_twice_gap": noise}
@@ -254,23 +252,8 @@ def step_stream(smoke: bool, work: Path) -> dict:
     return figures
 
 
-def _forward(cmd: list[str]) -> list[dict]:
-    """Run a benchmark, passing its JSON lines on as they come (a timeout keeps what was measured) and its
-    stderr to ours; its records, or AssertionError with its last words."""
-    rows = []
-    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True) as child:
-        assert child.stdout is not None
-        for line in child.stdout:
-            if line.startswith("{"):
-                rows.append(json.loads(line))
-                emit(rows[-1])
-    assert child.returncode == 0, f"{Path(cmd[1]).name} exited {child.returncode} (its stderr is in speed.err)"
-    return rows
-
-
 def step_speed(smoke: bool, work: Path) -> dict:
-    """The headline first (speed94 to 94% on the real CIFAR-10 JPEGs), then images/s of the seed loop, the bare
-    step and `train` for resnet9."""
+    """speed94 on the real CIFAR-10 JPEGs first, then images/s of the seed loop, the bare step and `train` (resnet9)."""
     data_args: list[str] = []
     if not smoke:
         if not DATA.is_file():
@@ -280,10 +263,10 @@ def step_speed(smoke: bool, work: Path) -> dict:
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     speed = [sys.executable, "bench/time_to_accuracy.py", "--preset", "speed94", "--seeds", "1"]
     speed += ["--dataset", "synthetic", "--target", "0.5", "--smoke"] if smoke else ["--dataset", "folder", *data_args]
-    rows = _forward(speed)
+    rows = forward_records(speed, ROOT)
     throughput = [sys.executable, "bench/throughput.py", "--archs", "resnet20" if smoke else "resnet9",
                   "--precision", "fp32" if smoke else "bf16", "--repeats", "1", *data_args] + (["--smoke"] if smoke else ["--steps", "60"])
-    rows += _forward(throughput)
+    rows += forward_records(throughput, ROOT)
     return {"data": "synthetic (smoke)" if smoke else str(DATA), "records": len(rows)}
 
 
