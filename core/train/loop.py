@@ -1,8 +1,6 @@
-"""The training loop: epochs of batches from where the run stands, evaluation, one metrics row per epoch.
-
-After every batch it looks at the controls (save now, pause, stop); a stop saves ``last.pt`` at that exact
-batch, with the unfinished epoch's running sums. Files are written through the RunStore.
-"""
+"""The training loop: epochs of batches from where the run stands, evaluation, one metrics row per epoch. After every
+batch it looks at the controls (save now, pause, stop); a stop saves ``last.pt`` at that exact batch, with the
+unfinished epoch's running sums. Files are written through the RunStore."""
 
 from __future__ import annotations
 
@@ -12,9 +10,9 @@ import time
 import torch
 
 from core.errors import BadImage
-from core.runs import activity
 from core.hardware.devices import peak_memory, reset_peak_memory
 from core.inference.evaluate import EvalResult, EvalStopped, autocast_context, evaluate
+from core.runs import activity
 from core.runs.control import TrainControl
 from core.runs.events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, Paused, Resumed, RunStatus
 from core.train.decisions import CUDA_MIN_INTERVAL, Decisions

@@ -166,6 +166,7 @@ MATRIX = [
     ("watch a non-run folder", ["runs", "watch", "@tmp"], "is not a run folder"),
     ("watch a damaged config", ["runs", "watch", "@badconfig"], "config.json is damaged (not readable JSON)"),
     ("stop a finished run", ["runs", "stop", "@trained"], "is not running (status: completed)"),
+    ("kill a finished run", ["runs", "kill", "@trained"], "is not running (status: completed); nothing to kill"),
     ("pause a non-run", ["runs", "pause", "@tmp"], "is not a run folder"),
     ("continue a finished run", ["runs", "continue", "@trained"], "is not running"),
     ("checkpoint with no time", ["runs", "checkpoint", "@trained", "--timeout", "0"], "--timeout must be > 0"),

@@ -57,6 +57,7 @@ TRAIN = {
     "tta": (["--tta"], "eval_tta", True),
     "eval_every": (["--eval-every", "2"], "eval_every", 2),
     "keep_last": (["--keep-last", "1"], "keep_last", 1),
+    "stall_after": (["--stall-after", "300"], "stall_after", 300.0),
     "deterministic": (["--deterministic"], "deterministic", True),
     "auto_batch_size": (["--auto-batch-size"], "auto_batch_size", True),
     "sync_bn": (["--sync-bn"], "sync_bn", True),  # one process: allowed, with a notice
