@@ -25,8 +25,8 @@ from core.errors import DataError
 def assert_one_line_naming(e: pytest.ExceptionInfo, path: Path, *words: str) -> None:
     message = str(e.value)
     assert "\n" not in message and str(path) in message, message
-    for w in words:
-        assert w in message, message
+    for w in words:  # Pillow's own words keep their case: "Decompressed Data Too Large" before Pillow 11
+        assert w.lower() in message.lower(), message
 
 
 # ------------------------------------------------------------------ decompression bombs
