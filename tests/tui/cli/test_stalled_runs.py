@@ -133,3 +133,22 @@ def test_a_gloo_rank_that_stops_taking_part_stalls_the_job_and_runs_stop_says_ho
         os.kill(pid, signal.SIGCONT)
     wait_for(lambda: not ranks_of(run), 60, "the job's processes to end")
     assert summarize(run).status == "interrupted"
+
+
+@pytest.mark.slow
+def test_a_background_child_that_dies_before_its_lock_reads_failed_within_seconds_with_its_last_words(tmp_path):
+    from tui.cli.launch import launch
+
+    run = tmp_path / "runs" / "dead"
+    run.mkdir(parents=True)
+    t = time.monotonic()
+    # No network here: the child dies fetching CIFAR-10, before it takes the run's lock.
+    launch(run, config={"arch": "resnet20", "dataset": "cifar10", "data": str(tmp_path / "nothing")})
+    took = wait_for(lambda: summarize(run).status == "failed", 30, "the dead launch to read failed")
+    s = summarize(run)
+    assert took < 15 and s.note.startswith("failed to start: Error: CIFAR-10 could not be downloaded"), s.note
+    listed_row = listed(tmp_path / "runs")["dead"]
+    assert listed_row["status"] == "failed" and listed_row["note"] == s.note
+    watched = cli("runs", "watch", run)
+    assert watched.returncode == 1 and "could not be downloaded" in watched.stdout + watched.stderr
+    assert time.monotonic() - t < 60
