@@ -40,6 +40,11 @@ def listed(runs: Path) -> dict:
     return {r["name"]: r for r in json.loads(cli("runs", "list", "--run-dir", runs, "--json").stdout)}
 
 
+def status(run: Path) -> str:
+    """What `runs list` would say, read in this process (waiting on a CLI call per look costs seconds)."""
+    return summarize(run).status
+
+
 def training(run: Path) -> bool:
     path = run / "events.jsonl"
     return path.exists() and b'"BatchProgress"' in path.read_bytes()
@@ -87,19 +92,19 @@ def test_a_sigstopped_trainer_reads_stalled_then_running_again_and_runs_kill_end
     threading.Thread(target=lambda: said.extend(watcher.stderr), daemon=True).start()
     try:
         os.kill(pid, signal.SIGSTOP)
-        took = wait_for(lambda: listed(runs)["s"]["status"] == "stalled", 30, "runs list to say stalled")
+        took = wait_for(lambda: status(run) == "stalled", 30, "the run to read stalled")
         assert took < 10
         row = listed(runs)["s"]
         assert row["live"] and "no training progress for" in row["note"] and "(its threshold: 2s)" in row["note"]
         assert "s: no training progress for" in cli("runs", "list", "--run-dir", runs).stdout
         wait_for(lambda: any("s: stalled, no training progress" in line for line in said), 15, "runs watch to say stalled")
         os.kill(pid, signal.SIGCONT)
-        wait_for(lambda: listed(runs)["s"]["status"] == "running", 15, "running again")
+        wait_for(lambda: status(run) == "running", 15, "running again")
         wait_for(lambda: any("s: running again" in line for line in said), 15, "runs watch to say running again")
         refused = cli("runs", "kill", "s", "--run-dir", runs)
         assert refused.returncode == 2 and "making progress" in refused.stderr, refused.stderr
         os.kill(pid, signal.SIGSTOP)
-        wait_for(lambda: listed(runs)["s"]["status"] == "stalled", 30, "stalled again")
+        wait_for(lambda: status(run) == "stalled", 30, "stalled again")
         killed = cli("runs", "kill", "s", "--run-dir", runs)  # stalled: no --force needed
         assert killed.returncode == 0, killed.stderr
     finally:
@@ -116,14 +121,15 @@ def test_a_gloo_rank_that_stops_taking_part_stalls_the_job_and_runs_stop_says_ho
     run = runs / "j"
     wait_for(lambda: training(run) and len(ranks_of(run)) == 2, 120, "both ranks to train")
     os.kill(ranks_of(run)[1], signal.SIGSTOP)  # rank 0 now waits in the gradient sum; its heartbeats go on
-    wait_for(lambda: listed(runs)["j"]["status"] == "stalled", 30, "the job to read stalled")
+    wait_for(lambda: status(run) == "stalled", 30, "the job to read stalled")
     last = lambda: [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()[-3:]]  # noqa: E731
     wait_for(lambda: all(b["event"] == "Heartbeat" for b in last()), 15, "rank 0's heartbeats")
     assert len({b["worked"] for b in last()}) == 1  # they beat, but carry the same last-work time
     os.kill(ranks_of(run)[1], signal.SIGCONT)
-    wait_for(lambda: listed(runs)["j"]["status"] == "running", 30, "the job to move again")
+    wait_for(lambda: status(run) == "running", 30, "the job to move again")
     os.kill(ranks_of(run)[1], signal.SIGSTOP)
-    wait_for(lambda: listed(runs)["j"]["status"] == "stalled", 30, "stalled again")
+    wait_for(lambda: status(run) == "stalled", 30, "stalled again")
+    assert listed(runs)["j"]["status"] == "stalled"
     stop = cli("runs", "stop", "j", "--run-dir", runs, "--timeout", "2")
     assert stop.returncode == 1
     assert "it is stalled (no training progress for" in stop.stderr and "resnet-tui runs kill j" in stop.stderr, stop.stderr
@@ -144,7 +150,7 @@ def test_a_background_child_that_dies_before_its_lock_reads_failed_within_second
     t = time.monotonic()
     # No network here: the child dies fetching CIFAR-10, before it takes the run's lock.
     launch(run, config={"arch": "resnet20", "dataset": "cifar10", "data": str(tmp_path / "nothing")})
-    took = wait_for(lambda: summarize(run).status == "failed", 30, "the dead launch to read failed")
+    took = wait_for(lambda: status(run) == "failed", 30, "the dead launch to read failed")
     s = summarize(run)
     assert took < 15 and s.note.startswith("failed to start: Error: CIFAR-10 could not be downloaded"), s.note
     listed_row = listed(tmp_path / "runs")["dead"]
