@@ -152,7 +152,8 @@ def main() -> None:
         base_s = watch_seconds(code, Path(tmp) / "runs" / "tiny", args.repeats)
         emit({"watch_seconds": round(long_s, 3), "watch_tiny_seconds": round(base_s, 3),
               "watch_reading_seconds": round(long_s - base_s, 3)})
-        emit({"attach": attach_figures(code, Path(tmp) / "runs" / "week")})
+        emit({"attach": attach_figures(code, Path(tmp) / "runs" / "week"),
+              "attach_tiny": attach_figures(code, Path(tmp) / "runs" / "tiny")})
 
 
 if __name__ == "__main__":

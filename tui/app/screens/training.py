@@ -26,6 +26,9 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
+EPOCH_ROWS = 100  # epoch rows the log is drawn with when the screen is (re)built (each costs the UI thread)
+
+
 class TrainingScreen(Screen):
     BINDINGS = [
         Binding("p", "app.toggle_pause", "Pause"),  # short labels: the footer fits 80 columns
@@ -75,7 +78,7 @@ class TrainingScreen(Screen):
         live = self.live
         table = self.query_one("#epochs", DataTable)
         table.clear()
-        for row in live.rows:
+        for row in live.rows[-EPOCH_ROWS:]:  # a week-long run's thousands of epochs: the recent ones (all in Curves)
             self._add_epoch_row(row)
         self.query_one(Curves).show(live.rows)
         self._show_matrix()

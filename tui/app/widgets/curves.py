@@ -19,6 +19,9 @@ def whole_epochs(epochs: list[int], *plots: PlotextPlot) -> None:
         plot.plt.xticks(list(range(1, last + 1, step)))
 
 
+MAX_POINTS = 400  # epochs drawn at most (evenly thinned, the last always kept)
+
+
 class Curves(Horizontal):
     DEFAULT_CSS = """
     Curves { height: 1fr; }
@@ -33,6 +36,9 @@ class Curves(Horizontal):
         self.show([])
 
     def show(self, rows: list[EpochEnded]) -> None:
+        if len(rows) > MAX_POINTS:  # a week of short epochs: a point per column is all a terminal can draw
+            step = -(-len(rows) // MAX_POINTS)
+            rows = rows[::step] + ([rows[-1]] if (len(rows) - 1) % step else [])
         loss = self.query_one("#loss-plot", PlotextPlot)
         acc = self.query_one("#acc-plot", PlotextPlot)
         for plot, title in ((loss, "loss"), (acc, "accuracy %")):
