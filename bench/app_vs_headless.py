@@ -34,8 +34,9 @@ def headless(args, run_dir: Path) -> float:
     return float(json.loads(out)["images_per_sec"])
 
 
-def in_app(args, run_dir: Path) -> float:
-    """Run the app in a child process so both variants start from the same cold state."""
+def in_app(args, run_dir: Path, interval: float | None = None) -> float:
+    """Run the app in a child process so both variants start from the same cold state; ``interval``: the app's
+    seconds between progress updates (None: its default)."""
     code = f"""
 import asyncio, json, sys
 sys.path.insert(0, {str(ROOT)!r})
@@ -47,6 +48,8 @@ async def main():
                       train_subset={args.train_subset}, batch_size={args.batch_size}, device={args.device!r},
                       runs_dir={str(run_dir)!r}, name="app")
     app = ResnetTui(runs_dir={str(run_dir)!r}, base_config=cfg)
+    if {interval!r} is not None:
+        app.progress_interval = {interval!r}
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         app.start_run(cfg)
@@ -71,11 +74,16 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--app-intervals", default="", help="also the app at these seconds between progress updates, "
+                   "e.g. 0.1,0.5 (each its own variant, app@0.5)")
     args = p.parse_args()
     emit({"machine": hardware()})
-    results: dict[str, list[float]] = {"headless": [], "app": []}
+    variants = [("headless", headless), ("app", in_app)]
+    for x in filter(None, args.app_intervals.split(",")):
+        variants.append((f"app@{x}", lambda a, d, x=float(x): in_app(a, d, x)))
+    results: dict[str, list[float]] = {name: [] for name, _ in variants}
     for i in range(args.repeats):
-        for name, fn in (("headless", headless), ("app", in_app)):
+        for name, fn in variants:
             with tempfile.TemporaryDirectory() as tmp:
                 ips = fn(args, Path(tmp))
             results[name].append(ips)
@@ -87,6 +95,8 @@ def main() -> None:
         "app_over_headless": round(best["app"] / best["headless"], 4),
         "headless_mean": round(mean["headless"], 1), "app_mean": round(mean["app"], 1),
         "app_over_headless_mean": round(mean["app"] / mean["headless"], 4),
+        **{f"{k}_over_headless": round(best[k] / best["headless"], 4) for k in best if k.startswith("app@")},
+        **{f"{k}_over_headless_mean": round(mean[k] / mean["headless"], 4) for k in best if k.startswith("app@")},
     })
 
 
