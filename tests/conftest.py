@@ -18,6 +18,13 @@ import pytest
 # loads this file too, and importing torch there delayed every worker's start by ~2 s.
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker more than cores. Many slow tests spend their time waiting on the processes they
+    start (torchrun jobs, background runs, the app's child); a spare worker keeps the cores busy meanwhile
+    (2 cores, 2026-12-04: the whole suite 555 s with 2 workers, 459 s with 3; the fast tests 68 s and 63 s)."""
+    return (os.cpu_count() or 1) + 1
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any attempt to reach the internet fails fast, as it does on a machine without network."""

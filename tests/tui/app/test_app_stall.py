@@ -18,7 +18,7 @@ from core.runs.lock import RunLock
 from tui.app.app import ResnetTui
 from tui.app.screens.runs import RunsScreen
 
-pytestmark = pytest.mark.usefixtures("app_home")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("app_home")]
 
 
 def progress_line(step: int) -> BatchProgress:
