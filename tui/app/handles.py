@@ -7,6 +7,7 @@ A mixin of ResnetTui, kept apart so app.py stays about the in-app worker and nav
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,10 @@ class RunHandles:
             return
         self.detach()
         self._attaching = path
+        # Replaying a long history allocates tens of thousands of objects; the full collections that triggers walked
+        # every object of the app (torch included) while holding the GIL: a 135 ms freeze of the UI. What is alive
+        # now stays alive: move it out of the collector's sight.
+        gc.freeze()
         # The history is read and replayed off the UI thread: a week-long run's takes a while, and the screen must
         # keep answering meanwhile (its story is read, not its whole stream: core.runs.history).
         self.run_worker(lambda: self._load_history(path), thread=True, group="attach", exit_on_error=False)  # type: ignore[attr-defined]
@@ -70,6 +75,7 @@ class RunHandles:
         if self._attaching != path or self.is_training:
             return  # another attach (or a run started here) came since
         self.live, self.attached, self._follower = live, path, follower
+        gc.freeze()  # the history just read, too: the screen built next allocates enough to trigger a collection
         self._follow_timer = self.set_interval(FOLLOW_EVERY, self._follow_tick)  # type: ignore[attr-defined]
         self._show_training_screen()  # type: ignore[attr-defined]
 

@@ -26,7 +26,7 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
-EPOCH_ROWS = 100  # epoch rows the log is drawn with when the screen is (re)built (each costs the UI thread)
+EPOCH_ROWS = 50  # epoch rows the log is drawn with when the screen is (re)built (each costs the UI thread)
 
 
 class TrainingScreen(Screen):
