@@ -229,3 +229,22 @@ def cache_entries() -> list[dict]:
     from core.data.cache import cache_root, list_entries
 
     return list_entries(cache_root())
+
+
+def ranks_of(run: Path) -> dict[int, int]:
+    """{rank: pid} of a distributed job's training processes on this machine (not torchrun itself, whose command
+    line also names RUN), found in /proc."""
+    import os
+
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(run).encode() in cmd and b"tui.cli.background" in cmd and b"torch.distributed.run" not in cmd:
+            rank = next((int(v.split(b"=")[1]) for v in env if v.startswith(b"RANK=")), None)
+            if rank is not None:
+                found[rank] = int(pid)
+    return found

@@ -162,12 +162,8 @@ class EventLog:
             return None
 
     def _close_story(self) -> None:
-        if self._story is not None:
-            try:
-                os.close(self._story)
-            except OSError:
-                pass
-            self._story = None
+        _close_quietly(self._story)
+        self._story = None
 
     def _beat(self) -> None:
         while not self._closed.wait(self.heartbeat_every / 4):
@@ -179,12 +175,8 @@ class EventLog:
                         self._write(line, now)
 
     def _close_fd(self) -> None:
-        if self._fd is not None:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-            self._fd = None
+        _close_quietly(self._fd)
+        self._fd = None
 
     def close(self) -> None:
         self._closed.set()
@@ -192,6 +184,14 @@ class EventLog:
         with self._lock:
             self._close_fd()
             self._close_story()
+
+
+def _close_quietly(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 # ----------------------------------------------------------------------------- reading

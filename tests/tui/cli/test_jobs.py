@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_here
+from helpers import ranks_of, run_here
 
 ROOT = Path(__file__).resolve().parents[3]
 # No augmentation: each rank draws its own (seed, epoch, step, rank) crops, so only without them are one
@@ -64,22 +64,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def ranks_of(run: Path) -> dict[int, int]:
-    """{rank: pid} of the job's training processes (not torchrun itself, whose command line also names RUN)."""
-    found = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(run).encode() in cmd and b"tui.cli.background" in cmd and b"torch.distributed.run" not in cmd:
-            rank = next((int(v.split(b"=")[1]) for v in env if v.startswith(b"RANK=")), None)
-            if rank is not None:
-                found[rank] = int(pid)
-    return found
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ranks_of
 
 from core.runs.catalog import summarize
 
@@ -48,22 +49,6 @@ def status(run: Path) -> str:
 def training(run: Path) -> bool:
     path = run / "events.jsonl"
     return path.exists() and b'"BatchProgress"' in path.read_bytes()
-
-
-def ranks_of(run: Path) -> dict[int, int]:
-    """{rank: pid} of a job's training processes."""
-    found = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(run).encode() in cmd and b"tui.cli.background" in cmd and b"torch.distributed.run" not in cmd:
-            rank = next((int(v.split(b"=")[1]) for v in env if v.startswith(b"RANK=")), None)
-            if rank is not None:
-                found[rank] = int(pid)
-    return found
 
 
 @pytest.fixture(autouse=True)
