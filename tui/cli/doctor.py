@@ -28,8 +28,9 @@ def doctor(
                                                      show_default="$XDG_CACHE_HOME/resnet-tui")] = None,
     as_json: Annotated[bool, typer.Option("--json", help='Print {"checks": [{name, status, detail, fix}]}.')] = False,
 ) -> None:
-    """Check this machine for what breaks runs: torch against the GPU driver, GPUs torch cannot see, busy GPUs,
-    NCCL, /dev/shm, disk, open-file limit, the terminal. Exit 1 when a check fails."""
+    """Check this machine for what breaks runs; exit 1 when a check fails.
+
+    Torch against the GPU driver, GPUs torch cannot see, busy GPUs, NCCL, /dev/shm, disk, open files, terminal."""
     import json
 
     from core.hardware.doctor import failed, run_checks
