@@ -248,3 +248,18 @@ def ranks_of(run: Path) -> dict[int, int]:
             if rank is not None:
                 found[rank] = int(pid)
     return found
+
+
+def kill_leftovers(folder: Path) -> None:
+    """SIGKILL every process whose command line names ``folder`` (a failed test must not leave a job behind:
+    torchrun and background runs live in sessions of their own); SIGCONT first, for one a test stopped."""
+    import os
+    import signal
+
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if str(folder).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(int(pid), signal.SIGCONT)
+                os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            continue

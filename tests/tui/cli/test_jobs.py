@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import ranks_of, run_here
+from helpers import kill_leftovers, ranks_of, run_here
 
 ROOT = Path(__file__).resolve().parents[3]
 # No augmentation: each rank draws its own (seed, epoch, step, rank) crops, so only without them are one
@@ -70,12 +70,7 @@ def free_port() -> int:
 def no_leftover_processes(tmp_path):
     """A failed test must not leave a job behind (torchrun and its processes run in sessions of their own)."""
     yield
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if str(tmp_path).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(int(pid), signal.SIGKILL)
-        except OSError:
-            continue
+    kill_leftovers(tmp_path)
 
 
 # ----------------------------------------------------------------------------- equivalence

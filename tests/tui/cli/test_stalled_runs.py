@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ranks_of
+from helpers import kill_leftovers, ranks_of
 
 from core.runs.catalog import summarize
 
@@ -54,13 +54,7 @@ def training(run: Path) -> bool:
 @pytest.fixture(autouse=True)
 def no_leftover_processes(tmp_path):
     yield
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if str(tmp_path).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(int(pid), signal.SIGCONT)
-                os.kill(int(pid), signal.SIGKILL)
-        except OSError:
-            continue
+    kill_leftovers(tmp_path)
 
 
 @pytest.mark.slow
