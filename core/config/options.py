@@ -206,6 +206,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("eval_tta", "run", "Evaluate with flip test-time augmentation.", flag="tta"),
     Option("eval_every", "run", "Evaluate every N epochs and after the last; 0 = only after the last.",
            int_range=(0, 100_000)),
+    Option("final_test", "run", "Evaluate the test set after the last epoch (off for a search's trials: "
+           "the search tests only its best trial)."),
     Option("keep_last", "run", "Also keep the last K epoch-end checkpoints as epoch_NNNN.pt.",
            int_range=(0, 1000)),
     Option("stall_after", "run", "Seconds without training progress after which viewers show the run as stalled "

@@ -88,6 +88,7 @@ class TrainConfig:
     # -- evaluation and output --
     eval_tta: bool = False  # average predictions over the image and its horizontal flip
     eval_every: int = 1  # evaluate every N epochs (and always after the last); 0 = only after the last
+    final_test: bool = True  # evaluate the test set after the last epoch (a search's trials do not: it tests its best)
     runs_dir: str = "checkpoints"  # the folder that holds runs, each in its own folder (CLI: --run-dir)
     name: str = ""  # run name; "" = <arch>-<dataset>-<timestamp>
     keep_last: int = 0  # also keep the last K epoch-end checkpoints as epoch_NNNN.pt (hard links); 0 = only last.pt

@@ -25,12 +25,18 @@ class TrainControl:
     stop: threading.Event = field(default_factory=threading.Event)
     pause: threading.Event = field(default_factory=threading.Event)  # set = paused
     save_now: threading.Event = field(default_factory=threading.Event)
+    pruned: bool = False  # the stop came from a search's pruner: the run ends "pruned", not "stopped"
     _pending: dict[str, list[Request]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def request_stop(self) -> None:
         self.stop.set()
         self.pause.clear()
+
+    def request_prune(self) -> None:
+        """Stop as a pruned trial (asked between epochs, so the run ends at that epoch's checkpoint)."""
+        self.pruned = True
+        self.request_stop()
 
     def toggle_pause(self) -> bool:
         """Pause or resume; returns True when now paused."""

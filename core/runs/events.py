@@ -23,9 +23,10 @@ class RunStatus(StrEnum):
     STOPPED = "stopped"  # by a request (Ctrl-C, SIGTERM, the app's stop); resumable
     FAILED = "failed"  # an error (NaN loss, out of memory, disk full, ...); resumable from last.pt
     INTERRUPTED = "interrupted"  # run.json says running but its process is gone (never written, only read)
+    PRUNED = "pruned"  # stopped by a search's pruner after an epoch (hopeless next to the other trials); resumable
 
 
-RESUMABLE = (RunStatus.STOPPED, RunStatus.FAILED, RunStatus.INTERRUPTED)
+RESUMABLE = (RunStatus.STOPPED, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.PRUNED)
 # Keyword-only: events and results with many fields of one type cannot take a swapped argument silently.
 
 

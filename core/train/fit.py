@@ -192,6 +192,8 @@ class _Run:
                 )
             )
             status = loop.TrainLoop(setup, state, store, self.control, self.progress_interval).run()
+            if status == RunStatus.STOPPED and self.control.pruned:
+                status = RunStatus.PRUNED
         except (NonFiniteLoss, BadImage) as e:  # one line each; after a bad image last.pt is at its batch
             error = bad_image_message(e, store.run_dir) if isinstance(e, BadImage) else str(e)
         except OSError as e:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from core.runs.catalog import RunSummary
 
 SORTS = ("date", "accuracy", "arch", "status")  # the order `o` cycles through
-STATUS_ORDER = ("running", "stalled", "starting", "paused", "interrupted", "stopped", "failed", "completed")
+STATUS_ORDER = ("running", "stalled", "starting", "paused", "interrupted", "stopped", "pruned", "failed", "completed")
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,14 @@ def grid_fields() -> list[Option]:
     return [o for o in command_options("train") if o.field not in NOT_GRIDDED]
 
 
-def _parameter(option: Option) -> inspect.Parameter:
+def _parameter(option: Option, searched: str = " A comma list sweeps it.") -> inspect.Parameter:
     kind = _TYPES[option.field]
     flag = option.option
     if kind == "bool":
         decls, python, extra = [f"{flag}/--no-{flag[2:]}"], bool, ""
     else:
         decls, python = [flag], str
-        extra = "" if option.field in SINGLE else " A comma list sweeps it."
+        extra = "" if option.field in SINGLE else searched
     info = typer.Option(*decls, help=help_text(option, "train") + extra, rich_help_panel=GROUPS[option.group], metavar="")
     return inspect.Parameter(option.cli_name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[Optional[python], info])
@@ -86,6 +86,32 @@ def grid_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 else:
                     fixed[o.field] = values[0]
         return fn(grid=grid, fixed=fixed, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+SEARCHED_HELP = {"int": " A range lo:hi[:log] or a comma list searches it.", "float": " A range lo:hi[:log|:lin] or a comma list searches it."}
+
+
+def space_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the train options after ``fn``'s own and pass ``given`` ({field: text, or bool for a switch, or the
+    milestones' list}) for core.experiments.search_space to split into the searched and the fixed."""
+    # --workers is the search's own (trials at once); the loader's worker count comes from a config file there
+    options = [o for o in grid_fields() if o.field != "workers"]
+    signature = inspect.signature(fn, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "given"]
+    params = own + [_parameter(o, SEARCHED_HELP.get(_TYPES[o.field], " A comma list searches it.")) for o in options]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        given: dict[str, Any] = {}
+        for o in options:
+            value = kwargs.pop(o.cli_name)
+            if value is not None:
+                given[o.field] = _milestones(value) if o.field == "milestones" else value
+        return fn(given=given, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}

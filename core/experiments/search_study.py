@@ -1,0 +1,194 @@
+"""The Optuna side of a search: its storage, study, sampler and pruner, and how a worker gets its next trial.
+
+The storage is shared by every worker process and machine of the search. RDB storages (SQLite, PostgreSQL,
+MySQL) carry Optuna's heartbeat: a trial whose worker stops beating for GRACE seconds is failed and retried
+with the same params (RetryFailedTrialCallback). On this machine a dead worker is seen at once (its pid is
+gone), with any storage. A retried trial continues its original's run folder from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+from core.errors import UserError
+
+HEARTBEAT, GRACE = 10, 60  # seconds: a worker's beat, and the silence after which another worker fails its trial
+MAX_RETRY = 3  # a trial whose worker died is tried again this many times (its folder resumed), then stays failed
+JOURNAL = "journal:"
+
+
+def _quiet() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # Optuna's heartbeat is written for Study.optimize; the workers ask and tell, and beat themselves (search_trial)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+
+def retry_callback():
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+
+
+def open_storage(url: str):
+    """Optuna storage for ``url``: an RDB URL (sqlite:///..., postgresql://...), or journal:PATH (a journal file,
+    for a shared filesystem where SQLite's locks are not to be trusted). One-line UserError if it cannot open."""
+    _quiet()
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    try:
+        if url.startswith(JOURNAL):
+            path = Path(url[len(JOURNAL):].removeprefix("//")).expanduser()
+            if not path.parent.is_dir():
+                raise UserError(f"--storage {url}: the folder {path.parent} does not exist")
+            return JournalStorage(JournalFileBackend(str(path)))
+        if "://" not in url:
+            raise UserError(f"--storage {url!r} is not a storage URL: give sqlite:///PATH, postgresql://..., "
+                            f"mysql://... or journal:PATH")
+        kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+        return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT, grace_period=GRACE,
+                          heartbeat_stale_trial_callback=retry_callback())
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - SQLAlchemy and drivers raise many kinds; one line says which
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"--storage {url}: cannot open it ({first[:200]})") from None
+
+
+def make_sampler(spec: dict[str, Any], worker: int = 0):
+    """The spec's sampler. Each worker seeds its own from --seed and its number: workers sharing one seed would
+    draw the same first params."""
+    import optuna
+
+    seed = int(spec["seed"]) + 7919 * worker
+    if spec["sampler"] == "grid":
+        from core.experiments.search_space import grid_of
+
+        return optuna.samplers.GridSampler(grid_of(spec["space"]), seed=seed)
+    if spec["sampler"] == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_pruner(spec: dict[str, Any], epochs: int):
+    import optuna
+
+    if spec["pruner"] == "none":
+        return optuna.pruners.NopPruner()
+    if spec["pruner"] == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
+    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+
+
+def open_study(spec: dict[str, Any], storage, epochs: int, worker: int = 0):
+    """Create or load the study named after the search; a study of that name with another spec is refused."""
+    import optuna
+
+    from core.experiments.search import same_search, spec_differences
+
+    study = optuna.create_study(study_name=spec["name"], storage=storage, direction="maximize", load_if_exists=True,
+                                sampler=make_sampler(spec, worker), pruner=make_pruner(spec, epochs))
+    mine = {k: spec.get(k) for k in ("space", "fixed", "preset", "from_file", "sampler", "pruner", "seed")}
+    theirs = study.user_attrs.get("spec")
+    if theirs is None:
+        study.set_user_attr("spec", mine)
+    elif not same_search(theirs, mine):
+        said = spec_differences(theirs, mine) or ["its spec"]
+        raise UserError(f"the storage holds a study {spec['name']!r} with another space: {'; '.join(said[:3])}; "
+                        f"pick another --name")
+    return study
+
+
+@contextlib.contextmanager
+def asking(folder: Path) -> Iterator[None]:
+    """One worker at a time counts the trials and asks for the next (on every machine that shares the folder)."""
+    fd = os.open(folder / "ask.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_trials(study) -> list[int]:
+    """Fail (and retry) the running trials whose worker is gone: on this machine by pid, elsewhere by heartbeat."""
+    from optuna.storages import fail_stale_trials
+    from optuna.trial import TrialState
+
+    host, failed = socket.gethostname(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = t.user_attrs
+        if attrs.get("host") != host or not isinstance(attrs.get("pid"), int) or _alive(attrs["pid"]):
+            continue
+        try:
+            if study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                failed.append(t.number)
+                retry_callback()(study, study._storage.get_trial(t._trial_id))
+        except Exception:  # noqa: BLE001 - another worker finished it first
+            continue
+    with contextlib.suppress(Exception):  # storages without a heartbeat (journal) have nothing stale
+        fail_stale_trials(study)
+    return failed
+
+
+def retried_from(trial) -> int | None:
+    """The first trial of the retries this one continues (None for a first try)."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+
+
+def retried(trials) -> dict[int, int]:
+    """{number of a trial that was retried: the number of its retry}."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    out: dict[int, int] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        history = RetryHeartbeatStaleTrialCallback.retry_history(t)
+        if history:
+            out[history[-1]] = t.number  # the chain's newest before this one
+    return out
+
+
+def counted(trials) -> int:
+    """Trials that use up the budget: finished, running, waiting, or failed by their own error. A trial failed
+    because its worker died does not count once it has been retried: its retry does."""
+    from optuna.trial import TrialState
+
+    again = retried(trials)
+    return sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in again))
+
+
+def next_trial(study, spec: dict[str, Any], folder: Path, budget: int):
+    """The next trial to run (a waiting retry first), with its params drawn, or None when the budget is used."""
+    from core.experiments.search_space import distributions
+
+    with asking(folder):
+        fail_dead_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state.name == "WAITING" for t in trials)
+        if counted(trials) >= budget and not waiting:
+            return None
+        trial = study.ask(fixed_distributions=distributions(spec["space"]))
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        return trial

@@ -1,0 +1,136 @@
+"""One trial of a search, trained in this process: its run folder, its per-epoch validation accuracy reported to
+the study, the pruner asked after each epoch, and the outcome told to the study.
+
+A trial's outcome in the study: COMPLETE with the last epoch's validation accuracy; PRUNED (its run reads
+"pruned"); FAIL with the run's error; or, when this worker is stopped (Ctrl-C, SIGTERM), FAIL and retried at
+once with the same params, so the search run again continues the trial's folder from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from core.experiments.search import trial_config
+from core.experiments.search_study import HEARTBEAT, retried_from, retry_callback
+from core.runs import layout
+from core.runs.control import TrainControl
+from core.runs.events import EpochEnded, RunStatus
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    number: int
+    run: str
+    state: str  # complete | pruned | failed | stopped
+    value: float | None
+    epochs: int
+
+
+def run_name(study, trial) -> str:
+    """trial-NNN, or for a retry the folder of the trial it retries (followed back to the first)."""
+    number = trial.number
+    seen = {t.number: t for t in study.get_trials(deepcopy=False)}
+    frozen = seen.get(number)
+    while frozen is not None and (back := retried_from(frozen)) is not None:
+        number, frozen = back, seen.get(back)
+    return f"trial-{number:03d}"
+
+
+def _tell(study, trial, **kwargs: Any) -> None:
+    try:
+        study.tell(trial, **kwargs)
+    except RuntimeError as e:  # the grid sampler calls study.stop() after the grid's last point: outside optimize()
+        if "Study.stop" not in str(e):
+            raise
+
+
+@contextlib.contextmanager
+def _beating(study, trial):
+    """Optuna's heartbeat for this trial while it trains (RDB storages), so other machines see it alive."""
+    storage = study._storage
+    if not hasattr(storage, "record_heartbeat") or storage.get_heartbeat_interval() is None:
+        yield
+        return
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.is_set():
+            with contextlib.suppress(Exception):
+                storage.record_heartbeat(trial._trial_id)
+            done.wait(HEARTBEAT)
+
+    thread = threading.Thread(target=beat, name="search-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
+
+
+def run_trial(study, trial, spec: dict[str, Any], folder: Path, device: str, stop: threading.Event,
+              say: Say = lambda line: None) -> TrialOutcome:
+    from core.errors import UserError
+    from core.train import fit
+
+    run = run_name(study, trial)
+    run_dir = folder / run
+    trial.set_user_attr("run", run)
+    trial.set_user_attr("device", device)
+    params = dict(trial.params)
+    cfg = trial_config(spec, params, folder, run, device)
+    resume = run_dir if layout.is_run_dir(run_dir) else None
+    if resume is None and run_dir.exists():  # a folder without a checkpoint: nothing to continue
+        aside = folder / ".abandoned" / f"{run}-t{trial.number}"
+        aside.parent.mkdir(exist_ok=True)
+        run_dir.rename(aside)
+    if resume is not None:
+        for row in layout.read_metrics(run_dir):  # the epochs it already has, for the pruner
+            if isinstance(row.get("val_acc"), (int, float)):
+                trial.report(float(row["val_acc"]), int(row["epoch"]))
+    control = TrainControl(stop=stop)
+    last = {"val": None, "epoch": 0}
+
+    def sink(event) -> None:
+        if isinstance(event, EpochEnded) and event.val_acc is not None:
+            last["val"], last["epoch"] = event.val_acc, event.epoch
+            trial.report(float(event.val_acc), event.epoch)
+            say(f"trial {trial.number} ({run}) epoch {event.epoch}/{event.epochs}: val {100 * event.val_acc:.2f}%")
+            if event.epoch < event.epochs and trial.should_prune():
+                control.request_prune()
+
+    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    say(f"trial {trial.number} ({run}) on {device}: {shown}" + (" - continuing its folder" if resume else ""))
+    with _beating(study, trial):
+        try:
+            result = fit(cfg, sink, control=control, resume=resume, resume_overrides={"device": device} if resume else None,
+                         progress_interval=30.0)
+        except UserError as e:
+            trial.set_user_attr("error", str(e))
+            _tell(study, trial, state=_state("FAIL"))
+            return TrialOutcome(trial.number, run, "failed", None, 0)
+    if result.status == RunStatus.COMPLETED and last["val"] is not None:
+        _tell(study, trial, values=float(last["val"]))
+        return TrialOutcome(trial.number, run, "complete", float(last["val"]), result.epochs_completed)
+    if result.status == RunStatus.PRUNED:
+        _tell(study, trial, state=_state("PRUNED"))
+        return TrialOutcome(trial.number, run, "pruned", last["val"], result.epochs_completed)
+    if result.status == RunStatus.STOPPED or stop.is_set():
+        _tell(study, trial, state=_state("FAIL"))
+        retry_callback()(study, study._storage.get_trial(trial._trial_id))  # continued by the next run of the search
+        return TrialOutcome(trial.number, run, "stopped", last["val"], result.epochs_completed)
+    trial.set_user_attr("error", result.error or f"the run ended {result.status}")
+    _tell(study, trial, state=_state("FAIL"))
+    return TrialOutcome(trial.number, run, "failed", last["val"], result.epochs_completed)
+
+
+def _state(name: str):
+    from optuna.trial import TrialState
+
+    return TrialState[name]

@@ -1,0 +1,64 @@
+"""A search shown: the table of trials, the params' importances as bars and the best trial, or all of it as JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from tui.cli.common import stdout_console
+
+
+def _value(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}"
+
+
+def best_line(best: dict[str, Any] | None) -> str:
+    if best is None:
+        return "best: none yet (no trial completed)"
+    params = ", ".join(f"{k}={_value(v)}" for k, v in best["params"].items())
+    return (f"best: trial {best['trial']} ({best['run']}) val {_pct(best['val_acc'])}% with {params}\n"
+            f"  result: test accuracy {_pct(best['test_acc'])}% (the best trial's only test, measured after the search)")
+
+
+def print_table(spec: dict[str, Any], rows: list[dict[str, Any]], best: dict[str, Any] | None, study) -> None:
+    from rich.table import Table
+
+    from core.experiments.search_results import importances
+
+    keys = list(spec["space"])
+    table = Table("trial", "state", *keys, "val acc % per epoch", "val acc %", "run", box=None, header_style="bold")
+    for r in rows:
+        per_epoch = " ".join(f"{100 * v:.1f}" for v in r["val_acc_per_epoch"]) or "-"
+        table.add_row(str(r["number"]), r["state"], *(_value(r["params"].get(k, "-")) for k in keys), per_epoch,
+                      _pct(r["val_acc"]), r["run"])
+    console = stdout_console()
+    console.print(table)
+    found = importances(study)
+    if found:
+        console.print("importance (fANOVA, over the completed trials):")
+        width = max(len(k) for k in found)
+        for key, share in sorted(found.items(), key=lambda kv: -kv[1]):
+            console.print(f"  {key:<{width}} {'█' * max(1, round(30 * share)) if share > 0 else ''} {share:.2f}")
+    done = {s: sum(1 for r in rows if r["state"] == s) for s in ("complete", "pruned", "failed", "running")}
+    console.print(", ".join(f"{n} {s}" for s, n in done.items() if n) or "no trials yet")
+    console.print(best_line(best))
+
+
+def search_json(spec: dict[str, Any], rows: list[dict[str, Any]], best: dict[str, Any] | None, study) -> dict[str, Any]:
+    from core.experiments.search_results import importances
+
+    shown_best = None if best is None else {
+        "params": best["params"], "val_acc": best["val_acc"], "test_acc": best["test_acc"], "run": best["run"],
+        "trial": best["trial"]}
+    return {"study": spec["name"], "storage": spec["storage"], "objective": "val_acc", "best": shown_best,
+            "importances": importances(study), "trials": rows}
+
+
+def print_json(spec: dict[str, Any], rows: list[dict[str, Any]], best: dict[str, Any] | None, study) -> None:
+    typer.echo(json.dumps(search_json(spec, rows, best, study), indent=2, default=str))
