@@ -24,8 +24,9 @@ from core.config.presets import PRESETS
 from core.config.train_config import TrainConfig
 from core.errors import UserError
 from core.runs import layout
+from core.runs.layout import SEARCH_SPEC
 
-SEARCH_SPEC, BEST = "search.json", "best.json"
+BEST = "best.json"
 SAMPLERS, PRUNERS = ("tpe", "random", "grid"), ("median", "hyperband", "none")
 SPEC_KEYS = ("space", "fixed", "preset", "from_file", "sampler", "pruner", "seed")  # what makes two searches the same
 DEFAULT_VAL_SPLIT = 0.1  # held out of the training images when --val-split is not given
@@ -133,6 +134,13 @@ def open_search(folder: Path, spec: dict[str, Any]) -> bool:
     except OSError as e:
         raise UserError(f"cannot write the search folder {folder}: {e.strerror or e}") from None
     return False
+
+
+def record_budget(folder: Path, trials: int) -> None:
+    """The trials the latest command asked for, kept in the spec for viewers (not part of what the search is)."""
+    spec = read_spec(folder)
+    if spec.get("trials") != trials:
+        atomic_write_json(folder / SEARCH_SPEC, {**spec, "trials": trials})
 
 
 def read_best(folder: str | Path) -> dict[str, Any] | None:

@@ -88,3 +88,28 @@ def best_so_far(rows: list[dict[str, Any]]) -> list[tuple[int, float]]:
             best = r["val_acc"] if best is None else max(best, r["val_acc"])
             out.append((r["number"], best))
     return out
+
+
+def load(folder: str | Path):
+    """(spec, study) of the search in ``folder``, its study read from the storage its spec names."""
+    import optuna
+
+    from core.experiments.search import read_spec
+    from core.experiments.search_study import open_storage
+
+    spec = read_spec(folder)
+    storage = open_storage(spec["storage"])
+    try:
+        return spec, optuna.load_study(study_name=spec["name"], storage=storage)
+    except KeyError:
+        from core.errors import UserError
+
+        raise UserError(f"{spec['storage']} holds no study named {spec['name']!r} yet") from None
+
+
+def snapshot(folder: str | Path) -> dict[str, Any]:
+    """Everything a view of the search shows, read once: spec, rows, best (as tested), importances, best so far."""
+    spec, study = load(folder)
+    rows = trial_rows(study)
+    return {"spec": spec, "rows": rows, "best": read_best(folder), "importances": importances(study),
+            "best_so_far": best_so_far(rows)}

@@ -32,10 +32,21 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 
+@contextlib.contextmanager
+def _no_experimental_warning() -> Iterator[None]:
+    """Optuna marks its retry helpers experimental (since 2.8): said once per call, to nobody's use."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
 def retry_callback():
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-    return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+    with _no_experimental_warning():
+        return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
 
 
 def open_storage(url: str):
@@ -64,12 +75,13 @@ def open_storage(url: str):
         raise UserError(f"--storage {url}: cannot open it ({first[:200]})") from None
 
 
-def make_sampler(spec: dict[str, Any], worker: int = 0):
-    """The spec's sampler. Each worker seeds its own from --seed and its number: workers sharing one seed would
-    draw the same first params."""
+def make_sampler(spec: dict[str, Any], drawn: int = 0):
+    """The spec's sampler, seeded from --seed and the number of trials drawn before: made afresh for each trial
+    (under the ask lock), so that two workers, or a search continued in a new process, never replay one
+    random sequence and draw the same params twice, and a one-worker search is repeatable."""
     import optuna
 
-    seed = int(spec["seed"]) + 7919 * worker
+    seed = (int(spec["seed"]) + 7919 * drawn) % 2**32
     if spec["sampler"] == "grid":
         from core.experiments.search_space import grid_of
 
@@ -89,14 +101,14 @@ def make_pruner(spec: dict[str, Any], epochs: int):
     return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
 
 
-def open_study(spec: dict[str, Any], storage, epochs: int, worker: int = 0):
+def open_study(spec: dict[str, Any], storage, epochs: int):
     """Create or load the study named after the search; a study of that name with another spec is refused."""
     import optuna
 
     from core.experiments.search import same_search, spec_differences
 
     study = optuna.create_study(study_name=spec["name"], storage=storage, direction="maximize", load_if_exists=True,
-                                sampler=make_sampler(spec, worker), pruner=make_pruner(spec, epochs))
+                                sampler=make_sampler(spec), pruner=make_pruner(spec, epochs))
     mine = {k: spec.get(k) for k in ("space", "fixed", "preset", "from_file", "sampler", "pruner", "seed")}
     theirs = study.user_attrs.get("spec")
     if theirs is None:
@@ -154,7 +166,8 @@ def retried_from(trial) -> int | None:
     """The first trial of the retries this one continues (None for a first try)."""
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-    return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+    with _no_experimental_warning():
+        return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
 
 
 def retried(trials) -> dict[int, int]:
@@ -163,7 +176,8 @@ def retried(trials) -> dict[int, int]:
 
     out: dict[int, int] = {}
     for t in sorted(trials, key=lambda t: t.number):
-        history = RetryHeartbeatStaleTrialCallback.retry_history(t)
+        with _no_experimental_warning():
+            history = RetryHeartbeatStaleTrialCallback.retry_history(t)
         if history:
             out[history[-1]] = t.number  # the chain's newest before this one
     return out
@@ -188,6 +202,7 @@ def next_trial(study, spec: dict[str, Any], folder: Path, budget: int):
         waiting = any(t.state.name == "WAITING" for t in trials)
         if counted(trials) >= budget and not waiting:
             return None
+        study.sampler = make_sampler(spec, drawn=len(trials))
         trial = study.ask(fixed_distributions=distributions(spec["space"]))
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())

@@ -12,7 +12,7 @@ from typing import Any
 
 from core.runs.event_log import STALE_AFTER, last_write_time
 from core.runs.events import RunStatus
-from core.runs.layout import CONFIG, LAUNCH, LOG, STATUS, SWEEP_SPEC, read_json
+from core.runs.layout import CONFIG, LAUNCH, LOG, SEARCH_SPEC, STATUS, SWEEP_SPEC, read_json
 from core.runs.lock import last_owner, lock_holder
 
 STARTING = "starting"  # a background run launched but not yet past its data loading (never written, only read)
@@ -174,8 +174,8 @@ def summarize(run_dir: Path, stall: bool = True) -> RunSummary | None:
 
 
 def list_runs(parent: str | Path) -> list[RunSummary]:
-    """Runs under ``parent``, newest first; the runs of a sweep folder (one with sweep.json) are listed too,
-    with ``sweep`` set."""
+    """Runs under ``parent``, newest first; the runs of a sweep or search folder (one with sweep.json or
+    search.json) are listed too, with ``sweep`` set to the folder's name."""
     import dataclasses
 
     base = Path(parent).expanduser()
@@ -185,7 +185,7 @@ def list_runs(parent: str | Path) -> list[RunSummary]:
     for d in base.iterdir():
         if not d.is_dir():
             continue
-        if (d / SWEEP_SPEC).is_file():
+        if (d / SWEEP_SPEC).is_file() or (d / SEARCH_SPEC).is_file():
             found += [dataclasses.replace(s, sweep=d.name) for c in d.iterdir() if c.is_dir() and (s := summarize(c))]
         elif (s := summarize(d)) is not None:
             found.append(s)

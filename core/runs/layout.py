@@ -25,6 +25,7 @@ LAST, FINAL = "last.pt", "final.pt"
 EPOCH_FILE = "epoch_{:04d}.pt"  # kept copies of last.pt at epoch ends (--keep-last K)
 LAUNCH, LOG = "launch.json", "log.txt"  # a background run's request and console output
 SWEEP_SPEC, SWEEP_SUMMARY = "sweep.json", "summary.json"  # a sweep folder's spec and summary (core.experiments.sweep)
+SEARCH_SPEC = "search.json"  # a search folder's spec (core.experiments.search); its trials are runs in it, like a sweep's
 
 
 def checkpoint_owner(path: str | Path) -> str:

@@ -29,7 +29,11 @@ class SweepGroup:
 def planned_runs(folder: Path, started: int) -> int:
     """How many runs the sweep's grid holds (its sweep.json); the runs started when that cannot be read."""
     from core.experiments.sweep import read_spec
+    from core.runs.layout import SEARCH_SPEC, read_json
 
+    if (folder / SEARCH_SPEC).is_file():  # a search: the trials its last command asked for
+        trials = (read_json(folder / SEARCH_SPEC) or {}).get("trials")
+        return max(started, trials) if isinstance(trials, int) else started
     try:
         return max(started, len(read_spec(folder).get("runs") or []))
     except Exception:  # noqa: BLE001 - a damaged spec still lists what is there

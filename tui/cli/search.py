@@ -58,6 +58,7 @@ def search(
         from core.experiments.search_study import open_storage, open_study
 
         existed = se.open_search(folder, spec)
+        se.record_budget(folder, budget)
         spec = se.read_spec(folder)
         study = open_study(spec, open_storage(spec["storage"]), epochs_of(spec))
     except UserError as e:
@@ -110,28 +111,48 @@ def epochs_of(spec: dict[str, Any]) -> int:
 
 
 def _run_workers(folder: Path, spec: dict[str, Any], budget: int, places: list[tuple[str, int]], out) -> int:
-    """Start one worker per place, wait for them all; 0, EXIT_FAILED (a worker failed) or EXIT_SIGINT (stopped)."""
-    procs = []
+    """Start one worker per place and pass their lines on to ``out``; wait for them all. 0, EXIT_FAILED (a worker
+    failed) or EXIT_SIGINT (stopped)."""
+    import threading
+
+    procs, readers = [], []
     for i, (device, threads) in enumerate(places):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads)}
         cmd = [sys.executable, "-m", "tui.cli.search_worker", str(folder), "--device", device, "--threads", str(threads),
                "--trials", str(budget), "--worker", str(i)]
-        procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, env=env))
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                text=True, bufsize=1)
+        procs.append(proc)
+        readers.append(threading.Thread(target=_relay, args=(proc, out), daemon=True))
+        readers[-1].start()
     stopped = False
     while True:
         try:
             codes = [p.wait() for p in procs]
             break
-        except KeyboardInterrupt:  # the workers got the same Ctrl-C: they save their trials and end
+        except KeyboardInterrupt:  # the workers got the same Ctrl-C (one process group): they save and end
             stopped = True
             for p in procs:
                 if p.poll() is None:
                     p.send_signal(signal.SIGINT)
-    if stopped or any(c in (EXIT_SIGINT, 143) for c in codes):
+    for r in readers:
+        r.join(timeout=5)
+    if stopped or any(c in (EXIT_SIGINT, 143, 129) for c in codes):
         print("search stopped; the same command continues it (stopped trials resume from their checkpoints)",
               file=sys.stderr, flush=True)
         return EXIT_SIGINT
+    if 2 in codes:
+        return 2  # a worker's one-line error (its storage or spec) was passed on above
     return EXIT_FAILED if any(codes) else 0
+
+
+_PRINTING = __import__("threading").Lock()
+
+
+def _relay(proc: subprocess.Popen, out) -> None:
+    for line in proc.stdout:  # type: ignore[union-attr]
+        with _PRINTING:
+            print(line, end="", file=out, flush=True)
 
 
 def finish(folder: Path, spec: dict[str, Any], study, as_json: bool, code: int) -> int:

@@ -57,14 +57,14 @@ def main(argv: list[str]) -> int:
     from tui.cli.search import epochs_of
 
     folder = Path(args.folder)
-    tag = f"[{args.device}{'' if args.device == 'cpu' and args.worker == 0 else f' w{args.worker}'}]"
+    tag = f"[w{args.worker} {args.device}]"
 
     def say(line: str) -> None:
         print(f"{tag} {line}", flush=True)
 
     try:
         spec = se.read_spec(folder)
-        study = open_study(spec, open_storage(spec["storage"]), epochs_of(spec), worker=args.worker)
+        study = open_study(spec, open_storage(spec["storage"]), epochs_of(spec))
         while not stop.is_set():
             trial = next_trial(study, spec, folder, args.trials)
             if trial is None:

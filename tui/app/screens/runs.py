@@ -97,7 +97,8 @@ class RunsScreen(Screen):
             if isinstance(r, SweepGroup):
                 mark = "✓" if r.runs and all(m.path in self.marked for m in r.runs) else " "
                 done = f"{'● ' if r.live else ''}{r.done}/{r.planned} done"
-                table.add_row(mark, shorten(f"▾ {r.name}", width), "sweep", f"{r.planned} run{'s' if r.planned != 1 else ''}",
+                kind = "search" if (r.path / "search.json").is_file() else "sweep"
+                table.add_row(mark, shorten(f"▾ {r.name}", width), kind, f"{r.planned} run{'s' if r.planned != 1 else ''}",
                               "", "", done, _when(max(m.updated for m in r.runs)), key=f"sweep:{r.path}")
                 continue
             status = f"● {r.status}" if r.live else r.status
@@ -200,6 +201,13 @@ class RunsScreen(Screen):
     def action_open(self) -> None:
         row = self._cursor_row()
         if isinstance(row, SweepGroup):
+            from core.runs.layout import SEARCH_SPEC
+
+            if (row.path / SEARCH_SPEC).is_file():
+                from tui.app.screens.search import SearchScreen
+
+                self.app.push_screen(SearchScreen(row.path))
+                return
             from tui.app.screens.sweep import SweepScreen
 
             self.app.push_screen(SweepScreen(row.path))
