@@ -85,7 +85,8 @@ def make_sampler(spec: dict[str, Any], drawn: int = 0):
     if spec["sampler"] == "grid":
         from core.experiments.search_space import grid_of
 
-        return optuna.samplers.GridSampler(grid_of(spec["space"]), seed=seed)
+        # One seed for every instance: it shuffles the grid, and a trial's grid_id indexes that shuffled list.
+        return optuna.samplers.GridSampler(grid_of(spec["space"]), seed=int(spec["seed"]))
     if spec["sampler"] == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)

@@ -57,6 +57,8 @@ def search(
         from core.experiments import search as se
         from core.experiments.search_study import open_storage, open_study
 
+        if spec["storage"]:
+            open_storage(spec["storage"])  # a storage that cannot be opened is refused before the folder is made
         existed = se.open_search(folder, spec)
         se.record_budget(folder, budget)
         spec = se.read_spec(folder)
