@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.errors import UserError
@@ -49,8 +51,8 @@ def test_the_grid_sampler_takes_lists_only_and_a_search_needs_a_validation_split
         se.make_spec("s", {"arch": {"choices": ["a", "b"]}}, {"val_split": 0.0})
     with pytest.raises(UserError, match="nothing to search"):
         se.make_spec("s", {}, {"lr": 0.1})
-    spec = se.make_spec("s", {"arch": {"choices": ["a", "b"]}}, {"lr": 0.2})
-    assert se.base_config(None, {}).val_split == se.DEFAULT_VAL_SPLIT  # the stated default
+    spec = se.make_spec("s", {"arch": {"choices": ["a", "b"]}}, {"lr": 0.2})  # no --val-split: the stated default
+    assert se.trial_config(spec, {"arch": "a"}, Path("."), "t", "cpu").val_split == se.DEFAULT_VAL_SPLIT == 0.1
 
 
 def test_a_trial_validates_every_epoch_and_never_tests(tmp_path):

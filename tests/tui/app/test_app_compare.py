@@ -9,30 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config.train_config import TrainConfig
 from core.runs.catalog import list_runs
+from run_fakes import fake_run, make_app
 from tui.app.runs_view import SweepGroup, arrange
-
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-DAY = 1767225600  # 2026-01-01 UTC
-
-
-def fake_run(folder: Path, arch: str, lr: float, accs: list[float], day: int, status: str = "completed",
-             seed: int = 0, params: int = 269722, ips: float = 2500.0) -> Path:
-    """A finished run's files as the trainer writes them: config.json, run.json, metrics.jsonl, last.pt."""
-    folder.mkdir(parents=True)
-    cfg = TrainConfig(dataset="cifar10", arch=arch, epochs=len(accs), lr=lr, seed=seed, name=folder.name)
-    (folder / "config.json").write_text(json.dumps({"train": cfg.to_dict(), "classes": CLASSES, "params": params,
-                                                    "device": "cuda:0", "precision": "bf16"}))
-    rows = [{"epoch": e, "train_loss": 2.0 / e + lr, "train_acc": a - 0.05, "test_loss": 1.5 / e, "test_acc": a,
-             "val_acc": None, "lr": lr, "images_per_sec": ips} for e, a in enumerate(accs, 1)]
-    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "run.json").write_text(json.dumps({
-        "status": status, "epochs_completed": len(accs), "epochs": len(accs),
-        "final_test_acc": accs[-1] if status == "completed" else None, "best_val_acc": None,
-        "train_seconds": 60.0 * len(accs), "images_per_sec": ips, "updated": DAY + day * 86400}))
-    (folder / "last.pt").write_bytes(b"")
-    return folder
 
 
 def fake_sweep(root: Path, name: str = "depth-vs-lr") -> Path:
@@ -97,13 +76,6 @@ def app_at(tmp_path, monkeypatch):
     yield tmp_path / "checkpoints"
     monkeypatch.undo()
     time.tzset()
-
-
-def make_app():
-    from tui.app.app import ResnetTui
-
-    return ResnetTui(runs_dir="checkpoints", poll_memory=False, base_config=TrainConfig(dataset="cifar10"),
-                     devices=[("cpu  (2 cores)", "cpu")])
 
 
 async def test_mark_three_runs_and_compare_them(app_at):
