@@ -36,3 +36,32 @@ def make_app():
 
     return ResnetTui(runs_dir="checkpoints", poll_memory=False, base_config=TrainConfig(dataset="cifar10"),
                      devices=[("cpu  (2 cores)", "cpu")])
+
+
+def fake_search(root: Path) -> Path:
+    """A search folder with a real SQLite study of five trials (four completed, one pruned), their runs, best.json."""
+    import optuna
+
+    from core.experiments import search as se
+    from core.experiments.search_space import distributions
+
+    space = {"lr": {"low": 0.01, "high": 0.5, "log": True, "int": False}, "arch": {"choices": ["resnet20", "resnet32"]}}
+    spec = se.make_spec("hunt", space, {"dataset": "cifar10", "epochs": 2})
+    folder = root / "hunt"
+    se.open_search(folder, spec)
+    se.record_budget(folder, 6)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="hunt", storage=se.read_spec(folder)["storage"], direction="maximize")
+    trials = [(0.05, "resnet20", 0.71, "COMPLETE"), (0.3, "resnet32", 0.83, "COMPLETE"), (0.02, "resnet20", 0.62, "COMPLETE"),
+              (0.2, "resnet32", 0.4, "PRUNED"), (0.1, "resnet32", 0.78, "COMPLETE")]
+    for n, (lr, arch, acc, state) in enumerate(trials):
+        run = f"trial-{n:03d}"
+        values = {1: acc - 0.1} if state == "PRUNED" else {1: acc - 0.1, 2: acc}
+        study.add_trial(optuna.create_trial(params={"lr": lr, "arch": arch}, distributions=distributions(space),
+                                            value=acc if state == "COMPLETE" else None, state=optuna.trial.TrialState[state],
+                                            intermediate_values=values, user_attrs={"run": run}))
+        status = "completed" if state == "COMPLETE" else "pruned"
+        fake_run(folder / run, arch, lr, list(values.values()), day=20 + n, status=status)
+    (folder / "best.json").write_text(json.dumps({"trial": 1, "run": "trial-001", "params": {"lr": 0.3, "arch": "resnet32"},
+                                                  "val_acc": 0.83, "test_acc": 0.815}))
+    return folder

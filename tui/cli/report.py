@@ -158,15 +158,41 @@ def report(
     runs_dir: Annotated[str, typer.Option("--run-dir", help="Folder of run directories.")] = "checkpoints",
 ) -> None:
     """Write a report: for one run its curves, confusion matrix, per-class accuracy, config and hardware;
-    for several runs or a sweep the overlaid curves and the summary table."""
+    for several runs or a sweep the overlaid curves and the summary table; for a search its optimisation
+    history, importances and best trial's curves."""
     path = check_out(out)
-    data = load(runs, runs_dir)
     date = time.strftime("%Y-%m-%d %H:%M")
+    search = _search(runs, runs_dir)
+    if search is not None:
+        from core.errors import UserError
+        from tui.cli.report_search import render as render_search
+
+        try:
+            content = render_search(search, path.suffix.lower(), date)
+        except UserError as e:
+            raise CliError(str(e)) from None
+        _write(path, out, content, f"the search {search.name}")
+        return
+    data = load(runs, runs_dir)
     content = render(data, path.suffix.lower(), date)
+    _write(path, out, content, data.counts())
+
+
+def _search(args: list[str], runs_dir: str) -> Path | None:
+    """The search folder when the report is about one (given alone); None for runs and sweeps."""
+    from core.experiments.search import is_search_dir
+
+    found = [p for a in args for p in (Path(a).expanduser(), Path(runs_dir).expanduser() / a) if p.is_dir() and is_search_dir(p)]
+    if found and len(args) > 1:
+        raise CliError(f"a search's report is its own: give {found[0]} alone")
+    return found[0] if found else None
+
+
+def _write(path: Path, out: str, content: bytes, what: str) -> None:
     from core.atomic import atomic_write_bytes
 
     try:
         atomic_write_bytes(path, content)
     except OSError as e:
         raise CliError(f"cannot write {out}: {e.strerror or e}") from None
-    typer.echo(f"wrote {path} ({len(content) / 1024:.0f} KiB): {data.counts()}")
+    typer.echo(f"wrote {path} ({len(content) / 1024:.0f} KiB): {what}")

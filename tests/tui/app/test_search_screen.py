@@ -3,15 +3,10 @@ best-so-far curve and the importances; enter opens a trial's run. The study is a
 
 from __future__ import annotations
 
-import json
 import time
 
-import optuna
 import pytest
-from run_fakes import fake_run, make_app
-
-from core.experiments import search as se
-from core.experiments.search_space import distributions
+from run_fakes import fake_search, make_app
 
 
 @pytest.fixture()
@@ -22,28 +17,6 @@ def app_at(tmp_path, monkeypatch):
     yield tmp_path / "checkpoints"
     monkeypatch.undo()
     time.tzset()
-
-
-def fake_search(root):
-    space = {"lr": {"low": 0.01, "high": 0.5, "log": True, "int": False}, "arch": {"choices": ["resnet20", "resnet32"]}}
-    spec = se.make_spec("hunt", space, {"dataset": "cifar10", "epochs": 2})
-    folder = root / "hunt"
-    se.open_search(folder, spec)
-    se.record_budget(folder, 6)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="hunt", storage=se.read_spec(folder)["storage"], direction="maximize")
-    trials = [(0.05, "resnet20", 0.71, "COMPLETE"), (0.3, "resnet32", 0.83, "COMPLETE"), (0.02, "resnet20", 0.62, "COMPLETE"),
-              (0.2, "resnet32", 0.4, "PRUNED"), (0.1, "resnet32", 0.78, "COMPLETE")]
-    for n, (lr, arch, acc, state) in enumerate(trials):
-        run = f"trial-{n:03d}"
-        values = {1: acc - 0.1} if state == "PRUNED" else {1: acc - 0.1, 2: acc}
-        study.add_trial(optuna.create_trial(params={"lr": lr, "arch": arch}, distributions=distributions(space),
-                                            value=acc if state == "COMPLETE" else None, state=optuna.trial.TrialState[state],
-                                            intermediate_values=values, user_attrs={"run": run}))
-        fake_run(folder / run, arch, lr, list(values.values()), day=20 + n, status="completed" if state == "COMPLETE" else "pruned")
-    (folder / "best.json").write_text(json.dumps({"trial": 1, "run": "trial-001", "params": {"lr": 0.3, "arch": "resnet32"},
-                                                  "val_acc": 0.83, "test_acc": 0.815}))
-    return folder
 
 
 async def test_a_search_row_opens_its_trials_by_validation_accuracy_with_the_importances(app_at):

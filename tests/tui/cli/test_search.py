@@ -158,3 +158,23 @@ def test_the_same_name_with_another_space_is_refused(capsys, tmp_path):
     se.open_search(tmp_path / "s", se.make_spec("s", {"lr": {"low": 0.01, "high": 0.5, "log": True, "int": False}}, {}))
     code, _, err = run_cli(capsys, "search", *TINY, "--lr", "0.01:0.1:log", "--name", "s", "--run-dir", tmp_path)
     assert code == 2 and "the search s exists with another space: --lr 0.01..0.1 (log) (this search has 0.01..0.5 (log))" in err
+
+
+@pytest.mark.parametrize("suffix", [".png", ".html"])
+def test_report_of_a_search_draws_its_history_importances_and_best_trial(capsys, tmp_path, suffix):
+    from run_fakes import fake_search
+
+    folder = fake_search(tmp_path)
+    out = tmp_path / f"r{suffix}"
+    code, said, err = run_cli(capsys, "report", folder, "--out", out)
+    assert code == 0 and f"wrote {out}" in said and "the search hunt" in said, err
+    data = out.read_bytes()
+    if suffix == ".png":
+        assert data.startswith(b"\x89PNG") and len(data) > 20_000
+    else:
+        page = data.decode()
+        assert "search hunt" in page and "data:image/png;base64," in page
+        assert "result: its test accuracy 81.50% (the only test of the search)" in page
+        assert page.count("<tr>") == 1 + 5  # the header and the five trials
+    code, _, err = run_cli(capsys, "report", folder, folder / "trial-000", "--out", out)
+    assert code == 2 and "a search's report is its own" in err
