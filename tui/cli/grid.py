@@ -29,6 +29,11 @@ def grid_fields() -> list[Option]:
     return [o for o in command_options("train") if o.field not in NOT_GRIDDED]
 
 
+def grid_fields_without_workers() -> list[Option]:
+    """--workers is a sweep's and a search's own (runs at once); the loader's worker count comes from a config file."""
+    return [o for o in grid_fields() if o.field != "workers"]
+
+
 def _parameter(option: Option, searched: str = " A comma list sweeps it.") -> inspect.Parameter:
     kind = _TYPES[option.field]
     flag = option.option
@@ -60,7 +65,7 @@ def parse_values(option: Option, text: str) -> list[Any]:
 def grid_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add the train options after ``fn``'s own and pass ``grid`` ({field: [values]}, given order) and
     ``fixed`` ({field: value}) instead."""
-    options = grid_fields()
+    options = grid_fields_without_workers()
     signature = inspect.signature(fn, eval_str=True)
     own = [p for p in signature.parameters.values() if p.name not in ("grid", "fixed")]
     params = own + [_parameter(o) for o in options]
@@ -98,8 +103,7 @@ SEARCHED_HELP = {"int": " A range lo:hi[:log] or a comma list searches it.", "fl
 def space_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add the train options after ``fn``'s own and pass ``given`` ({field: text, or bool for a switch, or the
     milestones' list}) for core.experiments.search_space to split into the searched and the fixed."""
-    # --workers is the search's own (trials at once); the loader's worker count comes from a config file there
-    options = [o for o in grid_fields() if o.field != "workers"]
+    options = grid_fields_without_workers()
     signature = inspect.signature(fn, eval_str=True)
     own = [p for p in signature.parameters.values() if p.name != "given"]
     params = own + [_parameter(o, SEARCHED_HELP.get(_TYPES[o.field], " A comma list searches it.")) for o in options]

@@ -73,7 +73,7 @@ def search(
           f"{spec['sampler']} sampler, {spec['pruner']} pruner, {len(places)} worker{'s' if len(places) != 1 else ''} "
           f"({', '.join(d for d, _ in places)})\n  objective: validation accuracy on --val-split {held:g} of the training "
           f"images; the test set is used once, for the best trial\n  study: {spec['storage']}", file=out, flush=True)
-    code = _run_workers(folder, spec, budget, places, out)
+    code = run_workers(["tui.cli.search_worker", str(folder), "--trials", str(budget)], places, out)
     raise typer.Exit(finish(folder, spec, study, as_json, code))
 
 
@@ -112,20 +112,20 @@ def epochs_of(spec: dict[str, Any]) -> int:
     return int(spec["fixed"].get("epochs", base_config(spec.get("preset"), spec.get("from_file") or {}).epochs))
 
 
-def _run_workers(folder: Path, spec: dict[str, Any], budget: int, places: list[tuple[str, int]], out) -> int:
-    """Start one worker per place and pass their lines on to ``out``; wait for them all. 0, EXIT_FAILED (a worker
-    failed) or EXIT_SIGINT (stopped)."""
+def run_workers(worker: list[str], places: list[tuple[str, int]], out, tag: bool = False) -> int:
+    """Start ``python -m WORKER...`` once per place (with --device, --threads, --worker) and pass their lines on
+    to ``out``; wait for them all. 0, EXIT_FAILED (a worker failed) or EXIT_SIGINT (stopped). Shared by search
+    and the parallel sweep. ``tag``: put "[wN] " before each line of worker N (search's workers tag their own)."""
     import threading
 
     procs, readers = [], []
     for i, (device, threads) in enumerate(places):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads)}
-        cmd = [sys.executable, "-m", "tui.cli.search_worker", str(folder), "--device", device, "--threads", str(threads),
-               "--trials", str(budget), "--worker", str(i)]
+        cmd = [sys.executable, "-m", *worker, "--device", device, "--threads", str(threads), "--worker", str(i)]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                 text=True, bufsize=1)
         procs.append(proc)
-        readers.append(threading.Thread(target=_relay, args=(proc, out), daemon=True))
+        readers.append(threading.Thread(target=_relay, args=(proc, out, f"[w{i}] " if tag else ""), daemon=True))
         readers[-1].start()
     stopped = False
     while True:
@@ -140,7 +140,7 @@ def _run_workers(folder: Path, spec: dict[str, Any], budget: int, places: list[t
     for r in readers:
         r.join(timeout=5)
     if stopped or any(c in (EXIT_SIGINT, 143, 129) for c in codes):
-        print("search stopped; the same command continues it (stopped trials resume from their checkpoints)",
+        print("stopped; the same command continues it (what was stopped resumes from its checkpoint)",
               file=sys.stderr, flush=True)
         return EXIT_SIGINT
     if 2 in codes:
@@ -151,10 +151,10 @@ def _run_workers(folder: Path, spec: dict[str, Any], budget: int, places: list[t
 _PRINTING = __import__("threading").Lock()
 
 
-def _relay(proc: subprocess.Popen, out) -> None:
+def _relay(proc: subprocess.Popen, out, prefix: str) -> None:
     for line in proc.stdout:  # type: ignore[union-attr]
         with _PRINTING:
-            print(line, end="", file=out, flush=True)
+            print(prefix + line, end="", file=out, flush=True)
 
 
 def finish(folder: Path, spec: dict[str, Any], study, as_json: bool, code: int) -> int:

@@ -33,6 +33,9 @@ def sweep(
     config: Annotated[Optional[str], typer.Option("--config", help="Read settings for every point from a JSON or TOML file.")] = None,
     background: Annotated[bool, typer.Option("--background", help="Check everything, run the sweep as one detached process (output in SWEEP/log.txt) and return.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout: one row per config with its mean, std and n (progress goes to stderr).")] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Runs at once on this machine, one process each (on CPU they share the cores).")] = None,
+    devices: Annotated[Optional[str], typer.Option("--devices", help="One worker per device: e.g. cuda:0,cuda:1.")] = None,
+    gpus: Annotated[Optional[str], typer.Option("--gpus", help="'all': one worker per visible GPU.")] = None,
     grid: dict[str, list[Any]] = {},  # noqa: B006 - filled by grid_options, never by typer
     fixed: dict[str, Any] = {},  # noqa: B006
 ) -> None:
@@ -73,10 +76,37 @@ def sweep(
     out = sys.stderr if as_json else sys.stdout
     print(f"sweep {name}: {configs} config{'s' if configs != 1 else ''} x {seeds} seed{'s' if seeds != 1 else ''} = "
           f"{len(cfgs)} runs in {folder}{' (continuing it)' if existed else ''}", file=out, flush=True)
+    places = None
+    if workers is not None or devices is not None or gpus is not None:
+        from tui.cli.search_plan import plan_workers
+
+        if background:
+            raise CliError("--background runs a sweep as one process; for several workers run it under nohup instead")
+        try:
+            places = plan_workers(workers, devices, gpus, spec)
+        except UserError as e:
+            raise CliError(str(e)) from None
     lock = _lock(folder)
     if background:
         raise typer.Exit(_launch(folder, lock, as_json))
+    if places:
+        raise typer.Exit(run_parallel(folder, as_json, lock, places))
     raise typer.Exit(run_sweep(folder, as_json, lock))
+
+
+def run_parallel(folder: Path, as_json: bool, lock, places: list[tuple[str, int]]) -> int:
+    """The sweep's points spread over one worker process per place (tui.cli.sweep_worker); then the summary."""
+    from core.experiments import sweep as sw
+    from tui.cli.search import run_workers
+
+    out = sys.stderr if as_json else sys.stdout
+    try:
+        code = run_workers(["tui.cli.sweep_worker", str(folder)], places, out, tag=True)
+        rows = sw.write_summary(folder)
+    finally:
+        lock.release()
+    print_summary(rows, as_json)
+    return code
 
 
 def _preflight(cfgs: list) -> None:
@@ -115,9 +145,7 @@ def _lock(folder: Path):
 def run_sweep(folder: Path, as_json: bool, lock) -> int:
     """Run the sweep's points that are not done yet, in order; the exit code (0 all completed, 1 a run failed,
     a stop's code when a run was stopped: the sweep stops there and the same command continues it)."""
-    from core.config.train_config import TrainConfig
     from core.experiments import sweep as sw
-    from tui.cli.train import run_training
 
     out = sys.stderr if as_json else sys.stdout
     code = 0
@@ -125,40 +153,52 @@ def run_sweep(folder: Path, as_json: bool, lock) -> int:
         spec = sw.read_spec(folder)
         todo = sw.points(spec)
         for i, point in enumerate(todo, 1):
-            run_dir = folder / point.run
-            state = sw.point_state(run_dir)
-            says = {"completed": "completed earlier, kept", "failed": "failed earlier, kept (see its run.json)",
-                    "start": "starting", "resume": "resuming from its checkpoint",
-                    "restart": "starting again (it stopped before its first checkpoint)"}
-            if state == "live":
-                raise CliError(f"{run_dir} is being trained by another process; wait for it (or stop it), then run the sweep again")
-            print(f"[{i}/{len(todo)}] {point.label} seed {point.seed}: {says[state]}", file=out, flush=True)
-            drift = sw.point_drift(run_dir, sw.point_config(spec, point, folder)) if state != "start" else []
-            if drift:
-                print(f"  note: {point.run} was changed outside the sweep: {'; '.join(drift)}; it is kept as it is "
-                      f"and marked * in the summary", file=out, flush=True)
-            if state in ("completed", "failed"):
-                code = EXIT_FAILED if state == "failed" else code
-                continue
-            if state == "restart":
-                aside = folder / ".abandoned" / f"{point.run}-{time.strftime('%Y%m%d-%H%M%S')}"
-                aside.parent.mkdir(exist_ok=True)
-                run_dir.rename(aside)
-            if state == "resume":
-                result = run_training(TrainConfig(), str(run_dir), {}, as_json, print_result=False)
-            else:
-                result = run_training(sw.point_config(spec, point, folder), None, {}, as_json, print_result=False)
-            sw.write_summary(folder)
+            result = run_point(folder, spec, point, f"{i}/{len(todo)}", out, as_json)
             if result in STOP_CODES:
                 print(f"sweep stopped at run {i}/{len(todo)}; the same command continues it", file=sys.stderr)
                 return result
-            if result != 0:
+            if result not in (0, None):
                 code = EXIT_FAILED
         rows = sw.write_summary(folder)
     finally:
         lock.release()
     print_summary(rows, as_json)
     return code
+
+
+SAYS = {"completed": "completed earlier, kept", "failed": "failed earlier, kept (see its run.json)", "start": "starting",
+        "resume": "resuming from its checkpoint", "restart": "starting again (it stopped before its first checkpoint)"}
+
+
+def run_point(folder: Path, spec: dict[str, Any], point, where: str, out, as_json: bool, device: str | None = None) -> int | None:
+    """Train (or resume) one point of the sweep in this process; its exit code, or None when it was done before
+    (EXIT_FAILED for one that failed before). ``device``: where a parallel sweep's worker trains it."""
+    from core.config.train_config import TrainConfig
+    from core.experiments import sweep as sw
+    from tui.cli.train import run_training
+
+    run_dir = folder / point.run
+    state = sw.point_state(run_dir)
+    if state == "live":
+        raise CliError(f"{run_dir} is being trained by another process; wait for it (or stop it), then run the sweep again")
+    print(f"[{where}] {point.label} seed {point.seed}: {SAYS[state]}" + (f" on {device}" if device else ""), file=out, flush=True)
+    drift = sw.point_drift(run_dir, sw.point_config(spec, point, folder)) if state != "start" else []
+    if drift:
+        print(f"  note: {point.run} was changed outside the sweep: {'; '.join(drift)}; it is kept as it is "
+              f"and marked * in the summary", file=out, flush=True)
+    if state in ("completed", "failed"):
+        return EXIT_FAILED if state == "failed" else None
+    if state == "restart":
+        aside = folder / ".abandoned" / f"{point.run}-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside.parent.mkdir(exist_ok=True)
+        run_dir.rename(aside)
+    if state == "resume":
+        result = run_training(TrainConfig(), str(run_dir), {"device": device} if device else {}, as_json, print_result=False)
+    else:
+        cfg = sw.point_config(spec, point, folder)
+        result = run_training(cfg.replace(device=device) if device else cfg, None, {}, as_json, print_result=False)
+    sw.write_summary(folder)
+    return result
 
 
 def print_summary(rows: list[dict[str, Any]], as_json: bool) -> None:

@@ -200,3 +200,21 @@ def test_a_failed_run_is_counted_apart_and_kept(capsys, tmp_path, monkeypatch):
     assert code == 1 and err.count("failed earlier, kept") == 2
     code, out, _ = run_cli(capsys, *args[:-1])
     assert "-" in out and "0/1 (1 failed)" in out
+
+
+@pytest.mark.slow
+def test_a_sweep_on_two_workers_trains_each_point_once(capsys, tmp_path):
+    args = ["sweep", *TINY, "--arch", "simplecnn", "--lr", "0.02,0.05,0.1", "--seeds", "2", "--workers", "2", "--name", "par",
+            "--run-dir", tmp_path, "--json"]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["completed"] for r in rows] == [2, 2, 2]
+    folder = tmp_path / "par"
+    for r in rows:
+        for name in r["runs"]:
+            assert [json.loads(line)["epoch"] for line in (folder / name / "metrics.jsonl").read_text().splitlines()] == [1]
+    assert "[w0] [" in err and "[w1] [" in err  # both workers trained points
+    assert err.count(": starting on cpu") == 6  # each of the six once
+    code, _, err = run_cli(capsys, *args[:-1], "--background")
+    assert code == 2 and "--background runs a sweep as one process" in err
