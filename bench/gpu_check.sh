@@ -11,9 +11,11 @@
 # stderr to $OUT/<step>.err ($OUT defaults to /tmp).
 #
 # Steps and their time limits (seconds): env 15, precisions 40, resume 35, compile 95 (two modes), oom 45,
-# devices 35, artifacts 60, ddp 45 (every GPU, NCCL), stream 40 (an image folder streamed and held), speed 170:
-# 9 minutes 40 in the worst case, inside the device tool's 10 minutes a command. On the H200 (2026-12-04) the
-# steps took 5, 28, 20, 73, 35, 27, 47, 31, 28 and 120 s.
+# devices 35, artifacts 60, ddp 45 (every GPU, NCCL), stream 40 (an image folder streamed and held),
+# search 90 (Optuna, a worker per GPU; optuna from bench/.wheels when the machine lacks it), speed 170:
+# 11 minutes 10 in the worst case, over the device tool's 10 minutes a command, so run it in two calls:
+# ONLY="..." runs only the steps named (ONLY="search speed" bash bench/gpu_check.sh). On the H200 (2026-12-04)
+# the first ten steps took 5, 28, 20, 73, 35, 27, 47, 31, 28 and 120 s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=""
@@ -30,8 +32,9 @@ trap 'rm -rf "$WORK"' EXIT
 export PYTHONUNBUFFERED=1
 
 declare -a ROWS
-for entry in env:15 precisions:40 resume:35 compile:95 oom:45 devices:35 artifacts:60 ddp:45 stream:40 speed:170; do
+for entry in env:15 precisions:40 resume:35 compile:95 oom:45 devices:35 artifacts:60 ddp:45 stream:40 search:90 speed:170; do
   step=${entry%%:*}; limit=${entry##*:}
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $step "* ]]; then continue; fi
   start=$(date +%s)
   timeout "$limit" "$PY" bench/gpu_check_steps.py "$step" $SMOKE --work "$WORK/$step" 2> "$OUT/$step.err" | tee -a "$LOG"
   code=${PIPESTATUS[0]}

@@ -271,8 +271,9 @@ def step_speed(smoke: bool, work: Path) -> dict:
 
 
 STEPS = {"env": step_env, "precisions": step_precisions, "resume": step_resume, "compile": step_compile,
-         "oom": step_oom, "devices": step_devices, "artifacts": step_artifacts, "ddp": step_ddp,
-         "stream": step_stream, "speed": step_speed}
+         "oom": step_oom, "devices": step_devices, "artifacts": step_artifacts, "ddp": step_ddp, "stream": step_stream,
+         "search": lambda smoke, work: __import__("bench.gpu_check_search").gpu_check_search.step_search(smoke, work, Skip),
+         "speed": step_speed}
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPS = ["env", "precisions", "resume", "compile", "oom", "devices", "artifacts", "ddp", "stream", "speed"]
+STEPS = ["env", "precisions", "resume", "compile", "oom", "devices", "artifacts", "ddp", "stream", "search", "speed"]
 
 
 @pytest.mark.slow
