@@ -192,8 +192,7 @@ class _Run:
                 )
             )
             status = loop.TrainLoop(setup, state, store, self.control, self.progress_interval).run()
-            if status == RunStatus.STOPPED and self.control.pruned:
-                status = RunStatus.PRUNED
+            status = RunStatus.PRUNED if status == RunStatus.STOPPED and self.control.pruned else status  # a search's pruner
         except (NonFiniteLoss, BadImage) as e:  # one line each; after a bad image last.pt is at its batch
             error = bad_image_message(e, store.run_dir) if isinstance(e, BadImage) else str(e)
         except OSError as e:
@@ -294,8 +293,7 @@ def fit(
                Path(into) if into is not None else None, requests_since)
     result = None
     try:
-        result = run.execute()
-        return result
+        return (result := run.execute())
     finally:
         if run.store is not None:
             run.store.release()

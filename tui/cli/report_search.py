@@ -65,11 +65,9 @@ def headline(found: dict[str, Any]) -> str:
     from core.experiments.search_space import describe
 
     spec, best = found["spec"], found["best"]
-    states: dict[str, int] = {}
-    for r in found["rows"]:
-        states[r["state"].split(" ")[0]] = states.get(r["state"].split(" ")[0], 0) + 1
-    line = f"{describe(spec['space'])}; {spec['sampler']} sampler, {spec['pruner']} pruner; " + \
-        ", ".join(f"{n} {s}" for s, n in states.items())
+    from tui.cli.search_show import state_counts
+
+    line = f"{describe(spec['space'])}; {spec['sampler']} sampler, {spec['pruner']} pruner; {state_counts(found['rows'])}"
     if best:
         line += (f"\nbest: trial {best['trial']} ({best['run']}) validation {100 * best['val_acc']:.2f}%; "
                  f"result: its test accuracy {100 * best['test_acc']:.2f}% (the only test of the search)")
@@ -108,7 +106,7 @@ def render(folder: Path, suffix: str, date: str) -> bytes:
     fig = search_figure(found, date)
     if suffix == ".png":
         return png_bytes(fig)
-    from tui.cli.report import CSS, _img, _table
+    from tui.cli.report_html import CSS, _img, _table
 
     title = html.escape(f"search {found['spec']['name']}")
     body = [f"<p>{html.escape(headline(found)).replace(chr(10), '<br>')}</p>",

@@ -18,6 +18,20 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}"
 
 
+def per_epoch_text(values: list[float], shown: int = 8) -> str:
+    """'41.2 52.3 60.1', the last ``shown`` epochs of a long trial after '…'."""
+    text = " ".join(f"{100 * v:.1f}" for v in values[-shown:]) or "-"
+    return f"… {text}" if len(values) > shown else text
+
+
+def state_counts(rows: list[dict[str, Any]]) -> str:
+    """'12 complete, 3 pruned, 1 retried' ('retried as 7' counts as retried)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["state"].split(" ")[0]] = counts.get(r["state"].split(" ")[0], 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials yet"
+
+
 def best_line(best: dict[str, Any] | None) -> str:
     if best is None:
         return "best: none yet (no trial completed)"
@@ -34,7 +48,7 @@ def print_table(spec: dict[str, Any], rows: list[dict[str, Any]], best: dict[str
     keys = list(spec["space"])
     table = Table("trial", "state", *keys, "val acc % per epoch", "val acc %", "run", box=None, header_style="bold")
     for r in rows:
-        per_epoch = " ".join(f"{100 * v:.1f}" for v in r["val_acc_per_epoch"]) or "-"
+        per_epoch = per_epoch_text(r["val_acc_per_epoch"])
         table.add_row(str(r["number"]), r["state"], *(_value(r["params"].get(k, "-")) for k in keys), per_epoch,
                       _pct(r["val_acc"]), r["run"])
     console = stdout_console()
@@ -45,8 +59,7 @@ def print_table(spec: dict[str, Any], rows: list[dict[str, Any]], best: dict[str
         width = max(len(k) for k in found)
         for key, share in sorted(found.items(), key=lambda kv: -kv[1]):
             console.print(f"  {key:<{width}} {'█' * max(1, round(30 * share)) if share > 0 else ''} {share:.2f}")
-    done = {s: sum(1 for r in rows if r["state"] == s) for s in ("complete", "pruned", "failed", "running")}
-    console.print(", ".join(f"{n} {s}" for s, n in done.items() if n) or "no trials yet")
+    console.print(state_counts(rows))
     console.print(best_line(best))
 
 
