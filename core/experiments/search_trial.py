@@ -74,6 +74,26 @@ def _beating(study, trial):
         thread.join(timeout=5)
 
 
+@contextlib.contextmanager
+def _passing_on(stop: threading.Event, control: TrainControl):
+    """The worker's stop (a signal) stops this trial; the trial's own stop (its pruner) is its alone."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if stop.wait(0.2):
+                control.request_stop()
+                return
+
+    thread = threading.Thread(target=watch, name="search-stop", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
+
+
 def run_trial(study, trial, spec: dict[str, Any], folder: Path, device: str, stop: threading.Event,
               say: Say = lambda line: None) -> TrialOutcome:
     from core.errors import UserError
@@ -94,7 +114,7 @@ def run_trial(study, trial, spec: dict[str, Any], folder: Path, device: str, sto
         for row in layout.read_metrics(run_dir):  # the epochs it already has, for the pruner
             if isinstance(row.get("val_acc"), (int, float)):
                 trial.report(float(row["val_acc"]), int(row["epoch"]))
-    control = TrainControl(stop=stop)
+    control = TrainControl()  # its own stop: a pruned trial must not stop the worker's later trials
     last = {"val": None, "epoch": 0}
 
     def sink(event) -> None:
@@ -107,7 +127,7 @@ def run_trial(study, trial, spec: dict[str, Any], folder: Path, device: str, sto
 
     shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
     say(f"trial {trial.number} ({run}) on {device}: {shown}" + (" - continuing its folder" if resume else ""))
-    with _beating(study, trial):
+    with _beating(study, trial), _passing_on(stop, control):
         try:
             result = fit(cfg, sink, control=control, resume=resume, resume_overrides={"device": device} if resume else None,
                          progress_interval=30.0)

@@ -45,9 +45,24 @@ def test_a_hopeless_trial_is_pruned_and_its_run_reads_pruned(study_and_spec):
         study.add_trial(optuna.create_trial(params={"lr": 0.05}, distributions=distributions(spec["space"]), value=value,
                                             intermediate_values={1: value, 2: value, 3: value}))
     trial = study.ask(distributions(spec["space"]))
-    outcome = run_trial(study, trial, spec, folder, "cpu", threading.Event())
+    worker_stop = threading.Event()
+    outcome = run_trial(study, trial, spec, folder, "cpu", worker_stop)
     assert outcome.state == "pruned" and outcome.epochs == 1
+    assert not worker_stop.is_set()  # pruning ends this trial, not the worker's search
     assert study.trials[-1].state.name == "PRUNED"
     run = summarize(folder / outcome.run)
     assert run.status == "pruned" and run.epochs_done == 1  # stopped cleanly at its checkpoint, folder kept
     assert (folder / outcome.run / "last.pt").is_file() and not (folder / outcome.run / "final.pt").exists()
+
+
+def test_the_workers_stop_stops_its_trial_and_hands_it_back_for_a_retry(study_and_spec):
+    study, spec, folder = study_and_spec
+    stop = threading.Event()
+    trial = study.ask(distributions(spec["space"]))
+    threading.Timer(0.5, stop.set).start()  # a signal to the worker while the trial trains
+    spec["fixed"]["epochs"] = 200
+    outcome = run_trial(study, trial, spec, folder, "cpu", stop)
+    assert outcome.state == "stopped" and summarize(folder / outcome.run).status == "stopped"
+    states = [t.state.name for t in study.trials]
+    assert states == ["FAIL", "WAITING"]  # failed, and queued again with the same params: the next run continues it
+    assert study.trials[1].params == study.trials[0].params
