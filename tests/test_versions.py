@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STATED = ("python", "torch", "torchvision", "textual", "typer", "rich", "numpy", "pillow")
+STATED = ("python", "torch", "torchvision", "textual", "typer", "rich", "numpy", "pillow", "optuna")
 
 
 def _requirements() -> list[str]:

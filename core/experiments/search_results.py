@@ -75,7 +75,7 @@ def importances(study) -> dict[str, float]:
         return {k: 1.0 for k in varied} if len(complete) >= 3 else {}
     try:
         found = optuna.importance.get_param_importances(study, params=sorted(varied))
-    except (RuntimeError, ValueError):
+    except (RuntimeError, ValueError, ImportError):  # too little to apportion, or an evaluator that needs more
         return {}
     return {k: float(v) for k, v in found.items()}
 
