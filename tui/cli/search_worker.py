@@ -43,7 +43,8 @@ def main(argv: list[str]) -> int:
         stop.set()
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
+        if signal.getsignal(s) is not signal.SIG_IGN:  # under nohup a hang-up stays ignored, as in `train`
+            signal.signal(s, on_signal)
     _die_with_parent()
 
     import torch

@@ -178,3 +178,23 @@ def test_report_of_a_search_draws_its_history_importances_and_best_trial(capsys,
         assert page.count("<tr>") == 1 + 5  # the header and the five trials
     code, _, err = run_cli(capsys, "report", folder, folder / "trial-000", "--out", out)
     assert code == 2 and "a search's report is its own" in err
+
+
+@pytest.mark.slow
+def test_under_nohup_a_hang_up_does_not_stop_the_search(tmp_path):
+    args = ["search", *TINY, "--epochs", "30", "--lr", "0.01:0.3:log", "--trials", "2", "--workers", "2", "--sampler",
+            "random", "--pruner", "none", "--name", "h", "--run-dir", tmp_path]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(_cli(*args), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    folder = tmp_path / "h"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len([r for r in folder.glob("trial-*/metrics.jsonl")]) < 2:
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGHUP)  # the terminal is gone: every process of the search hears it
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        kill_leftovers(tmp_path)
+    assert proc.returncode == 0, out[-1500:]
+    assert "2 complete" in out and "retried" not in out
