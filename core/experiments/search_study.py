@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -66,8 +67,15 @@ def open_storage(url: str):
             raise UserError(f"--storage {url!r} is not a storage URL: give sqlite:///PATH, postgresql://..., "
                             f"mysql://... or journal:PATH")
         kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-        return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT, grace_period=GRACE,
-                          heartbeat_stale_trial_callback=retry_callback())
+        for attempt in range(6):
+            try:
+                return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT, grace_period=GRACE,
+                                  heartbeat_stale_trial_callback=retry_callback())
+            except Exception as e:  # noqa: BLE001
+                # Two processes creating a new storage's tables at once: one wins, the other sees its rows.
+                if attempt == 5 or not any(w in str(e) for w in ("UNIQUE constraint", "already exists", "locked")):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - SQLAlchemy and drivers raise many kinds; one line says which
