@@ -169,6 +169,8 @@ def finish(folder: Path, spec: dict[str, Any], study, as_json: bool, code: int) 
         except Exception as e:  # noqa: BLE001 - the search stands; say why its best could not be tested
             print(f"note: the best trial could not be tested: {str(e).splitlines()[0]}", file=sys.stderr)
     rows = trial_rows(study)
+    if code == 0 and rows and not any(r["state"] == "complete" for r in rows):
+        code = EXIT_FAILED  # the budget is spent and no trial completed: nothing was found
     if as_json:
         print_json(spec, rows, best, study)
     else:
