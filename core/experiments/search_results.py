@@ -1,8 +1,9 @@
 """What a search found: its trials as rows, the best trial (tested once, on the test set), the params' importances.
 
 The best trial is the completed one with the highest validation accuracy. Its test accuracy is measured after
-the trials, from its final weights, and kept in best.json with the trial it belongs to; a later, better trial
-is tested in its turn. No other trial is ever tested.
+the trials, from its final weights, and kept in best.json with the trial it belongs to. Only a trial that is the
+best when a search command ends is tested: a continued search that finds a better one tests that one too, and
+best.json lists every trial tested ("tested").
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def trial_rows(study) -> list[dict[str, Any]]:
         state = STATES.get(t.state.name, t.state.name.lower())
         if state == "failed" and t.number in again:
             state = f"retried as {again[t.number]}"
+        elif state == "failed" and t.user_attrs.get("stopped"):
+            state = "stopped"
         rows.append({
             "number": t.number, "state": state, "params": dict(t.params),
             "val_acc": t.value if t.state.name == "COMPLETE" else None,
@@ -45,23 +48,38 @@ def best_trial(study):
 
 
 def test_best(study, folder: Path, device: str = "auto") -> dict[str, Any] | None:
-    """best.json for the best trial, measuring its test accuracy if best.json is about another trial (or none)."""
+    """best.json for the best trial, measuring its test accuracy if best.json is about another trial (or none).
+    best.json keeps every trial ever tested ("tested"): a continued search that finds a better trial tests it too."""
     best = best_trial(study)
     if best is None:
         return None
-    known = read_best(folder)
+    known = read_best(folder) or {}
     run = best.user_attrs.get("run", f"trial-{best.number:03d}")
-    if known and known.get("trial") == best.number and known.get("test_acc") is not None:
+    if known.get("trial") == best.number and known.get("test_acc") is not None:
         return known
     from core.inference.trained import evaluate_trained, load_trained
 
     trained = load_trained(folder / run, device=device)
     result, _ = evaluate_trained(trained, tta=trained.config.eval_tta)
+    tested = [t for t in known.get("tested", []) if isinstance(t, int)] + [best.number]
     record = {"trial": best.number, "run": run, "params": dict(best.params), "val_acc": best.value,
-              "test_acc": result.accuracy, "test_images": result.count,
-              "tested": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+              "test_acc": result.accuracy, "test_images": result.count, "tested": tested,
+              "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     atomic_write_json(folder / BEST, record)
     return record
+
+
+def current_best(study, folder: Path) -> dict[str, Any] | None:
+    """The best trial now, with its test accuracy where best.json has it for that trial (None: not tested yet,
+    e.g. the search was stopped before its end)."""
+    best = best_trial(study)
+    if best is None:
+        return None
+    known = read_best(folder) or {}
+    tested = known.get("trial") == best.number
+    return {"trial": best.number, "run": best.user_attrs.get("run", f"trial-{best.number:03d}"), "params": dict(best.params),
+            "val_acc": best.value, "test_acc": known.get("test_acc") if tested else None,
+            "tested": known.get("tested", [])}
 
 
 def importances(study) -> dict[str, float]:
@@ -111,5 +129,5 @@ def snapshot(folder: str | Path) -> dict[str, Any]:
     """Everything a view of the search shows, read once: spec, rows, best (as tested), importances, best so far."""
     spec, study = load(folder)
     rows = trial_rows(study)
-    return {"spec": spec, "rows": rows, "best": read_best(folder), "importances": importances(study),
+    return {"spec": spec, "rows": rows, "best": current_best(study, Path(folder)), "importances": importances(study),
             "best_so_far": best_so_far(rows)}

@@ -43,11 +43,13 @@ def _no_experimental_warning() -> Iterator[None]:
         yield
 
 
-def retry_callback():
+def retry_callback(unlimited: bool = False):
+    """Queue a failed trial again with its params. A dead worker's trial is retried MAX_RETRY times (a trial
+    that kills its worker each time must end); one handed back by a stopped worker (Ctrl-C) always is."""
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     with _no_experimental_warning():
-        return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+        return RetryHeartbeatStaleTrialCallback(max_retry=None if unlimited else MAX_RETRY)
 
 
 def open_storage(url: str):
@@ -107,7 +109,8 @@ def make_pruner(spec: dict[str, Any], epochs: int):
         return optuna.pruners.NopPruner()
     if spec["pruner"] == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
-    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    # Judged from a quarter of its epochs on (epoch 2 at the earliest): first epochs are too noisy to rank by.
+    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=max(2, round(epochs / 4)))
 
 
 def open_study(spec: dict[str, Any], storage, epochs: int):
@@ -152,7 +155,6 @@ def _alive(pid: int) -> bool:
 
 def fail_dead_trials(study) -> list[int]:
     """Fail (and retry) the running trials whose worker is gone: on this machine by pid, elsewhere by heartbeat."""
-    from optuna.storages import fail_stale_trials
     from optuna.trial import TrialState
 
     host, failed = socket.gethostname(), []
@@ -166,8 +168,31 @@ def fail_dead_trials(study) -> list[int]:
                 retry_callback()(study, study._storage.get_trial(t._trial_id))
         except Exception:  # noqa: BLE001 - another worker finished it first
             continue
-    with contextlib.suppress(Exception):  # storages without a heartbeat (journal) have nothing stale
-        fail_stale_trials(study)
+    failed += _fail_stale_elsewhere(study, host)
+    return failed
+
+
+def _fail_stale_elsewhere(study, host: str) -> list[int]:
+    """Optuna's heartbeat check (what fail_stale_trials does), for trials of other machines only: a trial of this
+    machine whose worker lives is not failed for a late beat (a suspended laptop, a stopped job), and its
+    worker's own death is seen by pid above."""
+    storage = study._storage
+    stale_ids = getattr(storage, "_get_stale_trial_ids", None)
+    if stale_ids is None or storage.get_heartbeat_interval() is None:
+        return []  # no heartbeat in this storage (journal)
+    from optuna.trial import TrialState
+
+    failed = []
+    for trial_id in stale_ids(study._study_id):
+        t = storage.get_trial(trial_id)
+        if t.user_attrs.get("host") == host:
+            continue
+        try:
+            if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                failed.append(t.number)
+                retry_callback()(study, storage.get_trial(trial_id))
+        except Exception:  # noqa: BLE001 - finished meanwhile
+            continue
     return failed
 
 

@@ -252,12 +252,12 @@ class TrainLoop:
 
     # ---------------------------------------------------------------- evaluation and the epoch's record
     def _evaluate_epoch(self, epoch: int) -> tuple[EvalResult | None, EvalResult | None]:
-        """(val, test) where due: val every --eval-every epochs (test without val), test at the end (not with --no-final-test)."""
+        """(val, test) where due: val every --eval-every epochs (test without val), test at the end; never with --no-final-test."""
         cfg = self.setup.cfg
         last_epoch = epoch == cfg.epochs
         due = last_epoch or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0)
         val = self._evaluate(epoch, "val") if (due and self.setup.val_set is not None) else None
-        test = self._evaluate(epoch, "test") if (last_epoch and cfg.final_test) or (due and val is None) else None
+        test = self._evaluate(epoch, "test") if cfg.final_test and (last_epoch or (due and val is None)) else None
         return val, test
 
     def _evaluate(self, epoch: int, split: str) -> EvalResult:

@@ -69,8 +69,8 @@ def headline(found: dict[str, Any]) -> str:
 
     line = f"{describe(spec['space'])}; {spec['sampler']} sampler, {spec['pruner']} pruner; {state_counts(found['rows'])}"
     if best:
-        line += (f"\nbest: trial {best['trial']} ({best['run']}) validation {100 * best['val_acc']:.2f}%; "
-                 f"result: its test accuracy {100 * best['test_acc']:.2f}% (the only test of the search)")
+        test = "not tested yet" if best.get("test_acc") is None else f"{100 * best['test_acc']:.2f}% (measured after the trials)"
+        line += f"\nbest: trial {best['trial']} ({best['run']}) validation {100 * best['val_acc']:.2f}%; result: its test accuracy {test}"
     return line
 
 

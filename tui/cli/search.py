@@ -8,7 +8,6 @@ here or on another machine sharing the runs folder and --storage, continues or j
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -72,8 +71,20 @@ def search(
     print(f"search {spec['name']}{' (continuing it)' if existed else ''}: {budget} trials of {describe(spec['space'])}; "
           f"{spec['sampler']} sampler, {spec['pruner']} pruner, {len(places)} worker{'s' if len(places) != 1 else ''} "
           f"({', '.join(d for d, _ in places)})\n  objective: validation accuracy on --val-split {held:g} of the training "
-          f"images; the test set is used once, for the best trial\n  study: {spec['storage']}", file=out, flush=True)
-    code = run_workers(["tui.cli.search_worker", str(folder), "--trials", str(budget)], places, out)
+          f"images; the test set is used only for the best trial, after the trials\n  study: {spec['storage']}", file=out, flush=True)
+    codes, interrupted = run_workers(["tui.cli.search_worker", str(folder), "--trials", str(budget)], places, out)
+    if interrupted:
+        print(f"search stopped; run the same command (with --name {spec['name']}) to continue it: stopped trials "
+              f"resume from their checkpoints", file=sys.stderr, flush=True)
+        code = EXIT_SIGINT
+    elif 2 in codes:
+        code = 2  # a worker's one-line error (its storage or spec) was passed on above
+    else:
+        for i, c in enumerate(codes):
+            if c:
+                print(f"note: worker {i} ended with exit code {c}" + ("; its trial was handed back to the study"
+                      if c in SIGNALLED else ""), file=sys.stderr, flush=True)
+        code = 0
     raise typer.Exit(finish(folder, spec, study, as_json, code))
 
 
@@ -112,10 +123,10 @@ def epochs_of(spec: dict[str, Any]) -> int:
     return int(spec["fixed"].get("epochs", base_config(spec.get("preset"), spec.get("from_file") or {}).epochs))
 
 
-def run_workers(worker: list[str], places: list[tuple[str, int]], out, tag: bool = False) -> int:
-    """Start ``python -m WORKER...`` once per place (with --device, --threads, --worker) and pass their lines on
-    to ``out``; wait for them all. 0, EXIT_FAILED (a worker failed) or EXIT_SIGINT (stopped). Shared by search
-    and the parallel sweep. ``tag``: put "[wN] " before each line of worker N (search's workers tag their own)."""
+def run_workers(worker: list[str], places: list[tuple[str, int]], out, tag: bool = False) -> tuple[list[int], bool]:
+    """Start ``python -m WORKER...`` once per place (with --device, --threads, --worker), pass their lines on to
+    ``out`` and wait for them all: (their exit codes, whether this process was interrupted). Shared by search and
+    the parallel sweep. ``tag``: put "[wN] " before each line of worker N (search's workers tag their own)."""
     import threading
 
     procs, readers = [], []
@@ -127,25 +138,24 @@ def run_workers(worker: list[str], places: list[tuple[str, int]], out, tag: bool
         procs.append(proc)
         readers.append(threading.Thread(target=_relay, args=(proc, out, f"[w{i}] " if tag else ""), daemon=True))
         readers[-1].start()
-    stopped = False
+    interrupted = False
     while True:
         try:
             codes = [p.wait() for p in procs]
             break
-        except KeyboardInterrupt:  # the workers got the same Ctrl-C (one process group): they save and end
-            stopped = True
+        except KeyboardInterrupt:
+            # A terminal's Ctrl-C reached the workers too (one process group); a SIGINT sent to this process alone
+            # did not. SIGTERM stops them either way, and is never read as a second Ctrl-C (which aborts at once).
+            interrupted = True
             for p in procs:
                 if p.poll() is None:
-                    p.send_signal(signal.SIGINT)
+                    p.send_signal(signal.SIGTERM)
     for r in readers:
         r.join(timeout=5)
-    if stopped or any(c in (EXIT_SIGINT, 143, 129) for c in codes):
-        print("stopped; the same command continues it (what was stopped resumes from its checkpoint)",
-              file=sys.stderr, flush=True)
-        return EXIT_SIGINT
-    if 2 in codes:
-        return 2  # a worker's one-line error (its storage or spec) was passed on above
-    return EXIT_FAILED if any(codes) else 0
+    return codes, interrupted
+
+
+SIGNALLED = (EXIT_SIGINT, 143, 129)
 
 
 _PRINTING = __import__("threading").Lock()
@@ -158,8 +168,8 @@ def _relay(proc: subprocess.Popen, out, prefix: str) -> None:
 
 
 def finish(folder: Path, spec: dict[str, Any], study, as_json: bool, code: int) -> int:
-    """Test the best trial (once), print the table or the JSON; the exit code."""
-    from core.experiments.search_results import test_best, trial_rows
+    """Test the best trial (once, unless the search was stopped), print the table or the JSON; the exit code."""
+    from core.experiments.search_results import current_best, test_best, trial_rows
     from tui.cli.search_show import print_json, print_table
 
     best = None
@@ -168,6 +178,7 @@ def finish(folder: Path, spec: dict[str, Any], study, as_json: bool, code: int) 
             best = test_best(study, folder)
         except Exception as e:  # noqa: BLE001 - the search stands; say why its best could not be tested
             print(f"note: the best trial could not be tested: {str(e).splitlines()[0]}", file=sys.stderr)
+    best = best or current_best(study, folder)
     rows = trial_rows(study)
     if code == 0 and rows and not any(r["state"] == "complete" for r in rows):
         code = EXIT_FAILED  # the budget is spent and no trial completed: nothing was found

@@ -36,8 +36,12 @@ def best_line(best: dict[str, Any] | None) -> str:
     if best is None:
         return "best: none yet (no trial completed)"
     params = ", ".join(f"{k}={_value(v)}" for k, v in best["params"].items())
-    return (f"best: trial {best['trial']} ({best['run']}) val {_pct(best['val_acc'])}% with {params}\n"
-            f"  result: test accuracy {_pct(best['test_acc'])}% (the best trial's only test, measured after the search)")
+    line = f"best: trial {best['trial']} ({best['run']}) val {_pct(best['val_acc'])}% with {params}\n  result: "
+    if best.get("test_acc") is None:
+        return line + "not tested yet (the search was stopped; the same command tests its best when it ends)"
+    tested = best.get("tested") or [best["trial"]]
+    others = f"; trials tested in this search's life: {', '.join(map(str, tested))}" if len(tested) > 1 else ""
+    return line + f"test accuracy {_pct(best['test_acc'])}% (the best trial's test, measured after the trials{others})"
 
 
 def print_table(spec: dict[str, Any], rows: list[dict[str, Any]], best: dict[str, Any] | None, study) -> None:
@@ -67,8 +71,8 @@ def search_json(spec: dict[str, Any], rows: list[dict[str, Any]], best: dict[str
     from core.experiments.search_results import importances
 
     shown_best = None if best is None else {
-        "params": best["params"], "val_acc": best["val_acc"], "test_acc": best["test_acc"], "run": best["run"],
-        "trial": best["trial"]}
+        "params": best["params"], "val_acc": best["val_acc"], "test_acc": best.get("test_acc"), "run": best["run"],
+        "trial": best["trial"], "tested": best.get("tested") or []}
     return {"study": spec["name"], "storage": spec["storage"], "objective": "val_acc", "best": shown_best,
             "importances": importances(study), "trials": rows}
 

@@ -11,6 +11,7 @@ kills its workers cleanly.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -18,13 +19,19 @@ from pathlib import Path
 
 
 def _die_with_parent() -> None:
-    """Linux: SIGTERM when the parent (the search command) dies, even by SIGKILL."""
+    """Linux: SIGTERM when the parent (the command that started this worker) dies, even by SIGKILL; and if it
+    died before this was set, the same signal now."""
+    import os
+
+    parent = os.getppid()
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return
+    if os.getppid() != parent or parent == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(argv: list[str]) -> int:
@@ -61,7 +68,10 @@ def main(argv: list[str]) -> int:
     tag = f"[w{args.worker} {args.device}]"
 
     def say(line: str) -> None:
-        print(f"{tag} {line}", flush=True)
+        try:
+            print(f"{tag} {line}", flush=True)
+        except (BrokenPipeError, OSError):  # the search command is gone (its SIGTERM is on the way): keep training
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
     try:
         spec = se.read_spec(folder)
@@ -77,8 +87,12 @@ def main(argv: list[str]) -> int:
     except UserError as e:
         print(f"Error: {e}", file=sys.stderr, flush=True)
         return 2
+    except Exception as e:  # noqa: BLE001 - the storage went away (a database error, a full disk): one line, its trial retried
+        print(f"Error: worker {args.worker}: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}", file=sys.stderr,
+              flush=True)
+        return 1
     if signals:
-        return 143 if signals[0] == signal.SIGTERM else 130
+        return {signal.SIGTERM: 143, signal.SIGHUP: 129}.get(signals[0], 130)
     return 0  # failed trials are the study's news (the table shows them), not this process's failure
 
 

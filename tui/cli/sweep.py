@@ -101,7 +101,11 @@ def run_parallel(folder: Path, as_json: bool, lock, places: list[tuple[str, int]
 
     out = sys.stderr if as_json else sys.stdout
     try:
-        code = run_workers(["tui.cli.sweep_worker", str(folder)], places, out, tag=True)
+        codes, interrupted = run_workers(["tui.cli.sweep_worker", str(folder)], places, out, tag=True)
+        stops = [c for c in codes if c in STOP_CODES]
+        if interrupted or stops:
+            print("sweep stopped; the same command continues it", file=sys.stderr, flush=True)
+        code = 130 if interrupted else 2 if 2 in codes else stops[0] if stops else EXIT_FAILED if any(codes) else 0
         rows = sw.write_summary(folder)
     finally:
         lock.release()

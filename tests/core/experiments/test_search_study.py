@@ -66,3 +66,26 @@ def test_a_trial_whose_worker_died_is_failed_and_queued_again_with_its_params(tm
     states = {t.number: t.state.name for t in study.trials}
     assert states == {0: "FAIL", 1: "RUNNING", 2: "WAITING"} and study.trials[2].params == study.trials[0].params
     assert counted(study.trials) == 2  # the dead one is not counted again: its retry is
+
+
+def test_a_late_heartbeat_fails_another_machines_trial_but_not_one_whose_worker_here_lives(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    from core.experiments import search_study
+    from core.experiments.search_study import fail_dead_trials, open_storage, open_study
+
+    monkeypatch.setattr(search_study, "HEARTBEAT", 1)
+    monkeypatch.setattr(search_study, "GRACE", 1)
+    folder = _search(tmp_path)
+    spec = se.read_spec(folder)
+    study = open_study(spec, open_storage(spec["storage"]), 1)
+    lr = {"lr": optuna.distributions.FloatDistribution(0.01, 0.5, log=True)}
+    here, there = study.ask(lr), study.ask(lr)
+    for trial, host in ((here, socket.gethostname()), (there, "another-machine")):
+        trial.set_user_attr("host", host)
+        trial.set_user_attr("pid", os.getpid())
+        study._storage.record_heartbeat(trial._trial_id)
+    time.sleep(2.5)  # both beats are now older than the grace period
+    assert fail_dead_trials(study) == [there.number]
+    assert [t.state.name for t in study.trials] == ["RUNNING", "FAIL", "WAITING"]

@@ -46,7 +46,7 @@ async def test_a_search_row_opens_its_trials_by_validation_accuracy_with_the_imp
         assert order == ["1", "4", "0", "2", "3"]  # complete by val acc, then the pruned one
         assert [str(c) for c in trials.get_row_at(0)][:5] == ["1", "complete", "resnet32", "0.3", "83.00"]  # params by name
         head = str(screen.query_one("#search-head", Static).render())
-        assert "best: trial 1 val 83.00%, test 81.50% (its only test)" in head
+        assert "best: trial 1 val 83.00%, test 81.50% (after the trials)" in head
         bars = str(screen.query_one("#search-importance", Static).render())
         assert bars.startswith("importance (fANOVA)") and "lr" in bars and "arch" in bars and "█" in bars
         assert screen.query_one("#search-best").plt is not None

@@ -59,7 +59,7 @@ def test_a_search_trains_its_trials_as_runs_and_only_its_best_is_tested(capsys, 
     # The table: every trial, its params and val acc per epoch, and the result marked as the best trial's test.
     code, out, err = run_cli(capsys, *args[:-1])
     assert code == 0 and "(continuing it)" in out and "complete" in out
-    assert f"result: test accuracy {100 * found['best']['test_acc']:.2f}% (the best trial's only test" in out
+    assert f"result: test accuracy {100 * found['best']['test_acc']:.2f}% (the best trial's test, measured after the trials)" in out
     assert "4 complete" in out and err.count("trial") == 0  # nothing left to run
     code, out, _ = run_cli(capsys, "runs", "list", "--run-dir", tmp_path, "--json")
     assert sorted(r["name"] for r in json.loads(out)) == [f"s/trial-00{i}" for i in range(4)]
@@ -174,7 +174,7 @@ def test_report_of_a_search_draws_its_history_importances_and_best_trial(capsys,
     else:
         page = data.decode()
         assert "search hunt" in page and "data:image/png;base64," in page
-        assert "result: its test accuracy 81.50% (the only test of the search)" in page
+        assert "result: its test accuracy 81.50% (measured after the trials)" in page
         assert page.count("<tr>") == 1 + 5  # the header and the five trials
     code, _, err = run_cli(capsys, "report", folder, folder / "trial-000", "--out", out)
     assert code == 2 and "a search's report is its own" in err

@@ -8,7 +8,6 @@ new classes.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult

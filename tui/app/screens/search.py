@@ -89,8 +89,8 @@ class SearchScreen(Screen):
         spec, best = found["spec"], found["best"]
         said = f"{self.path}: {describe(spec['space'])}; {spec['sampler']} sampler, {spec['pruner']} pruner; objective: validation accuracy"
         if best:
-            said += (f"\nbest: trial {best['trial']} val {100 * best['val_acc']:.2f}%, test {100 * best['test_acc']:.2f}% "
-                     f"(its only test)")
+            test = "not tested yet" if best.get("test_acc") is None else f"test {100 * best['test_acc']:.2f}% (after the trials)"
+            said += f"\nbest: trial {best['trial']} val {100 * best['val_acc']:.2f}%, {test}"
         head.update(said + "\nenter: watch a running trial or open a finished one")
         self.rows = sorted_rows(found["rows"])
         keys = list(spec["space"])
