@@ -114,7 +114,9 @@ class SearchScreen(Screen):
         if points:
             plot.plt.plot([n for n, _ in points], [100 * v for _, v in points], marker="braille")
         plot.refresh()
-        self.query_one("#search-importance", Static).update(bars(found["importances"]))
+        box = self.query_one("#search-importance", Static)
+        name = max((len(k) for k in found["importances"]), default=0)
+        box.update(bars(found["importances"], width=max(4, box.size.width - name - 8)))  # name, bar, share on one line
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if not 0 <= event.cursor_row < len(self.rows):
