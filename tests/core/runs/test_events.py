@@ -29,4 +29,4 @@ def test_statuses_are_strings_on_disk_and_on_the_wire():
                         best_val_acc=None, train_seconds=1.0, images_per_sec=None)
     assert json.loads(json.dumps({"status": event.status})) == {"status": "stopped"}
     assert RunStatus("interrupted") is RunStatus.INTERRUPTED and "failed" == RunStatus.FAILED
-    assert set(RESUMABLE) == {"stopped", "failed", "interrupted"}
+    assert set(RESUMABLE) == {"stopped", "failed", "interrupted", "pruned"}  # pruned: a search's trial, resumable by hand

@@ -56,6 +56,7 @@ TRAIN = {
     "channels_last": (["--channels-last", "off"], "channels_last", "off"),
     "tta": (["--tta"], "eval_tta", True),
     "eval_every": (["--eval-every", "2"], "eval_every", 2),
+    "final_test": (["--no-final-test"], "final_test", False),
     "keep_last": (["--keep-last", "1"], "keep_last", 1),
     "stall_after": (["--stall-after", "300"], "stall_after", 300.0),
     "deterministic": (["--deterministic"], "deterministic", True),
