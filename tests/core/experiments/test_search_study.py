@@ -68,6 +68,7 @@ def test_a_trial_whose_worker_died_is_failed_and_queued_again_with_its_params(tm
     assert counted(study.trials) == 2  # the dead one is not counted again: its retry is
 
 
+@pytest.mark.slow
 def test_a_late_heartbeat_fails_another_machines_trial_but_not_one_whose_worker_here_lives(tmp_path, monkeypatch):
     import socket
     import time
