@@ -3,7 +3,7 @@ more workers than GPUs refused. Optuna is not in the lent GPU machine's image: w
 step unpacks the wheels in bench/.wheels (optuna and its dependencies but numpy, for that machine's Python,
 carried with the device tool; README "Measured on an NVIDIA H200" says how) into a folder of the step's own,
 and says SKIP when there are none.
---smoke: two CPU workers."""
+--smoke: one CPU worker."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def step_search(smoke: bool, work: Path, skip=RuntimeError) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), extra, os.environ.get("PYTHONPATH", "")) if p)}
     common = ["--dataset", "synthetic", "--arch", "resnet20", "--epochs", "2", "--lr", "0.02:0.4:log",
               "--weight-decay", "1e-5:1e-3:log", "--sampler", "random", "--pruner", "none", "--run-dir", str(work)]
-    size = (["--train-subset", "256", "--batch-size", "64", "--image-size", "16", "--device", "cpu", "--workers", "2"]
+    size = (["--train-subset", "256", "--batch-size", "64", "--image-size", "16", "--device", "cpu", "--workers", "1"]
             if smoke else ["--train-subset", "8192", "--batch-size", "256", "--gpus", "all"])
 
     def cli(*args: str) -> subprocess.CompletedProcess:
@@ -57,7 +57,7 @@ def step_search(smoke: bool, work: Path, skip=RuntimeError) -> dict:
     assert states == ["complete"] * 4, states
     devices = sorted({t["device"] for t in found["trials"]})
     assert found["best"]["test_acc"] is not None
-    workers = 2 if smoke else _gpus()
+    workers = 1 if smoke else _gpus()
     if smoke:
         refused = cli("search", *common, *size[:-2], "--workers", "99", "--name", "r")
     else:

@@ -144,13 +144,18 @@ def asking(folder: Path) -> Iterator[None]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie (killed, not yet reaped: an orphan waits for init) is dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def fail_dead_trials(study) -> list[int]:
@@ -224,6 +229,15 @@ def counted(trials) -> int:
 
     again = retried(trials)
     return sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in again))
+
+
+def budget_left(study, folder: Path, budget: int) -> bool:
+    """Whether a worker would find a trial to run (after failing the dead ones): the budget not used up, or a
+    retry waiting."""
+    with asking(folder):
+        fail_dead_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        return counted(trials) < budget or any(t.state.name == "WAITING" for t in trials)
 
 
 def next_trial(study, spec: dict[str, Any], folder: Path, budget: int):

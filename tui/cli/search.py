@@ -72,7 +72,13 @@ def search(
           f"{spec['sampler']} sampler, {spec['pruner']} pruner, {len(places)} worker{'s' if len(places) != 1 else ''} "
           f"({', '.join(d for d, _ in places)})\n  objective: validation accuracy on --val-split {held:g} of the training "
           f"images; the test set is used only for the best trial, after the trials\n  study: {spec['storage']}", file=out, flush=True)
-    codes, interrupted = run_workers(["tui.cli.search_worker", str(folder), "--trials", str(budget)], places, out)
+    from core.experiments.search_study import budget_left
+
+    if budget_left(study, folder, budget):
+        codes, interrupted = run_workers(["tui.cli.search_worker", str(folder), "--trials", str(budget)], places, out)
+    else:  # every trial is done (or running elsewhere): no worker to start, the results at once
+        print(f"  all {budget} trials are done or running; --trials N with a larger N searches on", file=out, flush=True)
+        codes, interrupted = [], False
     if interrupted:
         print(f"search stopped; run the same command (with --name {spec['name']}) to continue it: stopped trials "
               f"resume from their checkpoints", file=sys.stderr, flush=True)
