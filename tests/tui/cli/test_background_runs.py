@@ -203,7 +203,9 @@ def test_a_run_folder_deleted_while_watched_is_one_line(tmp_path):
     wait_for(lambda: summarize(run).status == "running", what="training")
     watcher = subprocess.Popen([sys.executable, "-m", "tui.cli", "runs", "watch", run], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    # Deleted once the watcher is watching (its first line): a fixed pause lost that race on a busy machine (CI).
+    first = watcher.stdout.readline()
+    assert first, watcher.stderr.read()
     pid = summarize(run).pid
     shutil.rmtree(run)
     out, err = watcher.communicate(timeout=60)
