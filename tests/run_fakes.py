@@ -4,7 +4,10 @@ compare runs (exact figures on screen); and the app those tests open."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+
+import pytest
 
 from core.config.train_config import TrainConfig
 
@@ -65,3 +68,15 @@ def fake_search(root: Path) -> Path:
     (folder / "best.json").write_text(json.dumps({"trial": 1, "run": "trial-001", "params": {"lr": 0.3, "arch": "resnet32"},
                                                   "val_acc": 0.83, "test_acc": 0.815}))
     return folder
+
+
+@pytest.fixture
+def app_at(tmp_path, monkeypatch):
+    """The app's world in tmp_path: its remembered state, UTC clock (the dates on screen) and ./checkpoints."""
+    monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path / "checkpoints"
+    monkeypatch.undo()
+    time.tzset()

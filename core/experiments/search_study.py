@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from core.errors import UserError
+from core.runs.catalog import process_alive
 
 HEARTBEAT, GRACE = 10, 60  # seconds: a worker's beat, and the silence after which another worker fails its trial
 MAX_RETRY = 3  # a trial whose worker died is tried again this many times (its folder resumed), then stays failed
@@ -143,21 +144,6 @@ def asking(folder: Path) -> Iterator[None]:
         os.close(fd)  # closing drops the lock
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs: a zombie (killed, not yet reaped: an orphan waits for init) is dead."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
 def fail_dead_trials(study) -> list[int]:
     """Fail (and retry) the running trials whose worker is gone: on this machine by pid, elsewhere by heartbeat."""
     from optuna.trial import TrialState
@@ -165,7 +151,7 @@ def fail_dead_trials(study) -> list[int]:
     host, failed = socket.gethostname(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = t.user_attrs
-        if attrs.get("host") != host or not isinstance(attrs.get("pid"), int) or _alive(attrs["pid"]):
+        if attrs.get("host") != host or not isinstance(attrs.get("pid"), int) or process_alive(attrs["pid"]):
             continue
         try:
             if study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL):

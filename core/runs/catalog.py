@@ -64,7 +64,7 @@ class RunSummary:
         return self.status in (RunStatus.RUNNING, STARTING, STALLED)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether process ``pid`` of this host exists and is not a zombie (a launcher that has not reaped it yet)."""
     try:
         os.kill(pid, 0)
@@ -82,7 +82,7 @@ def _alive(pid: int) -> bool:
 def _launch_died(launch: dict[str, Any]) -> bool:
     """The launched child (its pid recorded by tui.cli.launch) is gone: it can no longer take the lock."""
     pid = launch.get("pid")
-    return isinstance(pid, int) and launch.get("host") == socket.gethostname() and not _alive(pid)
+    return isinstance(pid, int) and launch.get("host") == socket.gethostname() and not process_alive(pid)
 
 
 def _last_log_line(run_dir: Path) -> str | None:

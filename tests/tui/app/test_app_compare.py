@@ -4,10 +4,8 @@ its row with its summary. Run folders are written by hand with fixed figures, so
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
-import pytest
 
 from core.runs.catalog import list_runs
 from run_fakes import fake_run, make_app
@@ -67,16 +65,6 @@ def test_a_sweep_row_counts_its_whole_grid_not_the_runs_started(tmp_path):
 
 
 # ----------------------------------------------------------------------------- in the app
-@pytest.fixture
-def app_at(tmp_path, monkeypatch):
-    monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    monkeypatch.chdir(tmp_path)
-    yield tmp_path / "checkpoints"
-    monkeypatch.undo()
-    time.tzset()
-
 
 async def test_mark_three_runs_and_compare_them(app_at):
     from textual.widgets import DataTable

@@ -3,20 +3,7 @@ best-so-far curve and the importances; enter opens a trial's run. The study is a
 
 from __future__ import annotations
 
-import time
-
-import pytest
 from run_fakes import fake_search, make_app
-
-
-@pytest.fixture()
-def app_at(tmp_path, monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    monkeypatch.chdir(tmp_path)
-    yield tmp_path / "checkpoints"
-    monkeypatch.undo()
-    time.tzset()
 
 
 async def test_a_search_row_opens_its_trials_by_validation_accuracy_with_the_importances(app_at):
