@@ -52,20 +52,10 @@ def reflect_crop(x, padding, g, flip=False):
         i = torch.arange(-padding, n + padding, device=x.device).abs()
         return torch.where(i > n - 1, 2 * (n - 1) - i, i)
 
+    from core.data.augment import crop_windows
+
     padded = x[:, :, reflected(h)][:, :, :, reflected(w)]
-    # then the engine's per-sample window (and mirror) over the padded batch
-    b, c = x.shape[:2]
-    dy = torch.randint(0, 2 * padding + 1, (b,), generator=g, device=x.device)
-    dx = torch.randint(0, 2 * padding + 1, (b,), generator=g, device=x.device)
-    ar_h, ar_w = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
-    rows = (dy[:, None] + ar_h).view(b, 1, h, 1)
-    cols = dx[:, None] + ar_w
-    if flip:
-        mirrored = torch.rand(b, generator=g, device=x.device) < 0.5
-        cols = torch.where(mirrored[:, None], dx[:, None] + (w - 1 - ar_w), cols)
-    bi = torch.arange(b, device=x.device).view(b, 1, 1, 1)
-    ci = torch.arange(c, device=x.device).view(1, c, 1, 1)
-    return padded[bi, ci, rows, cols.view(b, 1, 1, w)]
+    return crop_windows(padded, h, w, padding, g, flip)  # the engine's per-sample windows over the padded batch
 
 
 @contextlib.contextmanager

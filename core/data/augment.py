@@ -33,18 +33,25 @@ def random_crop(x: torch.Tensor, padding: int, g: torch.Generator, flip: bool = 
     With ``flip`` each image is also mirrored with probability 1/2, in the same gather (reading its
     columns right to left), which saves a pass over the batch.
     """
-    b, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    dy = torch.randint(0, 2 * padding + 1, (b,), generator=g, device=x.device)
-    dx = torch.randint(0, 2 * padding + 1, (b,), generator=g, device=x.device)
-    ar_h, ar_w = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    return crop_windows(padded, x.shape[-2], x.shape[-1], padding, g, flip)
+
+
+def crop_windows(padded: torch.Tensor, h: int, w: int, padding: int, g: torch.Generator, flip: bool = False) -> torch.Tensor:
+    """One random ``h`` x ``w`` window per image of a batch padded by ``padding`` on each side (however it was
+    padded), mirrored with probability 1/2 with ``flip``: one gather for the whole batch."""
+    b, c = padded.shape[:2]
+    device = padded.device
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=g, device=device)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=g, device=device)
+    ar_h, ar_w = torch.arange(h, device=device), torch.arange(w, device=device)
     rows = (dy[:, None] + ar_h).view(b, 1, h, 1)
     cols = dx[:, None] + ar_w
     if flip:
-        mirrored = torch.rand(b, generator=g, device=x.device) < 0.5
+        mirrored = torch.rand(b, generator=g, device=device) < 0.5
         cols = torch.where(mirrored[:, None], dx[:, None] + (w - 1 - ar_w), cols)
-    bi = torch.arange(b, device=x.device).view(b, 1, 1, 1)
-    ci = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    bi = torch.arange(b, device=device).view(b, 1, 1, 1)
+    ci = torch.arange(c, device=device).view(1, c, 1, 1)
     return padded[bi, ci, rows, cols.view(b, 1, 1, w)]
 
 

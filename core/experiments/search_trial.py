@@ -54,47 +54,43 @@ def _tell(study, trial, **kwargs: Any) -> None:
 
 
 @contextlib.contextmanager
+def _alongside(work: Callable[[threading.Event], None], name: str):
+    """``work(done)`` in a daemon thread while the block runs; ``done`` is set when it ends."""
+    done = threading.Event()
+    thread = threading.Thread(target=work, args=(done,), name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
+
+
 def _beating(study, trial):
     """Optuna's heartbeat for this trial while it trains (RDB storages), so other machines see it alive."""
     storage = study._storage
     if not hasattr(storage, "record_heartbeat") or storage.get_heartbeat_interval() is None:
-        yield
-        return
-    done = threading.Event()
+        return contextlib.nullcontext()
 
-    def beat() -> None:
+    def beat(done: threading.Event) -> None:
         while not done.is_set():
             with contextlib.suppress(Exception):
                 storage.record_heartbeat(trial._trial_id)
             done.wait(HEARTBEAT)
 
-    thread = threading.Thread(target=beat, name="search-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join(timeout=5)
+    return _alongside(beat, "search-heartbeat")
 
 
-@contextlib.contextmanager
 def _passing_on(stop: threading.Event, control: TrainControl):
     """The worker's stop (a signal) stops this trial; the trial's own stop (its pruner) is its alone."""
-    done = threading.Event()
 
-    def watch() -> None:
+    def watch(done: threading.Event) -> None:
         while not done.is_set():
             if stop.wait(0.2):
                 control.request_stop()
                 return
 
-    thread = threading.Thread(target=watch, name="search-stop", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join(timeout=5)
+    return _alongside(watch, "search-stop")
 
 
 def _folder_for(run_dir: Path, params: dict[str, Any], folder: Path, number: int) -> str:

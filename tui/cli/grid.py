@@ -14,7 +14,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from core.config.options import GROUPS, Option
+from core.config.options import BY_FIELD, GROUPS, Option
 from core.config.train_config import TrainConfig
 from tui.cli.common import CliError
 from tui.cli.options import _milestones, command_options, help_text
@@ -62,39 +62,51 @@ def parse_values(option: Option, text: str) -> list[Any]:
     return values
 
 
-def grid_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the train options after ``fn``'s own and pass ``grid`` ({field: [values]}, given order) and
-    ``fixed`` ({field: value}) instead."""
+def _with_train_options(fn: Callable[..., Any], drop: tuple[str, ...], searched: Callable[[Option], str],
+                        call: Callable[[dict[str, Any], dict[str, Any]], Any]) -> Callable[..., Any]:
+    """``fn`` with the train options added after its own (less ``drop``); the options given reach
+    ``call(given, fn's own kwargs)`` as {field: value} (milestones as their list)."""
     options = grid_fields_without_workers()
     signature = inspect.signature(fn, eval_str=True)
-    own = [p for p in signature.parameters.values() if p.name not in ("grid", "fixed")]
-    params = own + [_parameter(o) for o in options]
+    own = [p for p in signature.parameters.values() if p.name not in drop]
+    params = own + [_parameter(o, searched(o)) for o in options]
 
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> Any:
-        grid: dict[str, list[Any]] = {}
-        fixed: dict[str, Any] = {}
+        given: dict[str, Any] = {}
         for o in options:
             value = kwargs.pop(o.cli_name)
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                fixed[o.field] = value
-            elif o.field == "milestones":
-                fixed[o.field] = _milestones(value)
-            else:
-                values = parse_values(o, value)
-                if o.field in SINGLE and len(values) > 1:
-                    raise CliError(f"{o.option} takes one value in a sweep; sweep seeds with --seeds K")
-                if len(values) > 1:
-                    grid[o.field] = values
-                else:
-                    fixed[o.field] = values[0]
-        return fn(grid=grid, fixed=fixed, **kwargs)
+            if value is not None:
+                given[o.field] = _milestones(value) if o.field == "milestones" and not isinstance(value, bool) else value
+        return call(given, kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper
+
+
+def grid_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the train options after ``fn``'s own and pass ``grid`` ({field: [values]}, given order) and
+    ``fixed`` ({field: value}) instead."""
+
+    def call(given: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+        grid: dict[str, list[Any]] = {}
+        fixed: dict[str, Any] = {}
+        for field, value in given.items():
+            o = BY_FIELD[field]
+            if isinstance(value, bool) or field == "milestones":
+                fixed[field] = value
+                continue
+            values = parse_values(o, value)
+            if field in SINGLE and len(values) > 1:
+                raise CliError(f"{o.option} takes one value in a sweep; sweep seeds with --seeds K")
+            if len(values) > 1:
+                grid[field] = values
+            else:
+                fixed[field] = values[0]
+        return fn(grid=grid, fixed=fixed, **kwargs)
+
+    return _with_train_options(fn, ("grid", "fixed"), lambda o: " A comma list sweeps it.", call)
 
 
 SEARCHED_HELP = {"int": " A range lo:hi[:log] or a comma list searches it.", "float": " A range lo:hi[:log|:lin] or a comma list searches it."}
@@ -103,20 +115,5 @@ SEARCHED_HELP = {"int": " A range lo:hi[:log] or a comma list searches it.", "fl
 def space_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add the train options after ``fn``'s own and pass ``given`` ({field: text, or bool for a switch, or the
     milestones' list}) for core.experiments.search_space to split into the searched and the fixed."""
-    options = grid_fields_without_workers()
-    signature = inspect.signature(fn, eval_str=True)
-    own = [p for p in signature.parameters.values() if p.name != "given"]
-    params = own + [_parameter(o, SEARCHED_HELP.get(_TYPES[o.field], " A comma list searches it.")) for o in options]
-
-    @functools.wraps(fn)
-    def wrapper(**kwargs: Any) -> Any:
-        given: dict[str, Any] = {}
-        for o in options:
-            value = kwargs.pop(o.cli_name)
-            if value is not None:
-                given[o.field] = _milestones(value) if o.field == "milestones" else value
-        return fn(given=given, **kwargs)
-
-    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in params}
-    return wrapper
+    return _with_train_options(fn, ("given",), lambda o: SEARCHED_HELP.get(_TYPES[o.field], " A comma list searches it."),
+                               lambda given, kwargs: fn(given=given, **kwargs))
