@@ -65,24 +65,10 @@ def load_raw(
     raise DataError(f"--dataset must be one of cifar10, folder, synthetic (got {dataset!r})")
 
 
-def _resize(data: ImageSet, size: int) -> ImageSet:
-    import torch
-    import torch.nn.functional as F
-
-    out = []
-    for start in range(0, len(data), 2048):
-        x = data.images[start : start + 2048].float()
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out.append(x.round().clamp(0, 255).to(torch.uint8))
-    return ImageSet(torch.cat(out), data.labels)
-
-
-def load_data(cfg: TrainConfig, report: Report | None = None, stop: threading.Event | None = None,
-              device=None, processes: int = 1, residence: tuple[bool, str] | None = None) -> DataBundle:
-    """The dataset a TrainConfig asks for, split and subset, still on the CPU (or streamed from its files).
-
-    ``device`` (a torch.device) and ``processes`` (this machine's processes of the run) size the memory budget
-    --data-in-memory auto judges an image folder by; ``residence`` is that judgement when made already."""
+def load_splits(cfg: TrainConfig, report: Report | None = None, stop: threading.Event | None = None,
+                device=None, processes: int = 1, residence: tuple[bool, str] | None = None):
+    """(train, val, test, classes, facts) as a run makes them, before the training subset and the statistics:
+    the images a run evaluated on can be rebuilt from its config alone (core.inference.eval_images)."""
     val = None
     extra: dict = {}
     if cfg.dataset == "folder":
@@ -103,6 +89,28 @@ def load_data(cfg: TrainConfig, report: Report | None = None, stop: threading.Ev
         if n_val >= len(train):
             raise DataError(f"--val-split {cfg.val_split} holds out {n_val} of only {len(train)} training images")
         train, val = split_validation(train, n_val, len(classes), seed=cfg.seed)
+    return train, val, test, classes, extra
+
+
+def _resize(data: ImageSet, size: int) -> ImageSet:
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    for start in range(0, len(data), 2048):
+        x = data.images[start : start + 2048].float()
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(x.round().clamp(0, 255).to(torch.uint8))
+    return ImageSet(torch.cat(out), data.labels)
+
+
+def load_data(cfg: TrainConfig, report: Report | None = None, stop: threading.Event | None = None,
+              device=None, processes: int = 1, residence: tuple[bool, str] | None = None) -> DataBundle:
+    """The dataset a TrainConfig asks for, split and subset, still on the CPU (or streamed from its files).
+
+    ``device`` (a torch.device) and ``processes`` (this machine's processes of the run) size the memory budget
+    --data-in-memory auto judges an image folder by; ``residence`` is that judgement when made already."""
+    train, val, test, classes, extra = load_splits(cfg, report, stop, device, processes, residence)
     if cfg.train_subset:
         train = balanced_subset(train, cfg.train_subset, len(classes))
     if cfg.dataset == "cifar10":

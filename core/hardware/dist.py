@@ -124,6 +124,16 @@ class Dist:
         dist.all_gather_object(every, message)
         return next((m for m in every if m), "")
 
+    def gather(self, items: list[Any]) -> list[Any]:
+        """Every rank's ``items`` joined in rank order, on every rank (picklable things; tensors on the CPU)."""
+        if not self.active:
+            return items
+        import torch.distributed as dist
+
+        every: list[Any] = [None] * self.world
+        dist.all_gather_object(every, items)
+        return [item for part in every for item in part]
+
     def share(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank (a run folder's path, a config): small picklable things only."""
         if not self.active:

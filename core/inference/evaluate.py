@@ -11,6 +11,7 @@ from torch import nn
 
 from core.data import ImageSet, Normalize, eval_batches
 from core.errors import BadImage
+from core.inference.predictions import Predictions, batch_top, gather
 from core.runs import activity
 
 
@@ -21,6 +22,7 @@ class EvalResult:
     per_class_accuracy: tuple[float, ...]
     confusion: tuple[tuple[int, ...], ...]  # rows = true class, columns = predicted class
     count: int
+    predictions: Predictions | None = None  # per image, in the set's order, when asked (keep=True)
 
 
 def autocast_context(device: torch.device, dtype: torch.dtype | None):
@@ -44,12 +46,16 @@ def evaluate(
     tta: bool = False,
     stop=None,
     dist=None,
+    keep: bool = False,
 ) -> EvalResult:
     """One pass over ``data`` (resident on the model's device, or files streamed to it). ``tta`` averages the image and its flip.
 
     ``dist`` (a core.hardware.dist.Dist of several ranks): each rank evaluates its part of ``data`` and the confusion
     matrix and loss are summed over the ranks, so every rank returns the result of the whole set. ``stop`` is
-    not looked at then: one rank leaving early would leave the others waiting in the sum."""
+    not looked at then: one rank leaving early would leave the others waiting in the sum.
+
+    ``keep``: the result carries each image's true class and top-k classes and probabilities (Predictions), the
+    shards gathered in rank order (each rank's part is a contiguous slice, so that is the set's order)."""
     was_training = model.training
     model.eval()
     device = normalize.scale.device
@@ -59,6 +65,7 @@ def evaluate(
         stop = None
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    kept: list = []
     problem = ""  # sharded: an unreadable streamed image, told to every rank before the sums
     try:
         for x, y in eval_batches(data, batch_size, normalize):
@@ -72,6 +79,8 @@ def evaluate(
                     log_probs = probs.clamp_min(1e-12).log()
                 else:
                     log_probs = F.log_softmax(logits, 1)
+            if keep:
+                kept.append(batch_top(y, log_probs))
             loss_sum += F.nll_loss(log_probs, y, reduction="sum").double()
             cells = y * num_classes + log_probs.argmax(1)
             if torch.are_deterministic_algorithms_enabled() and cells.is_cuda:
@@ -91,6 +100,8 @@ def evaluate(
             raise BadImage(problem)
         dist.sum_(confusion)
         dist.sum_(loss_sum)
+        if keep:
+            kept = dist.gather([gather(kept)])
     matrix = [[int(v) for v in r] for r in confusion.view(num_classes, num_classes).tolist()]
     count = sum(map(sum, matrix))
     correct = sum(matrix[i][i] for i in range(num_classes))
@@ -101,4 +112,5 @@ def evaluate(
         per_class_accuracy=per_class,
         confusion=tuple(tuple(r) for r in matrix),
         count=count,
+        predictions=Predictions(*gather(kept)) if keep else None,
     )

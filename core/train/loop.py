@@ -265,7 +265,8 @@ class TrainLoop:
         data = setup.val_set if split == "val" else setup.test_set
         assert data is not None
         result = evaluate(setup.model, data, setup.normalize, setup.data.num_classes, setup.eval_batch, setup.amp_dtype,
-                          tta=setup.cfg.eval_tta, stop=self.stop, dist=setup.dist)
+                          tta=setup.cfg.eval_tta, stop=self.stop, dist=setup.dist, keep=True)
+        self.store.save_predictions(result.predictions, split, epoch, setup.data.classes)
         self.emit(EvalEnded(epoch=epoch, split=split, loss=result.loss, accuracy=result.accuracy,
                             per_class_accuracy=result.per_class_accuracy, confusion=result.confusion,
                             classes=tuple(setup.data.classes)))

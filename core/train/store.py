@@ -20,6 +20,7 @@ import torch
 from core.config.train_config import TrainConfig
 from core.hardware.readings import hardware_facts
 from core.inference.evaluate import EvalResult
+from core.inference.predictions import Predictions, save_predictions
 from core.runs import layout
 from core.runs.control import TrainControl
 from core.runs.control_file import ControlPoller, Request
@@ -152,6 +153,13 @@ class RunStore:
     def truncate_metrics(self, epochs_done: int) -> None:
         layout.truncate_metrics(self.run_dir, epochs_done)
 
+    def save_predictions(self, preds: Predictions | None, split: str, epoch: int, classes) -> None:
+        """An evaluation's per-image predictions (core.inference.predictions), before its EvalEnded: a viewer told
+        of the new matrix finds its images."""
+        if preds is not None:
+            preds.split, preds.epoch, preds.classes = split, epoch, tuple(classes)
+            save_predictions(self.run_dir, preds)
+
     def save_last(self, setup: Setup, state: TrainState, progress: EpochProgress | None, announce: bool = True) -> None:
         """The full training state (``progress``: where an unfinished epoch stands, None at an epoch's end)."""
         if progress is not None and not math.isfinite(progress.loss_sum):
@@ -265,6 +273,9 @@ class NullStore(RunStore):
         pass
 
     def truncate_metrics(self, epochs_done: int) -> None:
+        pass
+
+    def save_predictions(self, preds: Predictions | None, split: str, epoch: int, classes) -> None:
         pass
 
     def save_last(self, setup: Setup, state: TrainState, progress: EpochProgress | None, announce: bool = True) -> None:
