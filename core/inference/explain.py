@@ -3,7 +3,8 @@ convolutional stage.
 
 The stage is found, not named: the last top-level child of the model whose output is still a feature map
 (4-D, more than one pixel a side). That is ``layer3`` of a CIFAR ResNet-20..110 and of ResNet-9, ``layer4`` of
-ResNet-18..152 (ours with the 3x3 stem and torchvision's), so one method serves every model here.
+ResNet-18..152 (ours with the 3x3 stem and torchvision's), so one method serves every model here. (torchvision's
+ResNets on 32 px images shrink layer4 to 1x1, which has no "where": their maps come from layer3, 2x2.)
 
 The map is ReLU(sum_k a_k A_k), where A_k are the stage's channels and a_k the mean over the map of the
 class score's gradient (the logit, before the softmax) with respect to A_k. It is upsampled bilinearly to the

@@ -68,6 +68,7 @@ def evaluate_trained(
     batch_size: int = 256,
     overrides: dict[str, Any] | None = None,
     precision: str = "fp32",
+    keep: bool = False,
 ) -> tuple[EvalResult, DataBundle]:
     """Evaluate on the run's own dataset (or ``overrides`` of dataset/data) unless ``data`` is given.
 
@@ -87,7 +88,7 @@ def evaluate_trained(
         raise DataError("this run has no validation split; evaluate the test split")
     normalize = Normalize(trained.mean, trained.std, trained.device)
     result = evaluate(trained.model, images.to(trained.device), normalize, len(trained.classes), batch_size, amp_dtype,
-                      tta=tta)
+                      tta=tta, keep=keep)
     return result, data
 
 

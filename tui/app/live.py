@@ -47,6 +47,7 @@ class LiveRun:
     confusion: tuple[tuple[int, ...], ...] | None = None
     per_class: tuple[float, ...] | None = None
     confusion_title: str = ""
+    confusion_split: str = ""  # the split the matrix is of: its images are that split's kept predictions
     notices: list[str] = field(default_factory=list)
     last_checkpoint: str = ""
     error: str | None = None
@@ -93,7 +94,7 @@ class LiveRun:
             self.losses.append(event.loss)
         elif isinstance(event, EvalEnded):
             self.confusion, self.per_class = event.confusion, event.per_class_accuracy
-            self.classes = tuple(event.classes)
+            self.classes, self.confusion_split = tuple(event.classes), event.split
             self.confusion_title = f"{event.split} set after epoch {event.epoch}: {100 * event.accuracy:.2f}%"
         elif isinstance(event, EpochEnded):
             self.rows.append(event)
@@ -148,6 +149,7 @@ class LiveRun:
             if row.get("confusion"):
                 live.confusion = tuple(tuple(int(v) for v in r) for r in row["confusion"])
                 live.per_class = tuple(float(v) for v in row.get("per_class_acc", ()))
+                live.confusion_split = str(row.get("eval_split", "test"))
                 acc = row.get("test_acc") if row.get("eval_split") == "test" else row.get("val_acc")
                 live.confusion_title = f"{row.get('eval_split', '?')} set after epoch {row['epoch']}" + (
                     f": {100 * acc:.2f}%" if isinstance(acc, (int, float)) else ""

@@ -23,10 +23,14 @@ def evaluate(
     precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 | auto. A run's own evaluations ran under its "
                                            "training precision (bf16 on recent GPUs): give that to reproduce them.")] = "fp32",
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the per-image predictions in the run folder (what the "
+                                       "mistakes gallery shows), replacing the run's own for this split.")] = False,
 ) -> None:
     """Accuracy, per-class accuracy and the confusion matrix of a trained model."""
     if split not in ("test", "val"):
         raise CliError(f"--split must be test or val (got {split!r})")
+    if keep and (dataset is not None or data is not None or not Path(run_or_ckpt).expanduser().is_dir()):
+        raise CliError("--keep keeps a run's predictions on its own data: give a run folder, without --dataset/--data")
     from core.config.train_config import PRECISIONS
 
     if precision not in PRECISIONS:
@@ -44,7 +48,15 @@ def evaluate(
         precision = resolve_precision(precision, trained.device)[0]
         # evaluation never downloads: a missing dataset is an error that says where to put it
         overrides = {k: v for k, v in {"dataset": dataset, "data": data}.items() if v is not None} | {"download": False}
-        result, used = evaluate_trained(trained, split=split, tta=tta, overrides=overrides, precision=precision)
+        result, used = evaluate_trained(trained, split=split, tta=tta, overrides=overrides, precision=precision, keep=keep)
+        if result.predictions is not None:
+            from core.inference.predictions import save_predictions
+            from core.runs.layout import read_metrics
+
+            run_dir = Path(run_or_ckpt).expanduser()
+            result.predictions.split, result.predictions.classes = split, tuple(trained.classes)
+            result.predictions.epoch = len(read_metrics(run_dir))
+            typer.echo(f"kept the {split} predictions in {save_predictions(run_dir, result.predictions)}", err=True)
     except UserError as e:
         raise CliError(str(e)) from None
     recorded = trained.checkpoint.get("data", {}).get("split_digest") if isinstance(trained.checkpoint.get("data"), dict) else None

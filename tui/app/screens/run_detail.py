@@ -12,7 +12,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from core.runs.events import RESUMABLE
 from tui.app.live import LiveRun
-from tui.app.widgets.confusion import ConfusionMatrix
+from tui.app.widgets.confusion import ConfusionMatrix, open_gallery
 from tui.app.widgets.curves import Curves
 
 
@@ -47,6 +47,10 @@ class RunDetailScreen(Screen):
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "detail-matrix":  # the matrix takes the keys: arrows move its cell cursor, enter opens images
+            self.query_one(ConfusionMatrix).focus()
+
     def _summary(self) -> str:
         r, c = self.run, self.run.config
         parts = [
@@ -71,3 +75,6 @@ class RunDetailScreen(Screen):
             self.notify(f"this run is {self.run.status}; only stopped, failed or interrupted runs resume", severity="warning")
             return
         self.app.resume_run(self.path)
+
+    def on_confusion_matrix_cell_chosen(self, event: ConfusionMatrix.CellChosen) -> None:
+        open_gallery(self, self.run, event)

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from core.runs.events import BatchProgress, EpochEnded, EvalEnded, Event
 from tui.app.live import LiveRun
-from tui.app.widgets.confusion import ConfusionMatrix
+from tui.app.widgets.confusion import ConfusionMatrix, open_gallery
 from tui.app.widgets.curves import Curves
 from tui.app.widgets.hardware import HardwarePanel
 from tui.app.widgets.progress import ProgressPanel, clock
@@ -69,6 +69,10 @@ class TrainingScreen(Screen):
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "confusion":  # the matrix takes the keys: arrows move its cell cursor, enter opens images
+            self.query_one("#cm", ConfusionMatrix).focus()
+
     @property
     def live(self) -> LiveRun:
         return self.app.live  # type: ignore[attr-defined]
@@ -115,3 +119,6 @@ class TrainingScreen(Screen):
         elif isinstance(event, EvalEnded):
             self._show_matrix()
         self._show_progress()
+
+    def on_confusion_matrix_cell_chosen(self, event: ConfusionMatrix.CellChosen) -> None:
+        open_gallery(self, self.live, event)
