@@ -62,9 +62,11 @@ def evaluate(out: Path, run: Path, folder: Path) -> None:
     dist = Dist.from_env("cpu")
     _, test, classes = make_synthetic(64, 333, image_size=16)  # 333: the shards are not equal
     trained = load_trained(run, "cpu")
-    r = run_eval(trained.model, test, Normalize(trained.mean, trained.std, torch.device("cpu")), 10, 50, dist=dist)
+    r = run_eval(trained.model, test, Normalize(trained.mean, trained.std, torch.device("cpu")), 10, 50, dist=dist, keep=True)
+    p = r.predictions
     if dist.main:
-        out.write_text(json.dumps({"confusion": r.confusion, "loss": r.loss, "count": r.count}))
+        out.write_text(json.dumps({"confusion": r.confusion, "loss": r.loss, "count": r.count, "true": p.true.tolist(),
+                                   "top_class": p.top_class.tolist(), "top_prob": p.top_prob.tolist()}))
     from core.data.files import FileSet
     from core.errors import BadImage
 

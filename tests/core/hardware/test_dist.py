@@ -106,8 +106,12 @@ def test_a_sharded_evaluation_equals_one_process_exactly(tmp_path):
         assert f"cannot read image {tmp_path / 'imgs' / '11.png'}" in json.loads((tmp_path / f"two.bad{rank}.json").read_text())
     trained = load_trained(run, "cpu")
     _, test, _ = make_synthetic(64, 333, image_size=16)
-    one = evaluate(trained.model, test, Normalize(trained.mean, trained.std, torch.device("cpu")), 10, 50)
+    one = evaluate(trained.model, test, Normalize(trained.mean, trained.std, torch.device("cpu")), 10, 50, keep=True)
     assert two["count"] == one.count == 333
+    # the kept predictions: both shards gathered, in the set's order
+    assert two["true"] == one.predictions.true.tolist() == test.labels.tolist()
+    assert two["top_class"] == one.predictions.top_class.tolist()
+    assert torch.tensor(two["top_prob"]) == pytest.approx(one.predictions.top_prob, abs=1e-6)
     assert sum(1 for j in range(10) if any(r[j] for r in one.confusion)) >= 3, one.confusion  # not one class for all
     assert [tuple(r) for r in two["confusion"]] == list(one.confusion)
     assert two["loss"] == pytest.approx(one.loss, rel=1e-6)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from core.inference.predictions import load_predictions
 from helpers import kill_leftovers, ranks_of, run_here
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -120,6 +122,9 @@ def test_sigterm_stops_every_process_at_one_batch_exit_143_and_the_resume_is_exa
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a, b = weights(tmp_path / "straight"), weights(run)
     assert all(torch.equal(a[k], b[k]) for k in a)  # the same world size: bit for bit
+    kept = [load_predictions(tmp_path / "straight", "test"), load_predictions(run, "test")]  # gathered over ranks
+    assert len(kept[0]) == 1000 and torch.equal(kept[0].top_class, kept[1].top_class)
+    assert torch.equal(kept[0].top_prob, kept[1].top_prob) and kept[0].epoch == kept[1].epoch == 2
 
 
 @pytest.mark.slow
