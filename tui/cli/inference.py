@@ -128,8 +128,19 @@ def predict(
     if as_json:
         typer.echo(json.dumps([{"image": p.path, "top": [{"class": c, "prob": v} for c, v in p.top]} for p in predictions]))
         return
+    if on_terminal():  # a person looking: each image as a thumbnail beside its bars; a pipe gets the lines below
+        from tui.cli.thumbnails import print_predictions
+
+        print_predictions(predictions)
+        return
     for p in predictions:
         typer.echo(f"{p.path}: " + ", ".join(f"{c} {100 * v:.1f}%" for c, v in p.top))
+
+
+def on_terminal() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
 
 
 @app.command()

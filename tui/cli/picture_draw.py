@@ -62,3 +62,18 @@ def mistakes_figure(cells: list[Cell], classes: tuple[str, ...], title: str, per
             ax.set_title(f"{100 * shown.confidence:.0f}%", fontsize=9)
     fig.suptitle(title, fontsize=11)
     return fig
+
+
+def stack_pngs(top: bytes, bottom: bytes) -> bytes:
+    """Two PNGs one above the other on white, centred (the run report's page, then its mistakes)."""
+    import io
+
+    from PIL import Image
+
+    a, b = Image.open(io.BytesIO(top)).convert("RGB"), Image.open(io.BytesIO(bottom)).convert("RGB")
+    page = Image.new("RGB", (max(a.width, b.width), a.height + b.height), "white")
+    page.paste(a, ((page.width - a.width) // 2, 0))
+    page.paste(b, ((page.width - b.width) // 2, a.height))
+    out = io.BytesIO()
+    page.save(out, format="PNG")
+    return out.getvalue()

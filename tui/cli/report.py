@@ -83,8 +83,25 @@ def _run_html(data) -> str:
         rows = [[c, f"{100 * a:.2f} %"] for c, a in zip(class_names(f, len(accs)), accs)]
         parts += [f"<p>Per-class accuracy on the {html.escape(split)} split, epoch {epoch}:</p>",
                   _table(["class", "accuracy"], rows)]
+    found = _mistakes_of(f.path)
+    if found is not None:
+        from tui.cli.explain import mistakes_html
+
+        parts.append(mistakes_html(found, 6, 6))
     parts += ["<h2>Config</h2>", _kv(config_pairs(f), 3), "<h2>Hardware</h2>", _kv(hardware_pairs(f))]
     return "\n".join(parts)
+
+
+def _mistakes_of(run_dir: Path):
+    """The run's kept predictions with their images, or None when it has none (an older run) or its data is gone:
+    the report is made without that section then."""
+    from core.errors import UserError
+    from core.inference.mistakes import open_mistakes
+
+    try:
+        return open_mistakes(run_dir)
+    except (UserError, OSError):
+        return None
 
 
 def _compare_html(data) -> str:
@@ -116,7 +133,17 @@ def render(data, suffix: str, date: str) -> bytes:
         return render_html(data, date).encode("utf-8")
     from tui.cli.report_draw import compare_figure, png_bytes, run_figure
 
-    return png_bytes(run_figure(data.single, date) if data.single else compare_figure(data, date))
+    if not data.single:
+        return png_bytes(compare_figure(data, date))
+    page = png_bytes(run_figure(data.single, date))
+    found = _mistakes_of(data.single.path)
+    if found is None:
+        return page
+    from tui.cli.explain import mistakes_title
+    from tui.cli.picture_draw import mistakes_figure, stack_pngs
+
+    cells = found.worst_pairs(6, 6)
+    return stack_pngs(page, png_bytes(mistakes_figure(cells, found.classes, "Mistakes: " + mistakes_title(found), 6)))
 
 
 # ----------------------------------------------------------------------------- the command

@@ -1,4 +1,8 @@
-"""A yes/no dialog: y/enter confirm, n/escape cancel."""
+"""A yes/no dialog (y/enter confirm, n/escape cancel) and a question with several answers.
+
+Every dialog fits 80x24 whole: at most 64 columns wide (never wider than the screen), and a question's
+answers are stacked one per line, so a long answer is never cut and the last one (cancel) is never pushed
+out of sight."""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from textual.widgets import Button, Label
 class Confirm(ModalScreen[bool]):
     DEFAULT_CSS = """
     Confirm { align: center middle; }
-    Confirm > Vertical { width: 60; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    Confirm > Vertical { width: 60; max-width: 100%; height: auto; max-height: 100%; border: thick $warning;
+                         background: $surface; padding: 1 2; }
     Confirm Label { width: 1fr; }
     Confirm Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
     Confirm Button { margin-left: 2; }
@@ -48,10 +53,11 @@ class Choose(ModalScreen[str]):
 
     DEFAULT_CSS = """
     Choose { align: center middle; }
-    Choose > Vertical { width: 64; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    Choose > Vertical { width: 64; max-width: 100%; height: auto; max-height: 100%; border: thick $warning;
+                        background: $surface; padding: 1 2; }
     Choose Label { width: 1fr; }
-    Choose Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
-    Choose Button { margin-left: 1; }
+    Choose #answers { height: auto; margin-top: 1; }
+    Choose Button { width: 1fr; margin: 0; }
     """
 
     def __init__(self, question: str, answers: list[tuple[str, str, str]]) -> None:
@@ -62,7 +68,7 @@ class Choose(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.question)
-            with Horizontal():
+            with Vertical(id="answers"):
                 for value, label, key in self.answers:
                     yield Button(f"{label} ({key})", id=f"answer-{value}", compact=True)
 

@@ -29,7 +29,7 @@ def key_rows(screen: Screen) -> list[tuple[str, str]]:
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 64; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
+    HelpScreen > Vertical { width: 64; max-width: 100%; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
     HelpScreen DataTable { height: auto; max-height: 24; }
     HelpScreen Label { width: 1fr; color: $text-muted; }
     """
