@@ -62,7 +62,7 @@ class ConfusionMatrix(Static, can_focus=True):
         Binding("down", "move(1, 0)", "Down", show=False),
         Binding("left", "move(0, -1)", "Left", show=False),
         Binding("right", "move(0, 1)", "Right", show=False),
-        Binding("enter", "choose", "Images"),
+        Binding("enter", "choose", "Images", show=False),  # the title says so: the footer keeps its 80 columns
     ]
 
     class CellChosen(Message):
@@ -90,14 +90,13 @@ class ConfusionMatrix(Static, can_focus=True):
 
     def _draw(self) -> None:
         assert self._shown is not None
-        self.table = render_matrix(*self._shown, cursor=self.cursor if self.has_focus else None)
+        classes, confusion, per_class, title = self._shown
+        if self.has_focus:
+            title = f"{title}  · arrows + enter: a cell's images" if title else "arrows + enter: a cell's images"
+        self.table = render_matrix(classes, confusion, per_class, title, cursor=self.cursor if self.has_focus else None)
         self.update(self.table)
 
-    def on_focus(self) -> None:
-        if self._shown is not None:
-            self._draw()
-
-    def on_blur(self) -> None:
+    def watch_has_focus(self, _focused: bool) -> None:  # the cursor and the hint show while it takes the keys
         if self._shown is not None:
             self._draw()
 
