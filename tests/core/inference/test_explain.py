@@ -101,3 +101,24 @@ def test_every_resnet_here_is_explained_from_its_last_convolutional_stage(arch, 
     model = create_model(arch, num_classes=10, image_size=size).eval()
     _, stage = _stage_outputs(model, torch.randn(1, 3, size, size, requires_grad=True))
     assert stage.shape[1] == channels and min(stage.shape[-2:]) > 1
+
+
+def test_a_files_peak_is_given_in_the_files_own_pixels(trained, tmp_path):
+    """The square drawn 3x wider and 2x taller in a 96x64 file: the peak lands on it in the file's pixels."""
+    from PIL import Image
+
+    from core.config.train_config import TrainConfig
+    from core.inference.explain_files import explain_files
+    from core.inference.trained import Trained
+
+    model, images, _, corners = trained
+    paths = []
+    for i in range(20):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(images[i].permute(1, 2, 0).numpy()).resize((96, 64), Image.NEAREST).save(paths[-1])
+    t = Trained(model, tmp_path, "resnet8", ["r", "g", "b", "y"], (0.5,) * 3, (0.25,) * 3, SIDE,
+                TrainConfig(dataset="synthetic"), torch.device("cpu"), {})
+    explained = explain_files(t, paths)
+    inside = [3 * x <= e.peak[0] < 3 * (x + SQUARE) and 2 * y <= e.peak[1] < 2 * (y + SQUARE)
+              for e, (x, y) in zip(explained, corners[:20].tolist())]
+    assert sum(inside) >= 17, [e.peak for e in explained]
