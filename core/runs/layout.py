@@ -118,3 +118,12 @@ def write_status(run_dir: Path, status: dict[str, Any]) -> None:
 
 def clean_temps(run_dir: Path) -> None:
     remove_stale_temps(run_dir)
+
+
+def launch_folder(path: Path) -> Path:
+    """The folder a launched run trains in: it must exist and not hold a run yet."""
+    if not path.is_dir():
+        raise UserError(f"{path}: no such folder to train in")
+    if (path / CONFIG).exists():
+        raise UserError(f"{path} already holds a run; continue it with --resume {path}")
+    return path.resolve()

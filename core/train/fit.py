@@ -14,6 +14,7 @@ from core.data import DataBundle
 from core.errors import BadImage, Cancelled
 from core.hardware.devices import is_out_of_memory
 from core.hardware.dist import SINGLE, Dist
+from core.runs import layout
 from core.runs.control import TrainControl
 from core.runs.events import Event, EventSink, Notice, RunFinished, RunStarted, RunStatus, null_sink, safe_sink
 from core.train import loop
@@ -23,7 +24,7 @@ from core.train.global_flags import Determinism
 from core.train.resume import resume_config
 from core.train.setup import Setup, build_setup
 from core.train.state import NonFiniteLoss, TrainState
-from core.train.store import NullStore, RunStore, launch_folder
+from core.train.store import NullStore, RunStore
 
 
 @dataclass(kw_only=True)
@@ -90,9 +91,8 @@ class _Run:
             if point.warning:
                 self._notify(point.warning)
         elif self.into is not None:
-            # A launched run (tui.cli.launch): its folder exists; own it before the (possibly long) data loading,
-            # so that it is live, followable and steerable from the first moment.
-            store = Store(launch_folder(self.into) if self.dist.main else self.into, self.sink)
+            # A launched run (tui.cli.launch): own its existing folder before the (long) data loading: steerable at once.
+            store = Store(layout.launch_folder(self.into) if self.dist.main else self.into, self.sink)
             store.acquire_lock(self.control, self.requests_since)
             self.store = store
         name = self.cfg.name

@@ -263,7 +263,6 @@ class TrainLoop:
     def _evaluate(self, epoch: int, split: str) -> EvalResult:
         setup = self.setup
         data = setup.val_set if split == "val" else setup.test_set
-        assert data is not None
         result = evaluate(setup.model, data, setup.normalize, setup.data.num_classes, setup.eval_batch, setup.amp_dtype,
                           tta=setup.cfg.eval_tta, stop=self.stop, dist=setup.dist, keep=True)
         self.store.save_predictions(result.predictions, split, epoch, setup.data.classes)

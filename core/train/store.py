@@ -236,17 +236,6 @@ def metrics_row(*, epoch: int, train_loss: float, train_acc: float, val: EvalRes
     return row
 
 
-def launch_folder(path: Path) -> Path:
-    """The folder a launched run trains in: it must exist and not hold a run yet."""
-    from core.errors import UserError
-
-    if not path.is_dir():
-        raise UserError(f"{path}: no such folder to train in")
-    if (path / layout.CONFIG).exists():
-        raise UserError(f"{path} already holds a run; continue it with --resume {path}")
-    return path.resolve()
-
-
 class NullStore(RunStore):
     """The store of a rank other than 0 in a distributed job: it knows the run's folder and writes nothing
     (rank 0 is the run's one writer: its lock, stream, checkpoints, status and metrics)."""

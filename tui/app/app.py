@@ -295,8 +295,5 @@ class ResnetTui(RunHandles, AppCommands):
 
 def run_app(runs_dir: str = "checkpoints") -> None:
     from tui.app.handles import run_surviving_hang_up
-    from tui.app.widgets.picture import prepare
-
-    prepare()  # asks the terminal whether it shows pixels (Sixel, Kitty) while it still can: before Textual starts
 
     run_surviving_hang_up(ResnetTui(runs_dir=runs_dir))

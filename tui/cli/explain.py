@@ -4,7 +4,6 @@ pairs of a run, with their images). Both check their input before anything is dr
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -101,6 +100,8 @@ def mistakes(
         cells = found.worst_pairs(pairs, per_pair)
     except UserError as e:
         raise CliError(str(e)) from None
+    from tui.cli.mistakes_page import mistakes_html, mistakes_title
+
     title = mistakes_title(found)
     if path.suffix.lower() == ".html":
         from tui.cli.report_html import CSS
@@ -115,28 +116,3 @@ def mistakes(
     from tui.cli.report import _write
 
     _write(path, out, content, f"{len(cells)} confused pair{'s' * (len(cells) != 1)}" if cells else "no mistakes")
-
-
-def mistakes_title(found) -> str:
-    p = found.preds
-    wrong = int((p.true != p.pred).sum())
-    return (f"{found.run_dir.name}: {wrong} of {len(p)} {p.split} images misclassified (epoch {p.epoch}) "
-            f"— made {time.strftime('%Y-%m-%d %H:%M')}")
-
-
-def mistakes_html(found, pairs: int, per_pair: int) -> str:
-    """The mistakes section of an HTML page (also the run report's)."""
-    import html
-
-    from tui.cli.picture_draw import mistakes_figure
-    from tui.cli.report_html import _img
-
-    cells = found.worst_pairs(pairs, per_pair)
-    lines = [f"<h2>Mistakes</h2><p>{html.escape(mistakes_title(found))}</p>"]
-    if not cells:
-        return lines[0] + "<p>No mistakes: every image was classified correctly.</p>"
-    rows = ", ".join(f"{found.classes[c.true]} → {found.classes[c.pred]} ({c.count})" for c in cells)
-    lines.append(f"<p>The most confused pairs (true → predicted, images): {html.escape(rows)}. "
-                 "Each pair's most confident mistakes first.</p>")
-    lines.append(_img(mistakes_figure(cells, found.classes, "", per_pair), "the most confused class pairs"))
-    return "\n".join(lines)

@@ -29,6 +29,9 @@ def _root(
 
         if os.path.exists(run_dir) and not os.path.isdir(run_dir):
             raise CliError(f"--run-dir {run_dir} exists and is not a folder")
+        from tui.app.widgets.picture import prepare
+
+        prepare()  # asks the terminal whether it shows pixels (Sixel, Kitty) while it still can: before Textual starts
         from tui.app.app import run_app
 
         run_app(runs_dir=run_dir)

@@ -85,7 +85,7 @@ def _run_html(data) -> str:
                   _table(["class", "accuracy"], rows)]
     found = _mistakes_of(f.path)
     if found is not None:
-        from tui.cli.explain import mistakes_html
+        from tui.cli.mistakes_page import mistakes_html
 
         parts.append(mistakes_html(found, 6, 6))
     parts += ["<h2>Config</h2>", _kv(config_pairs(f), 3), "<h2>Hardware</h2>", _kv(hardware_pairs(f))]
@@ -139,7 +139,7 @@ def render(data, suffix: str, date: str) -> bytes:
     found = _mistakes_of(data.single.path)
     if found is None:
         return page
-    from tui.cli.explain import mistakes_title
+    from tui.cli.mistakes_page import mistakes_title
     from tui.cli.picture_draw import mistakes_figure, stack_pngs
 
     cells = found.worst_pairs(6, 6)
