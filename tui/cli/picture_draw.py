@@ -47,8 +47,8 @@ def mistakes_figure(cells: list[Cell], classes: tuple[str, ...], title: str, per
         fig.text(0.5, 0.5, f"{title}\nNo mistakes: every image was classified correctly.", ha="center", va="center")
         return fig
     columns = max(per_pair, 1)
-    fig = Figure(figsize=(1.6 * columns + 2.6, 1.75 * len(cells) + 0.6), layout="constrained")
-    grid = fig.subplots(len(cells), columns + 1, squeeze=False, width_ratios=[1.6] + [1] * columns)
+    fig = Figure(figsize=(1.6 * columns + 1.8, 1.75 * len(cells) + 0.6), layout="constrained")
+    grid = fig.subplots(len(cells), columns + 1, squeeze=False, width_ratios=[1.1] + [1] * columns)
     for row, cell in zip(grid, cells):
         label = row[0]
         label.axis("off")

@@ -40,6 +40,11 @@ class Tile(Vertical, can_focus=True):
         yield Static(self.caption)
 
 
+def caption(shown) -> str:
+    """An image's file name (an image folder's), else its place in the split."""
+    return Path(shown.name).name if "/" in shown.name or "\\" in shown.name else f"#{shown.index}"
+
+
 class GalleryScreen(Screen):
     DEFAULT_CSS = """
     GalleryScreen #gallery-title { height: auto; padding: 0 1; }
@@ -112,7 +117,7 @@ class GalleryScreen(Screen):
         self.query_one("#gallery-title", Static).update(head + "  [dim]arrows move · e explains[/]")
         grid = self.query_one(Grid)
         grid.styles.grid_size_columns = self.columns
-        grid.mount_all(Tile(s, f"{100 * s.confidence:4.1f}% #{s.index}") for s in cell.shown)
+        grid.mount_all(Tile(s, f"{100 * s.confidence:4.1f}% {caption(s)}"[:TILE_W]) for s in cell.shown)
         if cell.shown:
             self.call_after_refresh(lambda: self.query(Tile).first().focus())
 
