@@ -40,8 +40,9 @@ def test_event_sequence_and_files(tmp_path):
     assert len(cm) == 10 and sum(map(sum, cm)) == 100 and all(isinstance(v, int) for r in cm for v in r)
     assert {c.kind for c in rec.of(CheckpointSaved)} == {"last", "final"}
     run = result.run_dir
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "events.jsonl", "final.pt", "last.pt", "metrics.jsonl", "run.json", "run.lock", "story.jsonl",
-                                                        "tensorboard"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "events.jsonl", "final.pt", "last.pt", "metrics.jsonl",
+                                                        "predictions-test.safetensors", "run.json", "run.lock",
+                                                        "story.jsonl", "tensorboard"]
     # The stream holds every event the sink saw from the run's start, progress thinned to the epochs' last batches.
     from core.runs.event_log import read_events
 

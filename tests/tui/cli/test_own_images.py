@@ -127,6 +127,7 @@ def test_ctrl_c_at_a_terminal_stops_a_streaming_run_once_at_a_batch(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "train", "--dataset", "folder", "--data", str(pets),
                              "--arch", "resnet20", "--epochs", "20", "--batch-size", "8", "--device", "cpu",
                              "--data-in-memory", "no", "--workers", "2", "--run-dir", str(tmp_path / "runs"),
+                             "--eval-every", "0",  # no evaluation between epochs: the Ctrl-C lands in training
                              "--name", "s"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     deadline = time.time() + 120
