@@ -54,7 +54,7 @@ def explain(
         raise CliError(str(e)) from None
     if folder is not None:
         from core.atomic import atomic_write_bytes
-        from tui.cli.picture_draw import explain_figure
+        from tui.cli.explain_draw import explain_figure
         from tui.cli.report_draw import png_bytes
 
         try:
@@ -109,10 +109,9 @@ def mistakes(
         content = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{CSS}</style>'
                    f"</head>\n<body>\n{mistakes_html(found, pairs, per_pair)}\n</body></html>\n").encode()
     else:
-        from tui.cli.picture_draw import mistakes_figure
-        from tui.cli.report_draw import png_bytes
+        from tui.cli.mistakes_draw import mistakes_png
 
-        content = png_bytes(mistakes_figure(cells, found.classes, title, per_pair))
+        content = mistakes_png(cells, found.classes, title, per_pair)
     from tui.cli.report import _write
 
     _write(path, out, content, f"{len(cells)} confused pair{'s' * (len(cells) != 1)}" if cells else "no mistakes")

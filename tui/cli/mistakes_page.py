@@ -17,8 +17,9 @@ def mistakes_html(found, pairs: int, per_pair: int) -> str:
     """The mistakes section of an HTML page (also the run report's)."""
     import html
 
-    from tui.cli.picture_draw import mistakes_figure
-    from tui.cli.report_html import _img
+    import base64
+
+    from tui.cli.mistakes_draw import mistakes_png
 
     cells = found.worst_pairs(pairs, per_pair)
     lines = [f"<h2>Mistakes</h2><p>{html.escape(mistakes_title(found))}</p>"]
@@ -27,5 +28,6 @@ def mistakes_html(found, pairs: int, per_pair: int) -> str:
     rows = ", ".join(f"{found.classes[c.true]} → {found.classes[c.pred]} ({c.count})" for c in cells)
     lines.append(f"<p>The most confused pairs (true → predicted, images): {html.escape(rows)}. "
                  "Each pair's most confident mistakes first.</p>")
-    lines.append(_img(mistakes_figure(cells, found.classes, "", per_pair), "the most confused class pairs"))
+    data = base64.b64encode(mistakes_png(cells, found.classes, "", per_pair)).decode("ascii")
+    lines.append(f'<img alt="the most confused class pairs" src="data:image/png;base64,{data}">')
     return "\n".join(lines)

@@ -140,10 +140,9 @@ def render(data, suffix: str, date: str) -> bytes:
     if found is None:
         return page
     from tui.cli.mistakes_page import mistakes_title
-    from tui.cli.picture_draw import mistakes_figure, stack_pngs
+    from tui.cli.mistakes_draw import mistakes_png, stack_pngs
 
-    cells = found.worst_pairs(6, 6)
-    return stack_pngs(page, png_bytes(mistakes_figure(cells, found.classes, "Mistakes: " + mistakes_title(found), 6)))
+    return stack_pngs(page, mistakes_png(found.worst_pairs(6, 6), found.classes, "Mistakes: " + mistakes_title(found), 6))
 
 
 # ----------------------------------------------------------------------------- the command

@@ -15,6 +15,7 @@ from core.inference.explain import _stage_outputs, explain_batch, rank_correlati
 from core.models import create_model
 from core.models.cifar_resnet import CifarResNet
 
+pytestmark = pytest.mark.slow  # a model trained for the module (~3 s): the full suite runs these
 SIDE, SQUARE = 32, 8
 
 

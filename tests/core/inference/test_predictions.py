@@ -58,6 +58,7 @@ def test_the_file_round_trips_and_a_damaged_one_is_one_line(tmp_path):
         load_predictions(tmp_path, "test")
 
 
+@pytest.mark.slow
 def test_an_image_folder_run_shows_its_files_decoded_as_evaluated(tmp_path, image_folder):
     from core.config.train_config import TrainConfig
     from core.train import fit

@@ -21,7 +21,7 @@ def screen_text(app) -> str:
     return html.unescape("".join(re.findall(r">([^<]*)</text>", svg))).replace("\xa0", " ")
 
 
-@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+@pytest.mark.parametrize("size", [(80, 24), pytest.param((100, 30), marks=pytest.mark.slow)])
 @pytest.mark.parametrize("dialog", [lambda: Choose("Training is running in this app. Quit and...", QUIT),
                                     lambda: Confirm("Stop training? A checkpoint is saved; you can resume later.")])
 async def test_a_dialog_shows_every_answer_whole(size, dialog, app_at):

@@ -12,6 +12,9 @@ from tui.app.screens.run_detail import RunDetailScreen
 from tui.app.widgets.confusion import ConfusionMatrix
 
 
+pytestmark = pytest.mark.slow  # the app over a trained run, a model loaded to explain: the full suite runs these
+
+
 async def until(pilot, condition, seconds: float = 30.0) -> None:
     for _ in range(int(seconds / 0.05)):
         if condition():

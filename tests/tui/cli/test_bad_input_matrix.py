@@ -145,6 +145,10 @@ MATRIX = [
     ("data download garbage archive", ["data", "download", "--data", "@cifar"], "md5"),
     # decompression bombs (a header claiming 20000x20000 pixels): refused from the header, never decoded
     ("predict bomb", ["predict", T, "@bomb"], "bomb.png: 400,000,000 pixels"),
+    ("explain bomb", ["explain", T, "@bomb", "--json"], "bomb.png: 400,000,000 pixels"),
+    ("explain on a text file", ["explain", T, "@text", "--json"], "cannot read image"),
+    ("mistakes bad split", ["mistakes", T, "--out", "@out", "--split", "train"], "--split must be test or val"),
+    ("mistakes into a missing folder", ["mistakes", T, "--out", "@nodir"], "does not exist"),
     ("train folder bomb", ["train", "--dataset", "folder", "--data", "@bombs", "--arch", "simplecnn"],
      "bomb.png: 400,000,000 pixels"),
     ("finetune bomb", ["finetune", T, "--data", "@bombs"], "bomb.png: 400,000,000 pixels"),

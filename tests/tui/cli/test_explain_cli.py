@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 import torch
 from PIL import Image
 
@@ -12,6 +13,7 @@ from core.inference.predictions import load_predictions, save_predictions
 from helpers import run_cli, write_image
 
 PNG = b"\x89PNG\r\n\x1a\n"
+pytestmark = pytest.mark.slow  # each draws with matplotlib or runs a model: the full suite runs these
 
 
 def pictures(tmp_path, count: int = 2):
@@ -91,7 +93,7 @@ def test_predict_on_a_terminal_shows_thumbnails_beside_the_bars(trained_run, tmp
 
     images = pictures(tmp_path)
     monkeypatch.setattr(tui.cli.inference, "on_terminal", lambda: True)
-    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("COLUMNS", "300")  # the whole tmp path on the line beside the picture
     code, out, _ = run_cli(capsys, "predict", trained_run, *images)
     assert code == 0
     lines = out.splitlines()
