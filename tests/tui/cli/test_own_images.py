@@ -122,7 +122,7 @@ def test_ctrl_c_at_a_terminal_stops_a_streaming_run_once_at_a_batch(tmp_path):
     import time
     from pathlib import Path
 
-    pets = build_class_folders(tmp_path / "pets", per_class=40, size=32)
+    pets = build_class_folders(tmp_path / "pets", per_class=100, size=32)  # 30 steps an epoch
     root = Path(__file__).resolve().parents[3]
     proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "train", "--dataset", "folder", "--data", str(pets),
                              "--arch", "resnet20", "--epochs", "20", "--batch-size", "8", "--device", "cpu",
@@ -130,11 +130,12 @@ def test_ctrl_c_at_a_terminal_stops_a_streaming_run_once_at_a_batch(tmp_path):
                              "--eval-every", "0",  # no evaluation between epochs: the Ctrl-C lands in training
                              "--name", "s"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    deadline = time.time() + 120
-    while not (tmp_path / "runs" / "s" / "run.json").exists():
+    deadline, events = time.time() + 120, tmp_path / "runs" / "s" / "events.jsonl"
+    # the first step reported: the first epoch is under way (its start, the loader workers' spin-up, is past)
+    while not (events.exists() and '"event":"BatchProgress"' in events.read_text()):
         assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
         time.sleep(0.05)
-    time.sleep(1.0)
+    time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
