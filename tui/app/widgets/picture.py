@@ -27,6 +27,8 @@ def mode() -> str:
 def prepare() -> str:
     """Ask the terminal what it shows (once, before Textual starts); the mode that will be used."""
     chosen = mode()
+    if sys.__stdout__ is not None and sys.__stdout__.isatty():
+        import textual_image.widget  # noqa: F401 - measures the cell size in pixels (Sixel, Kitty scale by it)
     if chosen == "auto" and sys.__stdout__ is not None and sys.__stdout__.isatty():
         import textual_image.renderable as found
 
