@@ -40,11 +40,13 @@ class SplitImages:
         return f"{split} #{i}"
 
 
-def run_config(run_dir: Path) -> TrainConfig:
+def run_config(run_dir: Path) -> tuple[TrainConfig, dict]:
+    """The run's TrainConfig and the facts its data turned out to have (config.json's "data")."""
     saved = layout.read_json(Path(run_dir) / layout.CONFIG)
     if not saved or not isinstance(saved.get("train"), dict):
         raise UserError(f"{run_dir}: not a run folder (no readable {layout.CONFIG})")
-    return TrainConfig.from_run(saved["train"])
+    facts = saved.get("data")
+    return TrainConfig.from_run(saved["train"]), facts if isinstance(facts, dict) else {}
 
 
 def split_images(run_dir: Path, preds: Predictions) -> SplitImages:
@@ -52,11 +54,16 @@ def split_images(run_dir: Path, preds: Predictions) -> SplitImages:
     from core.data import load_splits
     from core.data.own_images import split_fits
 
-    cfg = run_config(run_dir)
+    cfg, facts = run_config(run_dir)
+    cfg = cfg.replace(download=False)  # showing pictures never downloads a dataset
     if cfg.dataset == "folder":
         cfg = cfg.replace(data_in_memory="no", workers=0)
-    _, val, test, _, _ = load_splits(cfg)
+    _, val, test, _, extra = load_splits(cfg)
     images = val if preds.split == "val" else test
+    recorded, now = facts.get("split_digest"), extra.get("split_digest")
+    if recorded and now and recorded != now:  # an image folder whose files changed (renamed, swapped, replaced)
+        raise DataError(f"{run_dir}: {cfg.data} holds other images than when the run evaluated them; "
+                        "its pictures cannot be shown")
     if images is None or len(images) != len(preds) or not torch.equal(images.labels.cpu(), preds.true):
         found = "none" if images is None else f"{len(images)}"
         raise DataError(f"{run_dir}: its {preds.split} images ({found} now in {cfg.data}) are not the ones it evaluated "

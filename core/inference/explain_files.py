@@ -66,5 +66,8 @@ def upright_size(path: Path) -> tuple[int, int]:
 
     with Image.open(path) as im:
         width, height = im.size
-        turned = im.getexif().get(0x0112) in (5, 6, 7, 8)
+        try:
+            turned = im.getexif().get(0x0112) in (5, 6, 7, 8)
+        except Exception:  # noqa: BLE001 - damaged EXIF: the decoder ignores it too (core.data.folder)
+            turned = False
     return (height, width) if turned else (width, height)

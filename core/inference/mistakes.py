@@ -51,7 +51,7 @@ class RunMistakes:
     def cell(self, true: int, pred: int, limit: int | None = None) -> Cell:
         """A matrix cell's images: most confident mistakes first, or least confident correct ones."""
         index = self.preds.cell(true, pred)
-        return Cell(true, pred, len(index), [self.shown(i) for i in index[:limit]] if limit else [self.shown(i) for i in index])
+        return Cell(true, pred, len(index), [self.shown(i) for i in (index if limit is None else index[:limit])])
 
     def worst_pairs(self, pairs: int = 6, per_pair: int = 6) -> list[Cell]:
         """The most frequent mistakes (true -> predicted), a few of their most confident images each."""
@@ -59,7 +59,12 @@ class RunMistakes:
 
 
 def shown_split(run_dir: Path) -> str:
-    """The split whose matrix a run shows: its test split once tested, else its validation split."""
+    """The split whose matrix a run shows (its newest metrics row says), else the test split once tested."""
+    from core.runs.layout import read_metrics
+
+    shown = [r.get("eval_split") for r in read_metrics(run_dir) if r.get("confusion")]
+    if shown and shown[-1] in ("test", "val") and path_of(run_dir, shown[-1]).is_file():
+        return str(shown[-1])
     for split in ("test", "val"):
         if path_of(run_dir, split).is_file():
             return split

@@ -158,7 +158,10 @@ class RunStore:
         of the new matrix finds its images."""
         if preds is not None:
             preds.split, preds.epoch, preds.classes = split, epoch, tuple(classes)
-            save_predictions(self.run_dir, preds)
+            try:
+                save_predictions(self.run_dir, preds)
+            except OSError as e:  # a side file: the run goes on without it
+                self.sink(Notice(f"could not keep the {split} predictions ({e.strerror or e}); training goes on"))
 
     def save_last(self, setup: Setup, state: TrainState, progress: EpochProgress | None, announce: bool = True) -> None:
         """The full training state (``progress``: where an unfinished epoch stands, None at an epoch's end)."""

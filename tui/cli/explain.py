@@ -15,12 +15,16 @@ from tui.cli.runs import resolve_run
 
 def out_names(paths: list[str], out: Path) -> list[Path]:
     """DIR/<stem>-explain.png per image; a stem met again gets -2, -3 (two cat.jpg from two folders)."""
-    seen: dict[str, int] = {}
+    used: set[str] = set()
     names = []
     for p in paths:
-        stem = Path(p).stem
-        seen[stem] = seen.get(stem, 0) + 1
-        names.append(out / (f"{stem}-explain.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}-explain.png"))
+        stem, n = Path(p).stem, 1
+        name = f"{stem}-explain.png"
+        while name in used:  # a/cat.jpg, b/cat.jpg and cat-2.jpg: cat, cat-2, cat-2-2
+            n += 1
+            name = f"{stem}-{n}-explain.png"
+        used.add(name)
+        names.append(out / name)
     return names
 
 
@@ -97,17 +101,19 @@ def mistakes(
 
     try:
         found = open_mistakes(run_dir, split)
-        cells = found.worst_pairs(pairs, per_pair)
+        cells = found.worst_pairs(pairs, per_pair)  # decodes the images shown: an unreadable one is a DataError
     except UserError as e:
         raise CliError(str(e)) from None
     from tui.cli.mistakes_page import mistakes_html, mistakes_title
 
     title = mistakes_title(found)
     if path.suffix.lower() == ".html":
+        import html
+
         from tui.cli.report_html import CSS
 
-        content = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{CSS}</style>'
-                   f"</head>\n<body>\n{mistakes_html(found, pairs, per_pair)}\n</body></html>\n").encode()
+        content = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+                   f"<style>{CSS}</style></head>\n<body>\n{mistakes_html(found, cells, per_pair)}\n</body></html>\n").encode()
     else:
         from tui.cli.mistakes_draw import mistakes_png
 

@@ -35,5 +35,5 @@ def explain_figure(e: Explained, classes: list[str]) -> Figure:
     ax_top.set_xlim(0, 118)
     ax_top.set_xlabel("probability (%)")
     ax_top.set_title("top-3 classes", fontsize=10)
-    fig.suptitle(e.name, fontsize=10)
+    fig.suptitle(e.name, fontsize=10, parse_math=False)  # a file named a$b$c.jpg is not TeX
     return fig

@@ -59,6 +59,8 @@ def evaluate(
             typer.echo(f"kept the {split} predictions in {save_predictions(run_dir, result.predictions)}", err=True)
     except UserError as e:
         raise CliError(str(e)) from None
+    except OSError as e:  # --keep into a folder it cannot write
+        raise CliError(f"--keep: cannot write in {run_or_ckpt} ({e.strerror or e})") from None
     recorded = trained.checkpoint.get("data", {}).get("split_digest") if isinstance(trained.checkpoint.get("data"), dict) else None
     changed = bool(recorded and used.split_digest and recorded != used.split_digest)
     if changed and data is None:

@@ -13,7 +13,7 @@ def mistakes_title(found) -> str:
             f"— made {time.strftime('%Y-%m-%d %H:%M')}")
 
 
-def mistakes_html(found, pairs: int, per_pair: int) -> str:
+def mistakes_html(found, cells, per_pair: int) -> str:
     """The mistakes section of an HTML page (also the run report's)."""
     import html
 
@@ -21,7 +21,6 @@ def mistakes_html(found, pairs: int, per_pair: int) -> str:
 
     from tui.cli.mistakes_draw import mistakes_png
 
-    cells = found.worst_pairs(pairs, per_pair)
     lines = [f"<h2>Mistakes</h2><p>{html.escape(mistakes_title(found))}</p>"]
     if not cells:
         return lines[0] + "<p>No mistakes: every image was classified correctly.</p>"

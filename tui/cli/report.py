@@ -87,19 +87,20 @@ def _run_html(data) -> str:
     if found is not None:
         from tui.cli.mistakes_page import mistakes_html
 
-        parts.append(mistakes_html(found, 6, 6))
+        parts.append(mistakes_html(*found, 6))
     parts += ["<h2>Config</h2>", _kv(config_pairs(f), 3), "<h2>Hardware</h2>", _kv(hardware_pairs(f))]
     return "\n".join(parts)
 
 
 def _mistakes_of(run_dir: Path):
-    """The run's kept predictions with their images, or None when it has none (an older run) or its data is gone:
-    the report is made without that section then."""
+    """(the run's kept predictions with their images, its six most confused pairs), or None when it kept none (an
+    older run) or its images cannot be read: the report is made without that section then."""
     from core.errors import UserError
     from core.inference.mistakes import open_mistakes
 
     try:
-        return open_mistakes(run_dir)
+        found = open_mistakes(run_dir)
+        return found, found.worst_pairs(6, 6)
     except (UserError, OSError):
         return None
 
@@ -142,7 +143,8 @@ def render(data, suffix: str, date: str) -> bytes:
     from tui.cli.mistakes_page import mistakes_title
     from tui.cli.mistakes_draw import mistakes_png, stack_pngs
 
-    return stack_pngs(page, mistakes_png(found.worst_pairs(6, 6), found.classes, "Mistakes: " + mistakes_title(found), 6))
+    runs_mistakes, cells = found
+    return stack_pngs(page, mistakes_png(cells, runs_mistakes.classes, "Mistakes: " + mistakes_title(runs_mistakes), 6))
 
 
 # ----------------------------------------------------------------------------- the command

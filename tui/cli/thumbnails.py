@@ -22,10 +22,12 @@ def thumbnail(path: str | Path):
 
 
 def bars(prediction) -> str:
-    lines = [f"[b]{prediction.path}[/]"]
+    from rich.markup import escape
+
+    lines = [f"[b]{escape(prediction.path)}[/]"]
     width = max(len(c) for c, _ in prediction.top)
     for c, p in prediction.top:
-        lines.append(f"{c:<{width}} [cyan]{'█' * max(1, round(24 * p))}[/] {100 * p:.1f}%")
+        lines.append(f"{escape(c):<{width}} [cyan]{'█' * max(1, round(24 * p))}[/] {100 * p:.1f}%")
     return "\n".join(lines)
 
 

@@ -55,8 +55,13 @@ async def test_the_cell_cursor_opens_that_cells_images_and_e_explains_one(traine
         assert all(int(preds.true[t.shown.index]) == true and int(preds.pred[t.shown.index]) == pred for t in tiles)
         await until(pilot, lambda: tiles[0].has_focus)
         await pilot.press("right")
-        if len(tiles) > 1:
-            assert tiles[1].has_focus
+        assert tiles[1].has_focus
+        columns = gallery.columns
+        assert len(tiles) > columns + 1  # a second row to move down to
+        await pilot.press("down")  # to the tile below, not a scroll of the page
+        assert tiles[1 + columns].has_focus
+        await pilot.press("up")
+        assert tiles[1].has_focus
         await pilot.press("e")
         explain = app.screen
         assert isinstance(explain, ExplainScreen)

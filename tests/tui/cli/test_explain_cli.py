@@ -103,3 +103,10 @@ def test_predict_on_a_terminal_shows_thumbnails_beside_the_bars(trained_run, tmp
     monkeypatch.setattr(tui.cli.inference, "on_terminal", lambda: False)
     code, out, _ = run_cli(capsys, "predict", trained_run, *images)
     assert "▀" not in out and out.startswith(f"{images[0]}: ")  # in a pipe it stays text
+
+
+def test_explain_gives_every_image_its_own_png(tmp_path):
+    from tui.cli.explain import out_names
+
+    names = [p.name for p in out_names(["a/cat.jpg", "b/cat.jpg", "cat-2.jpg", "c/cat.png"], tmp_path)]
+    assert names == ["cat-explain.png", "cat-2-explain.png", "cat-2-2-explain.png", "cat-3-explain.png"]

@@ -4,6 +4,7 @@ next image of the same run."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from textual import work
@@ -15,7 +16,8 @@ from textual.widgets import Footer, Header, Static
 
 from tui.app.widgets.picture import heat_overlay, image_widget, to_pil
 
-_MODELS: dict[Path, tuple[float, object]] = {}  # run folder -> (checkpoint mtime, Trained): one model kept per run
+_MODELS: dict[Path, tuple[float, object]] = {}  # run folder -> (checkpoint mtime, Trained): one model kept
+_LOCK = threading.Lock()  # one explanation at a time: they share the model (and its hooks)
 
 
 def trained_for(run_dir: Path):
@@ -46,9 +48,11 @@ class ExplainScreen(Screen):
         self.run_dir, self.shown, self.names = Path(run_dir), shown, classes
 
     def compose(self) -> ComposeResult:
-        s, names = self.shown, self.names
+        from textual.markup import escape
+
+        s, names = self.shown, tuple(escape(c) for c in self.names)
         yield Header()
-        yield Static(f"{s.name}: true [b]{names[s.true]}[/], predicted [b]{names[s.pred]}[/] "
+        yield Static(f"{escape(s.name)}: true [b]{names[s.true]}[/], predicted [b]{names[s.pred]}[/] "
                      f"({100 * s.confidence:.1f}%)", id="explain-title")
         with Horizontal():
             yield image_widget(image=to_pil(s.pixels), classes="picture", id="explain-image")
@@ -62,12 +66,14 @@ class ExplainScreen(Screen):
         self.compute()
 
     def _bars(self, peak: tuple[int, int] | None = None) -> str:
+        from textual.markup import escape
+
         lines = ["[b]likeliest classes[/]"]
         for c, p in self.shown.top[:3]:
             bar = "█" * max(1, round(12 * p))
-            lines.append(f"{self.names[c][:14]}\n[cyan]{bar}[/] {100 * p:.1f}%")
+            lines.append(f"{escape(self.names[c][:14])}\n[cyan]{bar}[/] {100 * p:.1f}%")
         if peak is not None:
-            lines.append(f"\nmap: evidence for\n{self.names[self.shown.pred][:16]}\npeak x={peak[0]} y={peak[1]}")
+            lines.append(f"\nmap: evidence for\n{escape(self.names[self.shown.pred][:16])}\npeak x={peak[0]} y={peak[1]}")
         return "\n".join(lines)
 
     @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
@@ -75,10 +81,14 @@ class ExplainScreen(Screen):
         from core.errors import UserError
         from core.inference.explain_files import explain_pixels
 
+        import torch
+
         try:
-            trained = trained_for(self.run_dir)
-            (e,) = explain_pixels(trained, self.shown.pixels[None], [self.shown.name])
-        except (UserError, OSError, ValueError, RuntimeError) as err:
+            with _LOCK:
+                trained = trained_for(self.run_dir)
+                # the kept prediction's class: the checkpoint may be newer than the evaluation (a run in progress)
+                (e,) = explain_pixels(trained, self.shown.pixels[None], [self.shown.name], torch.tensor([self.shown.pred]))
+        except (UserError, OSError, ValueError, RuntimeError, KeyError) as err:
             self.app.call_from_thread(self._failed, str(err))
             return
         self.app.call_from_thread(self._show, e)
@@ -86,9 +96,13 @@ class ExplainScreen(Screen):
     def _failed(self, message: str) -> None:
         from textual.markup import escape
 
+        if not self.is_attached:
+            return
         self.query_one("#explain-wait", Static).update(f"[red]cannot explain: {escape(message)}[/]")
 
     def _show(self, e) -> None:
+        if not self.is_attached:
+            return
         self.query_one("#explain-wait").remove()
         picture = heat_overlay(self.shown.pixels, e.explanation.heat.numpy())
         self.query_one("#explain-map").mount(image_widget(image=picture, classes="picture", id="explain-heat"))

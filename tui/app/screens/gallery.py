@@ -37,7 +37,7 @@ class Tile(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield image_widget(image=to_pil(self.shown.pixels), classes="picture")
-        yield Static(self.caption)
+        yield Static(self.caption, markup=False)  # a file's name, as it is
 
 
 def caption(shown) -> str:
@@ -53,10 +53,11 @@ class GalleryScreen(Screen):
     BINDINGS = [
         Binding("e", "explain", "Explain"),
         Binding("enter", "explain", "Explain", show=False),
-        Binding("left", "move(-1)", show=False),
-        Binding("right", "move(1)", show=False),
-        Binding("up", "move(-99)", show=False),
-        Binding("down", "move(99)", show=False),
+        # priority: the tiles' scroll container would take up/down to scroll instead of moving the cursor
+        Binding("left", "move(-1)", show=False, priority=True),
+        Binding("right", "move(1)", show=False, priority=True),
+        Binding("up", "move(-99)", show=False, priority=True),
+        Binding("down", "move(99)", show=False, priority=True),
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
@@ -102,11 +103,17 @@ class GalleryScreen(Screen):
     def _failed(self, message: str) -> None:
         from textual.markup import escape
 
+        if not self.is_attached:  # left before the worker was done
+            return
         self.query_one("#gallery-title", Static).update(f"[red]{escape(message)}[/]")
 
     def _show(self, found, cell) -> None:
+        from textual.markup import escape
+
+        if not self.is_attached:
+            return
         self.found = found
-        names = found.classes
+        names = tuple(escape(c) for c in found.classes)
         true, pred = names[self.true], names[self.pred]
         order = "most confident first" if self.true != self.pred else "least confident first"
         what = f"true [b]{true}[/] → predicted [b]{pred}[/]" if self.true != self.pred else f"[b]{true}[/], correct"
