@@ -154,8 +154,7 @@ class RunStore:
         layout.truncate_metrics(self.run_dir, epochs_done)
 
     def save_predictions(self, preds: Predictions | None, split: str, epoch: int, classes) -> None:
-        """An evaluation's per-image predictions (core.inference.predictions), before its EvalEnded: a viewer told
-        of the new matrix finds its images."""
+        """An evaluation's per-image predictions (core.inference.predictions), before its EvalEnded (a viewer finds them)."""
         if preds is not None:
             preds.split, preds.epoch, preds.classes = split, epoch, tuple(classes)
             try:

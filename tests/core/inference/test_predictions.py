@@ -70,3 +70,25 @@ def test_an_image_folder_run_shows_its_files_decoded_as_evaluated(tmp_path, imag
     shown = found.shown(0)
     assert shown.name.startswith(str(image_folder / "test")) and shown.pixels.shape == (3, 16, 16)
     assert shown.true == found.preds.true[0] and shown.pred == found.preds.pred[0]
+
+
+def test_a_predictions_file_that_cannot_be_written_is_a_notice_and_the_run_goes_on(tmp_path, monkeypatch):
+    import errno
+
+    from helpers import tiny_bundle
+
+    import core.train.store
+    from core.config.train_config import TrainConfig
+    from core.runs.events import Notice
+    from core.train import fit
+
+    def full_disk(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(core.train.store, "save_predictions", full_disk)
+    notes = []
+    result = fit(TrainConfig(arch="simplecnn", epochs=1, batch_size=32, device="cpu", image_size=16, dataset="synthetic",
+                             runs_dir=str(tmp_path), name="full"),
+                 lambda e: notes.append(e.message) if isinstance(e, Notice) else None, data=tiny_bundle())
+    assert result.status == "completed"
+    assert "could not keep the test predictions (No space left on device); training goes on" in notes
