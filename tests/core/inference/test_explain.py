@@ -29,9 +29,9 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def trained():
-    """A CIFAR ResNet-8 (the He et al. family at n = 1) trained to 100% on the squares: ~3 s on two cores."""
+    """A CIFAR ResNet-8 (the He et al. family at n = 1) trained on 1,024 squares: ~2 s on two cores."""
     torch.manual_seed(0)
-    images, labels, _ = squares(1536, seed=1)
+    images, labels, _ = squares(1024, seed=1)
     x = normalise(images)
     model = CifarResNet(8, num_classes=len(COLOURS))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -50,7 +50,7 @@ def trained():
 def test_the_map_peaks_on_the_square_the_class_is(trained):
     model, images, _, corners = trained
     explained = explain_batch(model, normalise(images))
-    assert on_square([e.peak for e in explained], corners) >= 0.9  # measured 0.995
+    assert on_square([e.peak for e in explained], corners) >= 0.9  # measured 1.0 (bench/explain_sanity.py: 0.993)
 
 
 def test_the_map_of_another_class_than_the_predicted_one_does_not(trained):
