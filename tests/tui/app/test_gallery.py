@@ -95,3 +95,26 @@ async def test_a_run_without_kept_predictions_says_how_to_keep_them(tmp_path, ap
         await pilot.pause()
         await until(pilot, lambda: "--keep" in str(app.screen.query_one("#gallery-title").render()))
         await pilot.pause()
+
+
+async def test_the_training_screens_matrix_opens_the_run_it_trains(tmp_path, monkeypatch):
+    """An in-app run (the pilot helpers' TINY: two epochs of 80 synthetic images): tab 3, enter, its images."""
+    from pilot_helpers import drive, finish
+    from pilot_helpers import make_app as make_training_app
+    from tui.app.screens.training import TrainingScreen
+
+    monkeypatch.setenv("RESNET_TUI_HOME", str(tmp_path / "home"))
+    app = make_training_app(tmp_path, name="live")
+    async with drive(app) as pilot:
+        await pilot.press("ctrl+s")
+        await finish(pilot)
+        assert isinstance(app.screen, TrainingScreen)
+        await pilot.press("3")
+        await until(pilot, lambda: app.screen.query_one("#cm", ConfusionMatrix).has_focus)
+        await pilot.press("enter")
+        gallery = app.screen
+        assert isinstance(gallery, GalleryScreen) and gallery.run_dir == tmp_path / "runs" / "live"
+        preds = load_predictions(gallery.run_dir, "test")
+        count = len(preds.cell(0, 0))
+        await until(pilot, lambda: "reading" not in str(gallery.query_one("#gallery-title").render()))
+        assert len(gallery.query(Tile)) == min(count, 48)
