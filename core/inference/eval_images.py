@@ -64,6 +64,9 @@ def split_images(run_dir: Path, preds: Predictions) -> SplitImages:
     if recorded and now and recorded != now:  # an image folder whose files changed (renamed, swapped, replaced)
         raise DataError(f"{run_dir}: {cfg.data} holds other images than when the run evaluated them; "
                         "its pictures cannot be shown")
+    if images is not None and cfg.skip_bad_images and len(preds) < len(images):
+        raise DataError(f"{run_dir}: its evaluation skipped {len(images) - len(preds)} unreadable images "
+                        "(--skip-bad-images), so its kept rows cannot be matched to pictures")
     if images is None or len(images) != len(preds) or not torch.equal(images.labels.cpu(), preds.true):
         found = "none" if images is None else f"{len(images)}"
         raise DataError(f"{run_dir}: its {preds.split} images ({found} now in {cfg.data}) are not the ones it evaluated "
