@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.inference.predictions import load_predictions
+from pilot_helpers import wait_until as until
 from run_fakes import make_app
 from tui.app.screens.explain import ExplainScreen
 from tui.app.screens.gallery import GalleryScreen, Tile
@@ -13,14 +14,6 @@ from tui.app.widgets.confusion import ConfusionMatrix
 
 
 pytestmark = pytest.mark.slow  # the app over a trained run, a model loaded to explain: the full suite runs these
-
-
-async def until(pilot, condition, seconds: float = 30.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the screen never got there")
 
 
 @pytest.fixture(autouse=True)
@@ -93,8 +86,11 @@ async def test_a_run_without_kept_predictions_says_how_to_keep_them(tmp_path, ap
     async with app.run_test(size=(80, 24)) as pilot:
         app.push_screen(GalleryScreen(run, 1, 2))
         await pilot.pause()
-        await until(pilot, lambda: "--keep" in str(app.screen.query_one("#gallery-title").render()))
+        await until(pilot, lambda: "reading" not in str(app.screen.query_one("#gallery-title").render()))
         await pilot.pause()
+        title = str(app.screen.query_one("#gallery-title").render())
+        assert "no test predictions kept" in title and f"resnet-tui evaluate {run} --split test --keep" in title
+        assert not app.screen.query(Tile)
 
 
 async def test_the_training_screens_matrix_opens_the_run_it_trains(tmp_path, monkeypatch):
