@@ -214,6 +214,8 @@ OPTIONS: tuple[Option, ...] = (
            "(0 = max(10 x its median step time, 120 s)).", interval=Interval("a finite number >= 0; 0 = automatic", 0)),
     Option("chosen", "run", "What was chosen from the data instead of a default, and why (recorded, not set).",
            commands=()),
+    Option("log", "run", "Also log to experiment trackers: mlflow (MLFLOW_TRACKING_URI, else a store in the runs "
+           "folder), mlflow:URI, wandb (offline without a key or network); comma-separated. Needs `uv sync --extra tracking`."),
     Option("tensorboard", "run", "Also write TensorBoard event files into RUN/tensorboard/ "
            "(view with `tensorboard --logdir` on the runs folder)."),
     Option("runs_dir", "run", "Parent folder of run directories.", flag="run_dir"),

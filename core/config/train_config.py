@@ -96,6 +96,7 @@ class TrainConfig:
     auto_batch_size: bool = False  # halve the batch size until a training step fits in device memory
     chosen: str = ""  # what was chosen from the data instead of a default, and why (fine-tuning on small data)
     stall_after: float = 0.0  # seconds without training progress before viewers call the run stalled; 0 = automatic
+    log: str = ""  # experiment trackers to log to as well: "mlflow[:URI]", "wandb", comma-separated (core.runs.trackers)
     tensorboard: bool = True  # also write TensorBoard event files into RUN/tensorboard/ (core.runs.tensorboard_log)
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,6 +25,10 @@ def validate_config(cfg: TrainConfig, models: list[str] | None = None) -> list[F
     if models is not None and cfg.arch not in models:
         errors.append(FieldError("arch", f"must be one of {', '.join(models)} (got {cfg.arch!r})"))
     errors += declared_rule_errors(cfg)
+    if cfg.log:
+        from core.runs.trackers import log_errors
+
+        errors += [FieldError("log", message) for message in log_errors(cfg.log)]
 
     if not isinstance(cfg.freeze, str) or not FREEZE_PATTERN.match(cfg.freeze):
         errors.append(FieldError("freeze", f"must be none, backbone or stages:K with K >= 1 (got {cfg.freeze!r})"))

@@ -16,9 +16,10 @@ from core.runs import activity
 from core.runs.control import TrainControl
 from core.runs.events import BatchProgress, EpochEnded, EpochStarted, EvalEnded, Notice, Paused, Resumed, RunStatus
 from core.train.decisions import CUDA_MIN_INTERVAL, Decisions
+from core.train.epoch_row import metrics_row
 from core.train.setup import Setup
 from core.train.state import EpochProgress, NonFiniteLoss, RunningEpoch, TrainState, check_finite
-from core.train.store import RunStore, metrics_row
+from core.train.store import RunStore
 
 PROGRESS_INTERVAL = 0.1  # seconds between BatchProgress events unless fit() is told otherwise
 # On CUDA each report reads the loss (a host sync that drains the queue): not more often than CUDA_MIN_INTERVAL.

@@ -19,7 +19,6 @@ import torch
 
 from core.config.train_config import TrainConfig
 from core.hardware.readings import hardware_facts
-from core.inference.evaluate import EvalResult
 from core.inference.predictions import Predictions, save_predictions
 from core.runs import layout
 from core.runs.control import TrainControl
@@ -28,6 +27,7 @@ from core.runs.event_log import EventLog
 from core.runs.events import CheckpointSaved, ControlAck, Event, EventSink, Notice, RunStatus
 from core.runs.lock import RunLock
 from core.runs.tensorboard_log import TensorBoardLog
+from core.runs.trackers.session import Trackers
 from core.train.checkpoint import FINAL, LAST, keep_epoch_copy, save_checkpoint
 from core.train.resume import rng_state
 from core.train.setup import Setup
@@ -45,6 +45,7 @@ class RunStore:
         self.log: EventLog | None = None  # the event stream, open while the run is owned
         self.poller: ControlPoller | None = None
         self.tb: TensorBoardLog | None = None  # the run's TensorBoard event files, once the session starts
+        self.trackers: Trackers | None = None  # MLflow, W&B (--log), once the session starts
 
     @classmethod
     def create(cls, cfg: TrainConfig, sink: EventSink) -> RunStore:
@@ -79,6 +80,9 @@ class RunStore:
         if self.tb is not None:
             self.tb.close()
             self.tb = None
+        if self.trackers is not None:
+            self.trackers.close()
+            self.trackers = None
         if self.log is not None:
             self.log.close()
             self.log = None
@@ -121,13 +125,18 @@ class RunStore:
         )
 
     def open_tensorboard(self, setup: Setup, epochs_done: int) -> None:
-        """This session's TensorBoard event files (written from its first epoch on), unless --no-tensorboard."""
+        """This session's side logs: TensorBoard event files (written from its first epoch on) unless
+        --no-tensorboard, and the trackers --log names (core.runs.trackers)."""
         if setup.cfg.tensorboard:
             self.tb = TensorBoardLog.of_run(self.run_dir, setup, epochs_done, lambda m: self.emit(Notice(m)))
+        if setup.cfg.log:
+            self.trackers = Trackers.of_run(self.run_dir, setup, lambda m: self.emit(Notice(m)))
 
     def write_status(self, status: RunStatus, state: TrainState, epochs: int, error: str | None = None) -> None:
         if self.tb is not None and status != RunStatus.RUNNING:  # the run's end: its hyperparameters
             self.tb.finish(state.epochs_done, final_test_acc=state.final_test_acc, best_val_acc=state.best_val_acc)
+        if self.trackers is not None and status != RunStatus.RUNNING:
+            self.trackers.finish(status)
         layout.write_status(
             self.run_dir,
             {
@@ -149,6 +158,8 @@ class RunStore:
         layout.append_metrics(self.run_dir, row)
         if self.tb is not None:
             self.tb.epoch(row)
+        if self.trackers is not None:
+            self.trackers.epoch(row)
 
     def truncate_metrics(self, epochs_done: int) -> None:
         layout.truncate_metrics(self.run_dir, epochs_done)
@@ -208,34 +219,6 @@ class RunStore:
         path = self.run_dir / layout.ERROR_LOG
         path.write_text(text)
         return path
-
-
-def metrics_row(*, epoch: int, train_loss: float, train_acc: float, val: EvalResult | None, test: EvalResult | None,
-                lr: float, train_seconds: float, eval_seconds: float, images_per_sec: float | None, global_step: int,
-                peak: int | None, precision: str) -> dict[str, Any]:
-    """One line of metrics.jsonl: a finished epoch's figures, and the confusion matrix the runs screen shows."""
-    row: dict[str, Any] = {
-        "epoch": epoch,
-        "train_loss": train_loss,
-        "train_acc": train_acc,
-        "val_loss": val.loss if val else None,
-        "val_acc": val.accuracy if val else None,
-        "test_loss": test.loss if test else None,
-        "test_acc": test.accuracy if test else None,
-        "lr": lr,
-        "train_seconds": train_seconds,
-        "eval_seconds": eval_seconds,
-        "images_per_sec": images_per_sec,
-        "global_step": global_step,
-        "peak_memory_mb": round(peak / 2**20, 1) if peak is not None else None,
-    }
-    shown = test if test is not None else val
-    if shown is not None:
-        row["eval_split"] = "test" if test is not None else "val"
-        row["eval_precision"] = precision  # evaluated under the training's autocast; `evaluate` uses fp32
-        row["confusion"] = [list(r) for r in shown.confusion]
-        row["per_class_acc"] = list(shown.per_class_accuracy)
-    return row
 
 
 class NullStore(RunStore):

@@ -21,7 +21,7 @@ from tui.cli.options import _milestones, command_options, help_text
 
 _TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
 NOT_GRIDDED = ("name", "runs_dir")  # the sweep's own --name and --run-dir
-SINGLE = ("milestones", "seed")  # one value: milestones is a list itself; seeds come from --seeds
+SINGLE = ("milestones", "seed", "log")  # one value: milestones and log are lists themselves; seeds come from --seeds
 _NUMBER = {"int": (int, "a whole number"), "float": (float, "a number")}
 
 
