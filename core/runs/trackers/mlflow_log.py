@@ -40,6 +40,11 @@ class MlflowTracker:
 
         from mlflow.tracking import MlflowClient
 
+        # A server that is down must not hold the run for MLflow's default 7 retries x 2 s backoff x 120 s timeouts:
+        # a few seconds, then the tracker is dropped with a notice (the user's own settings win).
+        for name, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"), ("MLFLOW_HTTP_REQUEST_TIMEOUT", "10"),
+                            ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")):
+            os.environ.setdefault(name, value)
         for noisy in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." is not the run's news
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -49,7 +54,8 @@ class MlflowTracker:
         self.client = MlflowClient(tracking_uri=self.uri)
         self.run_id: str | None = saved.get("run_id")
 
-    def start(self, *, name: str, params: dict[str, Any], tags: dict[str, str], experiment: str) -> dict[str, Any]:
+    def start(self, *, name: str, params: dict[str, Any], tags: dict[str, str], experiment: str,
+              run_dir: Path) -> dict[str, Any]:
         """Create the MLflow run (params logged once) or continue the saved one; what to save to continue it."""
         if self.run_id is not None:
             self.client.update_run(self.run_id, status="RUNNING")

@@ -67,7 +67,8 @@ class Trackers:
         for spec in specs:
             try:
                 tracker = open_tracker(spec, runs_folder, dict(saved.get(spec.kind) or {}))
-                saved[spec.kind] = tracker.start(name=name, params=params, tags=tags, experiment=experiment)
+                saved[spec.kind] = tracker.start(name=name, params=params, tags=tags, experiment=experiment,
+                                                 run_dir=self.run_dir)
                 self.open.append(tracker)
             except Exception as e:  # noqa: BLE001 - any failure of a logger: a notice, never the run
                 self.notify(f"{spec.kind}: not logging this run ({one_line(e)}); training goes on")
