@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from tui.cli import (  # noqa: F401 - importing registers their commands
-    data_info, doctor, explain, inference, models_and_data, report, run_control, runs, search, sweep, train,
+    data_info, doctor, explain, inference, models_and_data, report, run_control, runs, runs_export, search, sweep, train,
 )
 from tui.cli.common import EXIT_SIGINT, EXIT_USAGE, CliError, app, err
 

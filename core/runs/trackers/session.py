@@ -47,17 +47,22 @@ class Trackers:
     @classmethod
     def of_run(cls, run_dir: Path, setup: Any, notify: Callable[[str], None]) -> "Trackers":
         """Start (or continue, on a resume) the trackers ``--log`` names, from a core.train.Setup."""
-        cfg = setup.cfg
-        params = {k: v for k, v in cfg.to_dict().items() if k not in NOT_PARAMS}
-        params.update(device=str(setup.device), precision=setup.precision, processes=setup.dist.world)
+        ran = {"device": str(setup.device), "precision": setup.precision, "processes": setup.dist.world}
+        return cls.of_config(run_dir, setup.cfg.to_dict(), ran, parse_log(setup.cfg.log), notify)
+
+    @classmethod
+    def of_config(cls, run_dir: Path, config: dict[str, Any], ran: dict[str, Any], specs: list[TrackerSpec],
+                  notify: Callable[[str], None], host: str | None = None) -> "Trackers":
+        """Trackers started for a run from its recorded config (a TrainConfig's dict) and what its settings
+        resolved to (device, precision, processes): a live session's, or an exported run's."""
+        params = {k: v for k, v in config.items() if k not in NOT_PARAMS} | ran
         group, runs_folder = group_of(Path(run_dir))
-        tags = {"arch": cfg.arch, "dataset": cfg.dataset, "host": socket.gethostname(),
-                "resnet_tui.run_dir": str(Path(run_dir).resolve())}
+        tags = {"arch": str(config.get("arch")), "dataset": str(config.get("dataset")),
+                "host": host or socket.gethostname(), "resnet_tui.run_dir": str(Path(run_dir).resolve())}
         if group:
             tags["group"] = group
         self = cls(run_dir, notify)
-        self.start(parse_log(cfg.log), runs_folder, name=Path(run_dir).name, params=params, tags=tags,
-                   experiment=group)
+        self.start(specs, runs_folder, name=Path(run_dir).name, params=params, tags=tags, experiment=group)
         return self
 
     def start(self, specs: list[TrackerSpec], runs_folder: Path, *, name: str, params: dict[str, Any],

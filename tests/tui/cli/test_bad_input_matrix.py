@@ -145,6 +145,8 @@ MATRIX = [
     ("data download garbage archive", ["data", "download", "--data", "@cifar"], "md5"),
     # decompression bombs (a header claiming 20000x20000 pixels): refused from the header, never decoded
     ("predict bomb", ["predict", T, "@bomb"], "bomb.png: 400,000,000 pixels"),
+    ("log unknown tracker", ["train", "--dataset", S, "--log", "comet"], "--log must be mlflow, mlflow:URI or wandb"),
+    ("export to an unknown tracker", ["runs", "export", T, "--to", "comet"], "--to must be mlflow, mlflow:URI or wandb"),
     ("explain bomb", ["explain", T, "@bomb", "--json"], "bomb.png: 400,000,000 pixels"),
     ("explain on a text file", ["explain", T, "@text", "--json"], "cannot read image"),
     ("mistakes bad split", ["mistakes", T, "--out", "@out", "--split", "train"], "--split must be test or val"),
