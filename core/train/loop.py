@@ -213,9 +213,8 @@ class TrainLoop:
     def _between_batches(self, epoch: int, ep: RunningEpoch, batch: int) -> bool:
         """Save now, pause, stop, as the controls ask; True when stopped (last.pt saved at this batch).
 
-        A paused loop still saves on request (and stays paused); paused time is not training time.
-        Requests from the control file are acknowledged here, once done.
-        """
+        A paused loop still saves on request (and stays paused); paused time is not training time. Requests from
+        the control file are acknowledged here, once done."""
         setup, state, decided = self.setup, self.state, self.decisions
         where = f"epoch {epoch}, batch {batch}/{self.steps}"
         paused_at: float | None = None
