@@ -4,7 +4,8 @@ The same short run on the same in-memory synthetic data, in one process, with --
 store) and wandb (offline), in rotating order over --rounds rounds after one discarded warm-up of each (which
 also pays the one-time imports). For each trial: the run's own images/s (training time only), fit()'s wall time
 (which includes every tracker call) and the time spent inside the trackers' start, epoch and finish calls. The
-medians per condition, and each tracker's wall time against off in per cent.
+medians per condition: each tracker's wall time against off in per cent (noisy: trials differ by a few per cent
+on a shared machine) and its calls' own time as a share of its wall time (the direct cost).
 
     uv run --extra tracking python bench/tracker_cost.py            # resnet20, 4096 images, 3 epochs, 3 rounds
     uv run --extra tracking python bench/tracker_cost.py --smoke    # tiny, for the test suite
@@ -107,17 +108,21 @@ def main() -> None:
                "ips": statistics.median(t["images_per_sec"] for t in trials if t["log"] == c),
                "epoch_ms": statistics.median(t["tracker_ms"]["epoch"] / args.epochs for t in trials if t["log"] == c),
                "start_ms": statistics.median(t["tracker_ms"]["start"] for t in trials if t["log"] == c),
-               "finish_ms": statistics.median(t["tracker_ms"]["finish"] for t in trials if t["log"] == c)}
+               "finish_ms": statistics.median(t["tracker_ms"]["finish"] for t in trials if t["log"] == c),
+               "calls_pct": statistics.median(100 * sum(t["tracker_ms"].values()) / 1e3 / t["wall_seconds"]
+                                              for t in trials if t["log"] == c)}
            for c in CONDITIONS}
     summary = {c: {"wall_seconds": round(m["wall"], 3), "images_per_sec": round(m["ips"], 1),
                    "wall_diff_pct": round(100 * (m["wall"] / med["off"]["wall"] - 1), 2),
                    "epoch_ms": round(m["epoch_ms"], 1), "start_ms": round(m["start_ms"], 1),
-                   "finish_ms": round(m["finish_ms"], 1)} for c, m in med.items()}
+                   "finish_ms": round(m["finish_ms"], 1), "calls_pct_of_wall": round(m["calls_pct"], 3)}
+               for c, m in med.items()}
     emit({"summary": summary})
     for c in CONDITIONS:
         s = summary[c]
         print(f"{c:7s} wall {s['wall_seconds']:.2f} s ({s['wall_diff_pct']:+.2f}% vs off)  {s['images_per_sec']:.0f} img/s  "
-              f"tracker calls: start {s['start_ms']:.0f} ms, {s['epoch_ms']:.1f} ms an epoch, finish {s['finish_ms']:.0f} ms")
+              f"tracker calls: start {s['start_ms']:.0f} ms, {s['epoch_ms']:.1f} ms an epoch, finish {s['finish_ms']:.0f} ms "
+              f"= {s['calls_pct_of_wall']:.2f}% of the wall time")
 
 
 if __name__ == "__main__":
