@@ -84,7 +84,7 @@ ELSEWHERE = {
     "master_port": "tests/tui/cli/test_jobs.py::test_two_launchers_form_one_job_over_two_nodes",
     "config": "tests/tui/cli/test_cli_config_file.py",
     "print_config": "tests/tui/cli/test_cli_config_file.py",
-    "log": "tests/tui/cli/test_runs_export.py::test_train_and_finetune_log_from_the_command_line",
+    "log": "tests/tui/cli/test_trackers_cli.py::test_train_and_finetune_log_from_the_command_line",
 }
 FINETUNE_ONLY = {"run_or_ckpt"}  # the parent: checked through config.json's "parent"
 FINETUNE_ELSEWHERE = {"as_json", "compile", "compile_mode", "background", "log"}  # compile: one compiled run (train's) is enough for the suite

@@ -1,4 +1,4 @@
-"""`runs export RUN... --to mlflow|wandb`: an existing run's folder, logged after the fact, read back with MLflow."""
+"""--log from the command line (train, finetune, sweep, a config file) and `runs export RUN... --to mlflow|wandb`."""
 
 from __future__ import annotations
 
@@ -52,3 +52,20 @@ def test_train_and_finetune_log_from_the_command_line(tmp_path, capsys, monkeypa
                            "--device", "cpu", "--run-dir", runs, "--name", "f", "--log", "wandb", "--no-tensorboard")
     assert code == 0, err
     assert set(json.loads((runs / "f" / "trackers.json").read_text())) == {"wandb"}
+
+
+def test_a_sweep_is_one_mlflow_experiment_and_a_config_file_sets_log(tmp_path, capsys):
+    from mlflow.tracking import MlflowClient
+
+    runs = tmp_path / "runs"
+    (tmp_path / "c.toml").write_text('log = "mlflow"\nepochs = 1\n')
+    code, out, err = run_cli(capsys, "train", "--config", tmp_path / "c.toml", "--print-config")
+    assert code == 0 and '"log": "mlflow"' in out.replace("'", '"'), out
+    code, _, err = run_cli(capsys, "sweep", "--dataset", "synthetic", "--arch", "simplecnn", "--lr", "0.05,0.1",
+                           "--epochs", "1", "--train-subset", "64", "--image-size", "16", "--device", "cpu",
+                           "--no-tensorboard", "--log", "mlflow", "--name", "sw", "--run-dir", runs)
+    assert code == 0, err
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")  # the runs folder's store, not the sweep's
+    found = client.search_runs([client.get_experiment_by_name("sw").experiment_id])
+    assert len(found) == 2 and {r.data.tags["group"] for r in found} == {"sw"}
+    assert sorted(r.data.params["lr"] for r in found) == ["0.05", "0.1"]
