@@ -12,7 +12,7 @@ from core.train import fit
 pytestmark = pytest.mark.slow  # an MLflow SQLite store is made (seconds)
 
 
-def test_export_logs_an_existing_run_once_as_it_would_have_been_logged_live(tmp_path, capsys):
+def test_export_logs_an_existing_run_once_and_a_sweep_is_one_mlflow_experiment(tmp_path, capsys):
     from mlflow.tracking import MlflowClient
 
     runs = tmp_path / "runs"
@@ -33,6 +33,17 @@ def test_export_logs_an_existing_run_once_as_it_would_have_been_logged_live(tmp_
     assert code == 2 and "--to must be mlflow, mlflow:URI or wandb" in err
     code, _, err = run_cli(capsys, "runs", "export", "nope", "--to", "wandb", "--run-dir", runs)
     assert code == 2 and "no run 'nope'" in err
+    # a sweep, into the same store: one experiment named after it, a run per point
+    code, _, err = run_cli(capsys, "sweep", "--dataset", "synthetic", "--arch", "simplecnn", "--lr", "0.05,0.1",
+                           "--epochs", "1", "--train-subset", "64", "--image-size", "16", "--device", "cpu",
+                           "--no-tensorboard", "--log", "mlflow", "--name", "sw", "--run-dir", runs)
+    assert code == 0, err
+    swept = client.search_runs([client.get_experiment_by_name("sw").experiment_id])
+    assert len(swept) == 2 and {r.data.tags["group"] for r in swept} == {"sw"}
+    assert sorted(r.data.params["lr"] for r in swept) == ["0.05", "0.1"]
+    (tmp_path / "c.toml").write_text('log = "mlflow"\nepochs = 1\n')  # a config file sets it too
+    code, out, err = run_cli(capsys, "train", "--config", tmp_path / "c.toml", "--print-config")
+    assert code == 0 and '"log": "mlflow"' in out.replace("'", '"'), out
 
 
 def test_train_and_finetune_log_from_the_command_line(tmp_path, capsys, monkeypatch):
@@ -44,28 +55,12 @@ def test_train_and_finetune_log_from_the_command_line(tmp_path, capsys, monkeypa
     runs = tmp_path / "runs"
     common = ["--dataset", "synthetic", "--arch", "simplecnn", "--epochs", "1", "--train-subset", "64",
               "--image-size", "16", "--device", "cpu", "--run-dir", runs, "--no-tensorboard"]
-    code, _, err = run_cli(capsys, "train", *common, "--name", "t", "--log", "mlflow")
+    code, _, err = run_cli(capsys, "train", *common, "--name", "t", "--log", "wandb")
     assert code == 0, err
-    assert json.loads((runs / "t" / "config.json").read_text())["train"]["log"] == "mlflow"
-    assert set(json.loads((runs / "t" / "trackers.json").read_text())) == {"mlflow"}
+    assert json.loads((runs / "t" / "config.json").read_text())["train"]["log"] == "wandb"
+    assert set(json.loads((runs / "t" / "trackers.json").read_text())) == {"wandb"}
     code, _, err = run_cli(capsys, "finetune", runs / "t", "--dataset", "synthetic", "--epochs", "1", "--image-size", "16",
                            "--device", "cpu", "--run-dir", runs, "--name", "f", "--log", "wandb", "--no-tensorboard")
     assert code == 0, err
     assert set(json.loads((runs / "f" / "trackers.json").read_text())) == {"wandb"}
 
-
-def test_a_sweep_is_one_mlflow_experiment_and_a_config_file_sets_log(tmp_path, capsys):
-    from mlflow.tracking import MlflowClient
-
-    runs = tmp_path / "runs"
-    (tmp_path / "c.toml").write_text('log = "mlflow"\nepochs = 1\n')
-    code, out, err = run_cli(capsys, "train", "--config", tmp_path / "c.toml", "--print-config")
-    assert code == 0 and '"log": "mlflow"' in out.replace("'", '"'), out
-    code, _, err = run_cli(capsys, "sweep", "--dataset", "synthetic", "--arch", "simplecnn", "--lr", "0.05,0.1",
-                           "--epochs", "1", "--train-subset", "64", "--image-size", "16", "--device", "cpu",
-                           "--no-tensorboard", "--log", "mlflow", "--name", "sw", "--run-dir", runs)
-    assert code == 0, err
-    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")  # the runs folder's store, not the sweep's
-    found = client.search_runs([client.get_experiment_by_name("sw").experiment_id])
-    assert len(found) == 2 and {r.data.tags["group"] for r in found} == {"sw"}
-    assert sorted(r.data.params["lr"] for r in found) == ["0.05", "0.1"]
