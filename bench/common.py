@@ -43,6 +43,23 @@ def loadavg() -> list[float] | None:
         return None
 
 
+def time_calls(cls, names, times: dict[str, list[float]]) -> None:
+    """Wrap each method ``names`` of ``cls`` so every call's seconds go into ``times[name]`` (this process, from now on)."""
+    import time
+
+    for name in names:
+        real = getattr(cls, name)
+
+        def wrapper(self, *a, _real=real, _name=name, **k):
+            begin = time.perf_counter()
+            try:
+                return _real(self, *a, **k)
+            finally:
+                times[_name].append(time.perf_counter() - begin)
+
+        setattr(cls, name, wrapper)
+
+
 def emit(record: dict) -> None:
     print(json.dumps(record), flush=True)
     sys.stdout.flush()

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import emit, hardware, loadavg  # noqa: E402
+from common import emit, hardware, loadavg, time_calls  # noqa: E402
 
 CALLS = ("epoch", "finish", "close")
 
@@ -43,17 +43,7 @@ def _timed(times: dict[str, list[float]]) -> None:
     """Time every call of TensorBoardLog's writing methods into ``times`` (this process, from now on)."""
     from core.runs.tensorboard_log import TensorBoardLog
 
-    for name in CALLS:
-        real = getattr(TensorBoardLog, name)
-
-        def wrapper(self, *a, _real=real, _name=name, **k):
-            start = time.perf_counter()
-            try:
-                return _real(self, *a, **k)
-            finally:
-                times[_name].append(time.perf_counter() - start)
-
-        setattr(TensorBoardLog, name, wrapper)
+    time_calls(TensorBoardLog, CALLS, times)
 
 
 def run_trial(cfg, data, on: bool, runs_dir: Path, name: str, times: dict[str, list[float]]) -> dict:

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import emit, hardware  # noqa: E402
+from common import emit, hardware, time_calls  # noqa: E402
 
 CONDITIONS = ("off", "mlflow", "wandb")
 
@@ -37,17 +37,7 @@ def timed_trackers(times: dict[str, list[float]]) -> None:
     """Time every start / epoch / finish call of the trackers into ``times`` (this process, from now on)."""
     from core.runs.trackers.session import Trackers
 
-    for name in ("start", "epoch", "finish"):
-        real = getattr(Trackers, name)
-
-        def wrapper(self, *a, _real=real, _name=name, **k):
-            begin = time.perf_counter()
-            try:
-                return _real(self, *a, **k)
-            finally:
-                times[_name].append(time.perf_counter() - begin)
-
-        setattr(Trackers, name, wrapper)
+    time_calls(Trackers, ("start", "epoch", "finish"), times)
 
 
 def trial(cfg, data, condition: str, runs: Path, name: str, times: dict[str, list[float]]) -> dict:
